@@ -1,0 +1,103 @@
+"""All settings in one pydantic-settings class, read from ``AGENT_MEMORY_*`` environment variables.
+
+Built once in ``main()`` (never at import time) and passed down. Bad values fail at start-up with a
+message naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    """The user's data directory: ``$XDG_DATA_HOME/agent-memory`` or ``~/.local/share/agent-memory``."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "agent-memory"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AGENT_MEMORY_", extra="ignore", frozen=True)
+
+    # --- backend -------------------------------------------------------------------------------
+    backend: Literal["sqlite", "dynamodb"] = Field(
+        "sqlite", description="Storage backend: the embedded SQLite store or Amazon DynamoDB."
+    )
+    sqlite_path: Path = Field(
+        default_factory=lambda: default_data_dir() / "memory.db",
+        description="Database file of the embedded store (shared safely by several processes).",
+    )
+    table_prefix: str = Field(
+        "", pattern=r"^[A-Za-z0-9_.-]{0,64}$", description="Prefix of the four DynamoDB table names."
+    )
+    aws_region: str | None = Field(None, description="AWS region for DynamoDB (else the AWS default chain).")
+    dynamodb_endpoint_url: str | None = Field(
+        None, description="DynamoDB endpoint override (an emulator, or a VPC endpoint)."
+    )
+    dax_endpoint: str | None = Field(
+        None, description="DAX cluster endpoint (dax://...); when set, staleness-tolerant reads use DAX."
+    )
+
+    # --- retention -----------------------------------------------------------------------------
+    decision_ttl_days: int = Field(90, ge=1, le=3650, description="Days a decision is kept.")
+    signal_ttl_hours: int = Field(24, ge=1, le=24 * 14, description="Default lifetime of a signal.")
+    note_max_ttl_minutes: int = Field(
+        1440, ge=1, le=1440, description="Longest lifetime of a short-term note (at most 24 h)."
+    )
+    stm_window_hours: int = Field(24, ge=1, le=168, description="What recall_stm calls 'recent'.")
+
+    # --- identity and serving ------------------------------------------------------------------
+    agent_id: str = Field(
+        "default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$", description="Agent of a stdio server."
+    )
+    agent_version: str | None = Field(None, max_length=64, description="Version stamped on records.")
+    read_only: bool = Field(False, description="Refuse every write tool.")
+    http_host: str = Field("127.0.0.1", description="Bind address of the HTTP transport.")
+    http_port: int = Field(8765, ge=0, le=65535, description="Port of the HTTP transport.")
+    tokens_file: Path | None = Field(
+        None, description="JSON file of bearer tokens (sha256 -> agent id and role) for HTTP."
+    )
+    public_url: str | None = Field(
+        None, description="Public base URL of the HTTP server (audience of its tokens)."
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list, description="Extra Origin values accepted by the HTTP transport."
+    )
+
+    # --- analytics -----------------------------------------------------------------------------
+    emf_metrics: Literal["off", "stdout", "stderr", "file"] = Field(
+        "off", description="Emit CloudWatch Embedded Metric Format records (off by default)."
+    )
+    emf_file: Path | None = Field(None, description="Log file for EMF records when emf_metrics=file.")
+    emf_namespace: str = Field("AgentMemory", description="CloudWatch namespace of EMF metrics.")
+    price_read_per_million: float = Field(
+        0.125, ge=0, description="On-demand USD per million read request units (cost estimates)."
+    )
+    price_write_per_million: float = Field(
+        0.625, ge=0, description="On-demand USD per million write request units (cost estimates)."
+    )
+
+    @field_validator("dax_endpoint")
+    @classmethod
+    def _dax_scheme(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("dax://", "daxs://")):
+            raise ValueError("AGENT_MEMORY_DAX_ENDPOINT must start with dax:// or daxs://")
+        return value
+
+    @model_validator(mode="after")
+    def _backend_settings(self) -> Settings:
+        if self.backend == "sqlite" and self.dax_endpoint:
+            raise ValueError(
+                "AGENT_MEMORY_DAX_ENDPOINT is set but AGENT_MEMORY_BACKEND is sqlite: "
+                "set AGENT_MEMORY_BACKEND=dynamodb to use DAX, or unset the endpoint"
+            )
+        if self.emf_metrics == "file" and self.emf_file is None:
+            raise ValueError("AGENT_MEMORY_EMF_METRICS=file needs AGENT_MEMORY_EMF_FILE")
+        return self
+
+    def table_name(self, physical: str) -> str:
+        return f"{self.table_prefix}{physical}"

@@ -1,0 +1,90 @@
+"""One error tree for the whole package.
+
+Storage backends translate their own failures (botocore ClientError, sqlite3 errors) into these at
+the storage edge; the MCP layer maps them, in one place, to tool errors whose text tells the model
+what to change. Every message is written for the caller: what was wrong and what to do next.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AgentMemoryError(Exception):
+    """Base of every error this package raises on purpose."""
+
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(AgentMemoryError):
+    """The caller sent something the memory cannot store or answer (bad shape, range, size)."""
+
+    code = "invalid_input"
+
+
+class LimitExceeded(InvalidInput):
+    """A size or count limit (item size, targets per signal, page size) was exceeded."""
+
+    code = "limit_exceeded"
+
+
+class NotFound(AgentMemoryError):
+    """The record does not exist, has expired, or is not visible to the caller.
+
+    Not-visible and not-found are deliberately the same error: an agent must not learn that
+    another agent's private record exists.
+    """
+
+    code = "not_found"
+
+
+class AccessDenied(AgentMemoryError):
+    """The caller's role does not allow this operation (e.g. reading another agent's history)."""
+
+    code = "access_denied"
+
+
+class Conflict(AgentMemoryError):
+    """A conditional write lost: the record exists with other content, or was changed meanwhile.
+
+    ``current`` carries the record as it is now (a pydantic model or None), so the caller can
+    re-read nothing and retry from it.
+    """
+
+    code = "conflict"
+
+    def __init__(self, message: str, current: Any = None) -> None:
+        super().__init__(message)
+        self.current = current
+
+
+class VersionConflict(Conflict):
+    """An update named an ``expected_version`` that is no longer the current one."""
+
+    code = "version_conflict"
+
+    def __init__(self, message: str, current: Any = None, current_version: int | None = None) -> None:
+        super().__init__(message, current)
+        self.current_version = current_version
+
+
+class ReadOnly(AgentMemoryError):
+    """The server runs with ``--read-only``; writes are refused."""
+
+    code = "read_only"
+
+
+class StorageUnavailable(AgentMemoryError):
+    """The backend could not be reached or kept failing after retries."""
+
+    code = "storage_unavailable"
+
+
+class ConfigurationError(AgentMemoryError):
+    """Settings are invalid or the configured backend cannot start. Raised at start-up."""
+
+    code = "configuration_error"
