@@ -21,7 +21,7 @@ exactly (DynamoDB stores numbers as Decimal; the DynamoDB engine converts at its
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeAlias
 
@@ -204,6 +204,11 @@ class ItemEngine(Protocol):
 
     async def update(self, op: Update) -> Item:
         """Apply one update and return the item as it is after it."""
+        ...
+
+    def scan(self, table: TableName) -> AsyncIterator[Item]:
+        """Every item of a table, in no particular order. Admin only (export, tests): never on a
+        tool path."""
         ...
 
     async def close(self) -> None: ...

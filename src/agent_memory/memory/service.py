@@ -1,0 +1,543 @@
+"""Domain services: what an agent can do with its memory, with the access rules applied once.
+
+No MCP here and no storage details: this is usable from plain Python (the demo, Lambda jobs).
+The server stamps author and time on every record from the :class:`Caller`; arguments never
+decide whose memory is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from agent_memory.config import Settings
+from agent_memory.errors import AccessDenied, InvalidInput, NotFound
+from agent_memory.models import (
+    STATE_SECTIONS,
+    AgentProfile,
+    AgentState,
+    Decision,
+    DeliveryStatus,
+    InboxEntry,
+    Note,
+    Outcome,
+    Page,
+    Pattern,
+    PatternCondition,
+    Severity,
+    Signal,
+    StateCheckpoint,
+    normalize_json,
+)
+from agent_memory.memory.identity import Caller
+from agent_memory.storage.store import DecisionQuery, MemoryStore
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:20]}"
+
+
+@dataclass
+class ShortTermMemory:
+    decisions: Page[Decision]
+    notes: list[Note]
+    notes_truncated: bool
+    pending_signals: int
+    pending_signals_capped: bool
+    window_hours: int
+
+
+@dataclass
+class PublishResult:
+    signal: Signal
+    created: bool
+    unregistered_targets: list[str] = field(default_factory=list)
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch: objects merge recursively, null deletes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge_patch(out.get(key), value)
+    return out
+
+
+class Memory:
+    """The memory of a team of agents, as one caller sees it."""
+
+    def __init__(self, store: MemoryStore, settings: Settings, clock: Callable[[], datetime]) -> None:
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self._seen: dict[str, datetime] = {}
+
+    # ------------------------------------------------------------------------------------------
+    # registry
+    # ------------------------------------------------------------------------------------------
+
+    async def register(self, caller: Caller, agent_version: str | None = None) -> None:
+        """Register a caller first seen, and refresh ``last_seen`` at most once a minute per
+        process (the registry is informative; this keeps it off every call's cost)."""
+        now = self.clock()
+        last = self._seen.get(caller.agent_id)
+        if last is not None and now - last < timedelta(minutes=1):
+            return
+        await self.store.register_agent(
+            AgentProfile(
+                agent_id=caller.agent_id,
+                role=caller.role,
+                agent_version=agent_version or self.settings.agent_version,
+                first_seen=now,
+                last_seen=now,
+            )
+        )
+        self._seen[caller.agent_id] = now
+
+    async def list_agents(self, limit: int = 100, cursor: str | None = None) -> Page[AgentProfile]:
+        return await self.store.list_agents(limit=limit, cursor=cursor)
+
+    # ------------------------------------------------------------------------------------------
+    # decisions
+    # ------------------------------------------------------------------------------------------
+
+    async def _resolve_patterns(self, caller: Caller, pattern_ids: list[str]) -> list[tuple[str, str]]:
+        async def resolve(pattern_id: str) -> tuple[str, str]:
+            author = await self.store.pattern_author(pattern_id)
+            pattern = await self.store.get_own_pattern(author, pattern_id) if author else None
+            if pattern is None or not pattern.visible_to(caller.agent_id):
+                raise NotFound(
+                    f"patterns_applied: no pattern {pattern_id!r} visible to you; "
+                    "list the ids returned by recall_patterns"
+                )
+            return pattern.agent_id, pattern_id
+
+        return list(await asyncio.gather(*(resolve(p) for p in dict.fromkeys(pattern_ids))))
+
+    async def log_decision(
+        self,
+        caller: Caller,
+        decision_type: str,
+        *,
+        context: Mapping[str, Any] | None = None,
+        reasoning: Mapping[str, Any] | None = None,
+        outcome: Outcome | None = None,
+        decision_id: str | None = None,
+        parent_decision_id: str | None = None,
+        patterns_applied: list[str] | None = None,
+        memory_influenced: bool | None = None,
+        agent_version: str | None = None,
+    ) -> tuple[Decision, bool]:
+        now = self.clock()
+        applied = list(dict.fromkeys(patterns_applied or []))
+        decision = Decision(
+            decision_id=decision_id or new_id("dec"),
+            agent_id=caller.agent_id,
+            agent_version=agent_version or self.settings.agent_version,
+            decision_type=decision_type,
+            created_at=now,
+            expires_at=now + timedelta(days=self.settings.decision_ttl_days),
+            context=dict(context or {}),
+            reasoning=dict(reasoning or {}),
+            parent_decision_id=parent_decision_id,
+            patterns_applied=applied,
+            memory_influenced=bool(applied) if memory_influenced is None else memory_influenced,
+            outcome=outcome,
+        )
+        if parent_decision_id is not None and await self.store.get_decision_ref(parent_decision_id) is None:
+            raise NotFound(
+                f"parent_decision_id {parent_decision_id!r} does not exist (or has expired): "
+                "pass the decision_id returned by log_decision"
+            )
+        refs = await self._resolve_patterns(caller, applied) if applied else []
+        return await self.store.put_decision(decision, refs)
+
+    async def record_outcome(self, caller: Caller, decision_id: str, outcome: Outcome) -> tuple[Decision, bool]:
+        ref = await self.store.get_decision_ref(decision_id)
+        if ref is None or ref.agent_id != caller.agent_id:
+            raise NotFound(
+                f"no decision {decision_id!r} of yours: record outcomes only for decision_ids that "
+                "log_decision returned to you (decisions expire after "
+                f"{self.settings.decision_ttl_days} days)"
+            )
+        return await self.store.set_outcome(ref, outcome)
+
+    async def get_decision(self, caller: Caller, decision_id: str) -> Decision:
+        decision = await self.store.get_decision(decision_id)
+        if decision is None or not caller.may_read_agent(decision.agent_id):
+            raise NotFound(f"no decision {decision_id!r} visible to you")
+        return decision
+
+    async def recall_stm(
+        self, caller: Caller, decision_type: str | None = None, limit: int = 10, cursor: str | None = None
+    ) -> ShortTermMemory:
+        """The caller's last ``stm_window_hours``: decisions newest first (strongly consistent on
+        the table, never cached), live notes, and the number of pending signals."""
+        since = self.clock() - timedelta(hours=self.settings.stm_window_hours)
+        decisions, notes, pending = await asyncio.gather(
+            self.store.query_decisions(
+                DecisionQuery(caller.agent_id, decision_type=decision_type, since=since),
+                limit=limit,
+                cursor=cursor,
+            ),
+            self.store.query_notes(caller.agent_id, limit=20, cursor=None),
+            self.store.count_pending(caller.agent_id, cap=100),
+        )
+        return ShortTermMemory(
+            decisions=decisions,
+            notes=notes.items,
+            notes_truncated=notes.next_cursor is not None,
+            pending_signals=pending,
+            pending_signals_capped=pending >= 100,
+            window_hours=self.settings.stm_window_hours,
+        )
+
+    async def search_decisions(
+        self,
+        caller: Caller,
+        *,
+        agent_id: str | None = None,
+        decision_type: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        success: bool | None = None,
+        all_agents: bool = False,
+        newest_first: bool = True,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> Page[Decision]:
+        if since and until and since > until:
+            raise InvalidInput("since is after until: swap them or widen the range")
+        if all_agents:
+            if not caller.is_observer:
+                raise AccessDenied("searching across agents needs the observer role; omit all_agents")
+            if decision_type is None:
+                raise InvalidInput("searching across agents needs a decision_type")
+            target: str | None = None
+        else:
+            target = agent_id or caller.agent_id
+            caller.require_read(target, "decisions")
+        return await self.store.query_decisions(
+            DecisionQuery(
+                target,
+                decision_type=decision_type,
+                since=since,
+                until=until,
+                success=success,
+                newest_first=newest_first,
+                # The LTM side tolerates staleness: with DAX configured it may be served cached.
+                consistent=False,
+            ),
+            limit=limit,
+            cursor=cursor,
+        )
+
+    # ------------------------------------------------------------------------------------------
+    # notes
+    # ------------------------------------------------------------------------------------------
+
+    async def store_note(self, caller: Caller, key: str, value: Any, ttl_minutes: int | None = None) -> Note:
+        limit = self.settings.note_max_ttl_minutes
+        minutes = limit if ttl_minutes is None else ttl_minutes
+        if not 1 <= minutes <= limit:
+            raise InvalidInput(f"ttl_minutes must be between 1 and {limit} (short-term notes live at most 24 h)")
+        now = self.clock()
+        note = Note(
+            agent_id=caller.agent_id, key=key, value=value, created_at=now, expires_at=now + timedelta(minutes=minutes)
+        )
+        return await self.store.put_note(note)
+
+    # ------------------------------------------------------------------------------------------
+    # patterns
+    # ------------------------------------------------------------------------------------------
+
+    async def store_pattern(
+        self,
+        caller: Caller,
+        *,
+        description: str,
+        conditions: list[PatternCondition],
+        outcomes: Mapping[str, Any],
+        confidence: float,
+        success_rate: float,
+        sample_size: int,
+        pattern_id: str | None = None,
+        domain: str = "general",
+        decision_type: str | None = None,
+        shared_with: list[str] | None = None,
+        expected_version: int | None = None,
+        status: Literal["active", "superseded", "decayed"] = "active",
+        source: Literal["manual", "learned"] = "manual",
+        stats: Mapping[str, Any] | None = None,
+        superseded_by: str | None = None,
+    ) -> Pattern:
+        now = self.clock()
+        fields: dict[str, Any] = dict(
+            agent_id=caller.agent_id,
+            domain=domain,
+            description=description,
+            conditions=conditions,
+            outcomes=dict(outcomes),
+            confidence=confidence,
+            success_rate=success_rate,
+            sample_size=sample_size,
+            decision_type=decision_type,
+            shared_with=shared_with or [],
+            status=status,
+            source=source,
+            stats=dict(stats or {}),
+            superseded_by=superseded_by,
+            updated_at=now,
+        )
+        if expected_version is None:
+            return await self.store.create_pattern(
+                Pattern(pattern_id=pattern_id or new_id("pat"), version=1, created_at=now, **fields)
+            )
+        if pattern_id is None:
+            raise InvalidInput("expected_version needs the pattern_id of the pattern to update")
+        current = await self._own_pattern_for_write(caller, pattern_id)
+        updated = Pattern(
+            pattern_id=pattern_id, version=expected_version + 1, created_at=current.created_at, **fields
+        )
+        return await self.store.update_pattern(updated, expected_version)
+
+    async def _own_pattern_for_write(self, caller: Caller, pattern_id: str) -> Pattern:
+        current = await self.store.get_own_pattern(caller.agent_id, pattern_id)
+        if current is not None:
+            return current
+        author = await self.store.pattern_author(pattern_id)
+        if author is not None:
+            other = await self.store.get_own_pattern(author, pattern_id)
+            if other is not None and other.visible_to(caller.agent_id):
+                raise AccessDenied(
+                    f"pattern {pattern_id!r} belongs to agent {author!r}; shared patterns are read-only "
+                    "to others: store your own pattern (omit pattern_id) instead"
+                )
+        raise NotFound(f"no pattern {pattern_id!r} of yours: omit expected_version to create it")
+
+    async def share_pattern(self, caller: Caller, pattern_id: str, shared_with: list[str]) -> Pattern:
+        """Promote a pattern to shared (['*'] = every agent) or change who it is shared with."""
+        current = await self._own_pattern_for_write(caller, pattern_id)
+        updated = current.model_copy(
+            update={"shared_with": shared_with, "version": current.version + 1, "updated_at": self.clock()}
+        )
+        return await self.store.update_pattern(Pattern.model_validate(updated.model_dump()), current.version)
+
+    async def get_pattern(self, caller: Caller, pattern_id: str) -> Pattern:
+        author = await self.store.pattern_author(pattern_id)
+        pattern = await self.store.get_own_pattern(author, pattern_id) if author else None
+        if pattern is None or not (pattern.visible_to(caller.agent_id) or caller.is_observer):
+            raise NotFound(f"no pattern {pattern_id!r} visible to you")
+        return pattern
+
+    async def pattern_history(self, caller: Caller, pattern_id: str, limit: int = 20) -> list[Pattern]:
+        pattern = await self.get_pattern(caller, pattern_id)
+        page = await self.store.pattern_history(pattern.agent_id, pattern_id, limit=limit, cursor=None)
+        return page.items
+
+    async def recall_patterns(
+        self,
+        caller: Caller,
+        *,
+        context: Mapping[str, Any] | None = None,
+        domain: str | None = None,
+        decision_type: str | None = None,
+        min_confidence: float = 0.0,
+        include_shared: bool = True,
+        limit: int = 10,
+        agent_id: str | None = None,
+    ) -> list[Pattern]:
+        """Active patterns ranked by confidence: the caller's own and, if asked, those shared
+        with it. With ``context``, only patterns whose every condition holds for it."""
+        owner = agent_id or caller.agent_id
+        caller.require_read(owner, "patterns")
+        ctx = normalize_json(dict(context), "context") if context is not None else None
+
+        def keep_item(item: Mapping[str, Any]) -> bool:
+            if domain is not None and item.get("domain") != domain:
+                return False
+            if decision_type is not None and item.get("decision_type") not in (None, decision_type):
+                return False
+            if owner != caller.agent_id or item.get("agent_id") == caller.agent_id:
+                visible = True
+            else:
+                shared = item.get("shared_with") or []
+                visible = "*" in shared or caller.agent_id in shared
+            if not visible:
+                return False
+            if ctx is None:
+                return True
+            conditions = [PatternCondition.model_validate(c) for c in item.get("conditions") or []]
+            return all(c.holds(ctx) for c in conditions)
+
+        own = self.store.query_own_patterns(
+            owner, min_confidence=min_confidence, limit=limit, cursor=None, keep=keep_item
+        )
+        if include_shared and owner == caller.agent_id:
+            own_page, shared_page = await asyncio.gather(
+                own,
+                self.store.query_shared_patterns(
+                    domain, min_confidence=min_confidence, limit=limit, cursor=None, keep=keep_item
+                ),
+            )
+            merged = {(p.agent_id, p.pattern_id): p for p in [*own_page.items, *shared_page.items]}
+            found = list(merged.values())
+        else:
+            found = (await own).items
+        found.sort(key=lambda p: (-p.confidence, -p.sample_size, p.pattern_id))
+        return found[:limit]
+
+    # ------------------------------------------------------------------------------------------
+    # state
+    # ------------------------------------------------------------------------------------------
+
+    async def get_state(self, caller: Caller, agent_id: str | None = None) -> AgentState:
+        owner = agent_id or caller.agent_id
+        caller.require_read(owner, "state")
+        return await self.store.get_state(owner)
+
+    async def update_state(
+        self,
+        caller: Caller,
+        patch: Mapping[str, Any],
+        expected_version: int,
+        checkpoint: str | None = None,
+        agent_version: str | None = None,
+    ) -> AgentState:
+        unknown = sorted(set(patch) - set(STATE_SECTIONS))
+        if unknown:
+            raise InvalidInput(
+                f"patch has unknown section(s) {unknown}: patch is a JSON merge patch over "
+                f"{list(STATE_SECTIONS)}, e.g. {{\"current\": {{\"cycle\": 143}}}}"
+            )
+        patch = normalize_json(dict(patch), "patch")
+        current = await self.store.get_state(caller.agent_id)
+        now = self.clock()
+        data = current.model_dump()
+        for section in STATE_SECTIONS:
+            if section not in patch:
+                continue
+            if patch[section] is None:  # merge-patch null: clear the section
+                data[section] = {}
+            elif isinstance(patch[section], dict):
+                data[section] = merge_patch(data[section], patch[section])
+            else:
+                raise InvalidInput(f"patch.{section} must be an object (or null to clear it)")
+        data.update(
+            version=expected_version + 1,
+            updated_at=now,
+            updated_by=caller.agent_id,
+            agent_version=agent_version or self.settings.agent_version or current.agent_version,
+        )
+        new_state = AgentState.model_validate(data)
+        return await self.store.put_state(new_state, expected_version, checkpoint)
+
+    async def list_checkpoints(self, caller: Caller, limit: int = 10, cursor: str | None = None) -> Page[StateCheckpoint]:
+        return await self.store.list_checkpoints(caller.agent_id, limit=limit, cursor=cursor)
+
+    # ------------------------------------------------------------------------------------------
+    # signals
+    # ------------------------------------------------------------------------------------------
+
+    async def publish_signal(
+        self,
+        caller: Caller,
+        *,
+        signal_type: str,
+        data: Mapping[str, Any],
+        target_agents: list[str],
+        confidence: float,
+        severity: Severity = "medium",
+        recommended_action: str | None = None,
+        context: Mapping[str, Any] | None = None,
+        ttl_hours: float | None = None,
+        signal_id: str | None = None,
+    ) -> PublishResult:
+        hours = self.settings.signal_ttl_hours if ttl_hours is None else ttl_hours
+        if not 0 < hours <= 24 * 14:
+            raise InvalidInput("ttl_hours must be greater than 0 and at most 336 (14 days)")
+        registered = await self._registered_ids()
+        if target_agents == ["*"]:
+            targets = sorted(a for a in registered if a != caller.agent_id)
+            if not targets:
+                raise InvalidInput("no other agent is registered yet: name the target_agents explicitly")
+        elif "*" in target_agents:
+            raise InvalidInput("use ['*'] alone to target every registered agent")
+        else:
+            targets = list(dict.fromkeys(target_agents))
+        now = self.clock()
+        signal = Signal(
+            signal_id=signal_id or new_id("sig"),
+            signal_type=signal_type,
+            source_agent=caller.agent_id,
+            target_agents=targets,
+            severity=severity,
+            confidence=confidence,
+            data=dict(data),
+            context=dict(context or {}),
+            recommended_action=recommended_action,
+            created_at=now,
+            expires_at=now + timedelta(hours=hours),
+        )
+        stored, created = await self.store.publish_signal(signal)
+        return PublishResult(
+            signal=stored, created=created, unregistered_targets=[t for t in targets if t not in registered]
+        )
+
+    async def _registered_ids(self) -> set[str]:
+        ids: set[str] = set()
+        cursor: str | None = None
+        while True:
+            page = await self.store.list_agents(limit=500, cursor=cursor)
+            ids.update(p.agent_id for p in page.items)
+            if page.next_cursor is None:
+                return ids
+            cursor = page.next_cursor
+
+    async def read_inbox(
+        self,
+        caller: Caller,
+        status: DeliveryStatus = "pending",
+        signal_type: str | None = None,
+        limit: int = 10,
+        cursor: str | None = None,
+    ) -> Page[InboxEntry]:
+        return await self.store.read_inbox(
+            caller.agent_id, status=status, signal_type=signal_type, limit=limit, cursor=cursor
+        )
+
+    async def ack_signal(
+        self,
+        caller: Caller,
+        signal_id: str,
+        status: Literal["processed", "rejected"],
+        decision_id: str | None = None,
+    ) -> tuple[InboxEntry, bool]:
+        signal = await self.store.get_signal(signal_id)
+        if signal is None or (caller.agent_id not in signal.target_agents and signal.source_agent != caller.agent_id):
+            raise NotFound(f"no signal {signal_id!r} addressed to you (signals expire; read_inbox lists yours)")
+        if caller.agent_id not in signal.target_agents:
+            raise AccessDenied(
+                f"you published signal {signal_id!r}; only its targets acknowledge it: {signal.target_agents}"
+            )
+        if decision_id is not None:
+            ref = await self.store.get_decision_ref(decision_id)
+            if ref is None or ref.agent_id != caller.agent_id:
+                raise NotFound(f"decision_id {decision_id!r}: no decision of yours with that id")
+        return await self.store.ack(caller.agent_id, signal, status, decision_id)
+
+    async def get_signal(self, caller: Caller, signal_id: str) -> Signal:
+        signal = await self.store.get_signal(signal_id)
+        if signal is None or not (
+            caller.is_observer or caller.agent_id == signal.source_agent or caller.agent_id in signal.target_agents
+        ):
+            raise NotFound(f"no signal {signal_id!r} visible to you")
+        return signal

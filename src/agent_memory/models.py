@@ -1,0 +1,438 @@
+"""Records shared by every layer: what the memory stores and what the tools return.
+
+Validation lives here so that every entry point (MCP tools, the Python client, import, the learner)
+refuses the same bad input with the same message: identifiers' characters and lengths, rates in
+[0, 1], no NaN/Infinity, numbers DynamoDB can store exactly, payload size limits.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# --------------------------------------------------------------------------------------------------
+# Identifiers and payloads
+# --------------------------------------------------------------------------------------------------
+
+# '#' is the key delimiter of the DynamoDB design, so no identifier may contain it.
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+_AGENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+_TYPE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$")
+
+MAX_PAYLOAD_BYTES = 64 * 1024
+"""Largest JSON encoding of one free-form field (context, reasoning, data, a note's value...).
+
+Well under DynamoDB's 400 KB item limit so that a record with several such fields still fits.
+"""
+MAX_DEPTH = 16
+MAX_TARGETS = 30
+"""Targets per signal: publish writes the signal, one inbox entry and two rollup counters per target
+in one transaction, and a DynamoDB transaction holds at most 100 operations."""
+
+# DynamoDB numbers: 38 significant digits, magnitude 1E-130 .. <1E+126. Both backends refuse the
+# rest so that moving a memory between them never changes a value.
+_MAX_MAGNITUDE = 1e126
+_MIN_MAGNITUDE = 1e-130
+
+
+def _check_id(value: str, what: str, pattern: re.Pattern[str], hint: str) -> str:
+    if not pattern.match(value):
+        raise ValueError(f"invalid {what} {value[:80]!r}: {hint}")
+    return value
+
+
+def _id(value: str) -> str:
+    return _check_id(
+        value,
+        "id",
+        _ID_RE,
+        "use 1-128 characters: letters, digits, '_', '-', '.', ':' (start with a letter/digit)",
+    )
+
+
+def _agent(value: str) -> str:
+    return _check_id(
+        value,
+        "agent id",
+        _AGENT_RE,
+        "use 1-64 characters: letters, digits, '_', '-', '.', ':' (start with a letter/digit)",
+    )
+
+
+def _type(value: str) -> str:
+    return _check_id(
+        value, "type", _TYPE_RE, "use 1-64 characters: letters, digits and '_', starting with a letter"
+    )
+
+
+def _key(value: str) -> str:
+    return _check_id(value, "key", _KEY_RE, "use 1-128 characters: letters, digits, '_', '-', '.', ':', '/'")
+
+
+RecordId = Annotated[str, AfterValidator(_id)]
+AgentId = Annotated[str, AfterValidator(_agent)]
+TypeName = Annotated[str, AfterValidator(_type)]
+NoteKey = Annotated[str, AfterValidator(_key)]
+
+
+def check_number(value: float | int, where: str) -> float | int:
+    """Refuse numbers that DynamoDB cannot store exactly (and NaN/Infinity everywhere)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            raise ValueError(f"{where}: NaN and Infinity cannot be stored; send a finite number or null")
+        if value != 0 and not (_MIN_MAGNITUDE <= abs(value) < _MAX_MAGNITUDE):
+            raise ValueError(f"{where}: {value!r} is outside the storable range 1e-130 .. 1e126")
+        return value
+    if len(str(abs(value)).rstrip("0") or "0") > 38:
+        raise ValueError(f"{where}: integers are limited to 38 significant digits")
+    return value
+
+
+def normalize_json(value: Any, where: str = "value", depth: int = 0) -> Any:
+    """Validate a free-form JSON value and put it in canonical form.
+
+    Integral floats become ints (1.0 -> 1): DynamoDB stores both as the same number, so
+    canonicalising here keeps a value identical whichever backend stored it.
+    """
+    if depth > MAX_DEPTH:
+        raise ValueError(f"{where}: nested deeper than {MAX_DEPTH} levels")
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        return check_number(value, where)
+    if isinstance(value, float):
+        check_number(value, where)
+        if value.is_integer() and abs(value) < 2**53:
+            return int(value)
+        return value
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ValueError(f"{where}: object keys must be strings")
+            out[k] = normalize_json(v, f"{where}.{k}", depth + 1)
+        return out
+    if isinstance(value, list | tuple):
+        return [normalize_json(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
+    raise ValueError(f"{where}: {type(value).__name__} is not a JSON value")
+
+
+def _payload(value: Any) -> Any:
+    value = normalize_json(value, "payload")
+    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > MAX_PAYLOAD_BYTES:
+        raise ValueError(
+            f"payload is {size} bytes; the limit is {MAX_PAYLOAD_BYTES} bytes (64 KiB) per field: "
+            "store a summary or a reference instead"
+        )
+    return value
+
+
+JsonObject = Annotated[dict[str, Any], AfterValidator(_payload)]
+JsonValue = Annotated[Any, AfterValidator(_payload)]
+UnitFloat = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("timestamps must carry a timezone (e.g. 2026-11-24T10:00:00Z)")
+    return value.astimezone(UTC)
+
+
+Timestamp = Annotated[datetime, AfterValidator(_aware)]
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False, ser_json_inf_nan="strings")
+
+
+# --------------------------------------------------------------------------------------------------
+# Decisions
+# --------------------------------------------------------------------------------------------------
+
+
+class Outcome(Record):
+    success: bool = Field(description="Whether the decision achieved what it was for.")
+    quality_score: UnitFloat | None = Field(None, description="Quality of the result in [0, 1].")
+    latency_ms: float | None = Field(
+        None, ge=0, le=86_400_000, allow_inf_nan=False, description="Time the decision took to pay off."
+    )
+    signals_generated: int = Field(0, ge=0, le=1_000_000)
+    errors: list[Annotated[str, Field(max_length=2000)]] = Field(default_factory=list, max_length=50)
+    recorded_at: Timestamp = Field(default_factory=utcnow)
+
+
+class Decision(Record):
+    decision_id: RecordId
+    agent_id: AgentId
+    agent_version: str | None = Field(None, max_length=64)
+    decision_type: TypeName
+    created_at: Timestamp
+    expires_at: Timestamp
+    context: JsonObject = Field(default_factory=dict)
+    reasoning: JsonObject = Field(default_factory=dict)
+    parent_decision_id: RecordId | None = None
+    patterns_applied: list[RecordId] = Field(default_factory=list, max_length=20)
+    memory_influenced: bool = False
+    outcome: Outcome | None = None
+
+    def content_equals(self, other: Decision) -> bool:
+        """Same payload as a retry would send (ignores the times the server stamped)."""
+        fields = ("decision_type", "context", "reasoning", "parent_decision_id", "patterns_applied")
+        return all(getattr(self, f) == getattr(other, f) for f in fields)
+
+
+# --------------------------------------------------------------------------------------------------
+# Patterns (long-term memory)
+# --------------------------------------------------------------------------------------------------
+
+ConditionOp = Literal["eq", "ne", "gt", "gte", "lt", "lte", "in", "exists"]
+
+
+class PatternCondition(Record):
+    """One test on a decision context: ``field`` is a dotted path into the context."""
+
+    field: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\s#]+$")]
+    op: ConditionOp = "eq"
+    value: JsonValue = None
+
+    @model_validator(mode="after")
+    def _operand(self) -> PatternCondition:
+        if self.op in ("gt", "gte", "lt", "lte") and (
+            isinstance(self.value, bool) or not isinstance(self.value, int | float)
+        ):
+            raise ValueError(f"condition on {self.field!r}: op {self.op!r} needs a number value")
+        if self.op == "in" and not isinstance(self.value, list):
+            raise ValueError(f"condition on {self.field!r}: op 'in' needs a list value")
+        return self
+
+    def holds(self, context: dict[str, Any]) -> bool:
+        found, actual = lookup(context, self.field)
+        if self.op == "exists":
+            return found if self.value in (None, True) else not found
+        if not found:
+            return False
+        if self.op == "eq":
+            return bool(actual == self.value)
+        if self.op == "ne":
+            return bool(actual != self.value)
+        if self.op == "in":
+            return actual in self.value
+        if isinstance(actual, bool) or not isinstance(actual, int | float):
+            return False
+        threshold = float(self.value)
+        return {
+            "gt": actual > threshold,
+            "gte": actual >= threshold,
+            "lt": actual < threshold,
+            "lte": actual <= threshold,
+        }[self.op]
+
+    def describe(self) -> str:
+        symbol = {"eq": "=", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "in": "in"}
+        if self.op == "exists":
+            return f"{self.field} exists"
+        return f"{self.field} {symbol[self.op]} {json.dumps(self.value)}"
+
+
+def lookup(context: dict[str, Any], path: str) -> tuple[bool, Any]:
+    """Follow a dotted path into nested objects: ``market.trend``."""
+    node: Any = context
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+PatternStatus = Literal["active", "superseded", "decayed"]
+
+
+class PatternFeedback(Record):
+    """Effectiveness when applied: updated by decisions that list the pattern in
+    ``patterns_applied`` once their outcome is known. Counters, never versioned."""
+
+    applied_count: int = 0
+    applied_successes: int = 0
+    access_count: int = 0
+    last_accessed: Timestamp | None = None
+
+    @property
+    def applied_success_rate(self) -> float | None:
+        return self.applied_successes / self.applied_count if self.applied_count else None
+
+
+class Pattern(Record):
+    pattern_id: RecordId
+    agent_id: AgentId = Field(description="Author; only the author may change the pattern.")
+    domain: TypeName = "general"
+    description: str = Field(min_length=1, max_length=2000)
+    conditions: list[PatternCondition] = Field(default_factory=list, max_length=20)
+    outcomes: JsonObject = Field(default_factory=dict)
+    confidence: UnitFloat
+    success_rate: UnitFloat
+    sample_size: int = Field(ge=0, le=10**12)
+    decision_type: TypeName | None = None
+    shared_with: list[str] = Field(default_factory=list, max_length=MAX_TARGETS)
+    status: PatternStatus = "active"
+    source: Literal["manual", "learned"] = "manual"
+    superseded_by: RecordId | None = None
+    stats: JsonObject = Field(default_factory=dict, description="Learner statistics (lift, p-value...).")
+    version: int = Field(1, ge=1)
+    created_at: Timestamp
+    updated_at: Timestamp
+    feedback: PatternFeedback = Field(default_factory=PatternFeedback)
+
+    @field_validator("shared_with")
+    @classmethod
+    def _shared(cls, value: list[str]) -> list[str]:
+        for agent in value:
+            if agent != "*":
+                _agent(agent)
+        if "*" in value and len(value) > 1:
+            raise ValueError("shared_with: use ['*'] alone to share with every agent")
+        return sorted(set(value))
+
+    @property
+    def is_shared(self) -> bool:
+        return bool(self.shared_with)
+
+    def visible_to(self, agent_id: str) -> bool:
+        return agent_id == self.agent_id or "*" in self.shared_with or agent_id in self.shared_with
+
+    def matches(self, context: dict[str, Any]) -> bool:
+        return all(c.holds(context) for c in self.conditions)
+
+
+# --------------------------------------------------------------------------------------------------
+# Agent state and registry
+# --------------------------------------------------------------------------------------------------
+
+STATE_SECTIONS = ("current", "configuration", "source_metrics", "context_performance")
+
+
+class AgentState(Record):
+    agent_id: AgentId
+    version: int = Field(0, ge=0, description="0 = never written. Incremented by every update.")
+    current: JsonObject = Field(default_factory=dict)
+    configuration: JsonObject = Field(default_factory=dict)
+    source_metrics: JsonObject = Field(default_factory=dict)
+    context_performance: JsonObject = Field(default_factory=dict)
+    agent_version: str | None = Field(None, max_length=64)
+    updated_at: Timestamp | None = None
+    updated_by: AgentId | None = None
+
+
+class StateCheckpoint(Record):
+    agent_id: AgentId
+    version: int
+    label: str = Field(max_length=128)
+    created_at: Timestamp
+    state: AgentState
+
+
+class AgentProfile(Record):
+    agent_id: AgentId
+    role: Literal["agent", "observer"] = "agent"
+    agent_version: str | None = Field(None, max_length=64)
+    first_seen: Timestamp
+    last_seen: Timestamp
+
+
+# --------------------------------------------------------------------------------------------------
+# Signals
+# --------------------------------------------------------------------------------------------------
+
+Severity = Literal["low", "medium", "high", "critical"]
+DeliveryStatus = Literal["pending", "processed", "rejected"]
+
+
+class Delivery(Record):
+    status: DeliveryStatus = "pending"
+    processed_at: Timestamp | None = None
+    decision_id: RecordId | None = None
+
+
+class Signal(Record):
+    signal_id: RecordId
+    signal_type: TypeName
+    source_agent: AgentId
+    target_agents: list[AgentId] = Field(min_length=1, max_length=MAX_TARGETS)
+    severity: Severity = "medium"
+    confidence: UnitFloat
+    data: JsonObject = Field(default_factory=dict)
+    context: JsonObject = Field(default_factory=dict)
+    recommended_action: str | None = Field(None, max_length=500)
+    created_at: Timestamp
+    expires_at: Timestamp
+    processing_status: dict[str, Delivery] = Field(default_factory=dict)
+
+    def content_equals(self, other: Signal) -> bool:
+        fields = ("signal_type", "target_agents", "severity", "confidence", "data", "context")
+        return all(getattr(self, f) == getattr(other, f) for f in fields) and (
+            self.recommended_action == other.recommended_action
+        )
+
+
+class InboxEntry(Record):
+    """One delivery of a signal to one target: the signal as published plus this target's status."""
+
+    agent_id: AgentId
+    signal: Signal
+    delivery: Delivery
+
+
+# --------------------------------------------------------------------------------------------------
+# Short-term notes
+# --------------------------------------------------------------------------------------------------
+
+
+class Note(Record):
+    agent_id: AgentId
+    key: NoteKey
+    value: JsonValue
+    created_at: Timestamp
+    expires_at: Timestamp
+
+
+# --------------------------------------------------------------------------------------------------
+# Pages
+# --------------------------------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = Field(
+        None, description="Pass back as `cursor` for the next page; null when there is no more."
+    )
+
+
+_WINDOW = re.compile(r"^\s*(\d{1,4})\s*([hdw])\s*$")
+
+
+def parse_window(text: str, *, max_days: int = 366) -> timedelta:
+    """'24h', '7d', '2w' -> timedelta, refusing anything else with a message saying the format."""
+    from agent_memory.errors import InvalidInput
+
+    match = _WINDOW.match(text)
+    if not match:
+        raise InvalidInput(f"invalid window {text!r}: use a number and a unit, e.g. '24h', '7d', '4w'")
+    n, unit = int(match.group(1)), match.group(2)
+    delta = timedelta(hours=n) if unit == "h" else timedelta(days=n * (7 if unit == "w" else 1))
+    if not timedelta(hours=1) <= delta <= timedelta(days=max_days):
+        raise InvalidInput(f"window {text!r} is out of range: use between 1h and {max_days}d")
+    return delta

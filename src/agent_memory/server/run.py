@@ -1,0 +1,61 @@
+"""Transports: stdio (one agent per process) and streamable HTTP (many agents, bearer tokens)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import anyio
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
+
+from agent_memory.config import Settings
+from agent_memory.errors import ConfigurationError
+from agent_memory.server.app import build_server
+from agent_memory.server.auth import TokensFileVerifier, load_tokens
+
+log = logging.getLogger("agent_memory.server")
+
+
+def http_app(settings: Settings) -> Starlette:
+    """The ASGI app of the HTTP transport: stateless (any instance may answer any call, so
+    instances scale out behind a load balancer), bearer tokens required, Host/Origin checked."""
+    if settings.tokens_file is None:
+        raise ConfigurationError(
+            "the HTTP transport needs bearer tokens: set AGENT_MEMORY_TOKENS_FILE (or --tokens-file); "
+            "create one with 'agent-memory tokens add --agent-id NAME --file PATH'"
+        )
+    port = settings.http_port
+    resource_url = (settings.public_url or f"http://{settings.http_host}:{port}") + "/mcp"
+    verifier = TokensFileVerifier(load_tokens(settings.tokens_file), resource_url)
+    server = build_server(settings, http=True, token_verifier=verifier)
+    hosts = [f"127.0.0.1:{port}", f"localhost:{port}", f"{settings.http_host}:{port}"]
+    origins = [f"http://127.0.0.1:{port}", f"http://localhost:{port}", *settings.allowed_origins]
+    if settings.public_url:
+        from urllib.parse import urlsplit
+
+        hosts.append(urlsplit(settings.public_url).netloc)
+        origins.append(settings.public_url.rstrip("/"))
+    return server.streamable_http_app(
+        stateless_http=True,
+        json_response=True,
+        host=settings.http_host,
+        transport_security=TransportSecuritySettings(
+            enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
+        ),
+    )
+
+
+def serve(settings: Settings, transport: str) -> None:
+    if transport == "stdio":
+        server = build_server(settings)
+        anyio.run(server.run_stdio_async)
+        return
+    import uvicorn
+
+    app = http_app(settings)
+    print(
+        f"agent-memory: serving MCP on http://{settings.http_host}:{settings.http_port}/mcp",
+        file=sys.stderr,
+    )
+    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="warning")

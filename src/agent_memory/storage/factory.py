@@ -1,0 +1,34 @@
+"""Open the configured backend. Never falls back to another backend: a misconfigured one fails
+at start-up with a message that says which setting to change."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+
+from agent_memory.config import Settings
+from agent_memory.models import utcnow
+from agent_memory.storage.engine import ItemEngine
+from agent_memory.storage.store import MemoryStore
+
+
+async def open_engine(settings: Settings) -> ItemEngine:
+    if settings.backend == "sqlite":
+        from agent_memory.storage.sqlite import SqliteEngine
+
+        return await SqliteEngine.open(settings.sqlite_path)
+    from agent_memory.storage.dynamodb import DynamoEngine
+
+    return await DynamoEngine.open(settings)
+
+
+@asynccontextmanager
+async def open_store(
+    settings: Settings, clock: Callable[[], datetime] = utcnow
+) -> AsyncIterator[MemoryStore]:
+    engine = await open_engine(settings)
+    try:
+        yield MemoryStore(engine, clock)
+    finally:
+        await engine.close()

@@ -1,0 +1,205 @@
+"""Key builders, one section per table: the only place item keys are spelled.
+
+The design follows the plan's key patterns (see docs/DYNAMODB.md for every access pattern):
+
+agent_decisions
+  decision   pk agent:{agent}#decision#{TYPE}   sk {iso}#{decision_id}
+             gsi1 agent:{agent}#success#{true|false} / {iso}#{id}   (set when the outcome is known)
+             gsi2 decision_type#{TYPE}                / {iso}#{agent}#{id}
+             gsi3 agent:{agent}#decisions             / {iso}#{id}
+  id item    pk decision#{decision_id}           sk #id      (lookup by id alone; idempotency)
+agent_memory_ltm
+  pattern    pk agent:{agent}#pattern            sk {pattern_id}
+             gsi1 agent:{agent}#pattern / {confidence}#{pattern_id}        (active only)
+             gsi2 shared_pattern#{domain} / {confidence}#{agent}#{id}     (active and shared)
+             gsi3 shared_pattern           / {confidence}#{agent}#{id}     (active and shared)
+  history    pk agent:{agent}#pattern_history    sk {pattern_id}#v{version:08d}
+  id item    pk pattern#{pattern_id}             sk #id
+  learner    pk agent:{agent}#learner            sk {decision_type or *}
+agent_state
+  state      pk agent:{agent}                    sk CURRENT
+  checkpoint pk agent:{agent}                    sk CHECKPOINT#{version:012d}
+  note       pk agent:{agent}#note               sk {key}
+  registry   pk registry                         sk agent#{agent}
+  rollup     pk rollup#{agent}#{hour|day}        sk {bucket}#{TYPE}
+  sig rollup pk sigrollup#{agent}#{hour|day}     sk {bucket}
+  tool usage pk usage#{day}                      sk {tool}
+agent_signals
+  signal     pk signal#{signal_id}               sk #signal
+             gsi1 signal#{TYPE} / {iso}#{signal_id}
+  inbox      pk inbox#{agent}                    sk {status}#{iso}#{signal_id}
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+
+def iso(ts: datetime) -> str:
+    """Fixed-width UTC timestamp: sorts byte-wise in time order on every backend."""
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def epoch(ts: datetime) -> int:
+    return int(ts.timestamp())
+
+
+def score(value: float) -> str:
+    """A confidence in [0, 1] as a fixed-width sort key."""
+    return f"{value:.6f}"
+
+
+# --- agent_decisions ------------------------------------------------------------------------------
+
+
+def decision_pk(agent: str, decision_type: str) -> str:
+    return f"agent:{agent}#decision#{decision_type}"
+
+
+def decision_sk(created: datetime, decision_id: str) -> str:
+    return f"{iso(created)}#{decision_id}"
+
+
+def decision_success_pk(agent: str, success: bool) -> str:
+    return f"agent:{agent}#success#{'true' if success else 'false'}"
+
+
+def decision_type_pk(decision_type: str) -> str:
+    return f"decision_type#{decision_type}"
+
+
+def decision_type_sk(created: datetime, agent: str, decision_id: str) -> str:
+    return f"{iso(created)}#{agent}#{decision_id}"
+
+
+def decision_timeline_pk(agent: str) -> str:
+    return f"agent:{agent}#decisions"
+
+
+def decision_id_pk(decision_id: str) -> str:
+    return f"decision#{decision_id}"
+
+
+ID_SK = "#id"
+
+
+# --- agent_memory_ltm -----------------------------------------------------------------------------
+
+
+def pattern_pk(agent: str) -> str:
+    return f"agent:{agent}#pattern"
+
+
+def pattern_rank_sk(confidence: float, pattern_id: str) -> str:
+    return f"{score(confidence)}#{pattern_id}"
+
+
+def shared_domain_pk(domain: str) -> str:
+    return f"shared_pattern#{domain}"
+
+
+SHARED_ALL_PK = "shared_pattern"
+
+
+def shared_rank_sk(confidence: float, agent: str, pattern_id: str) -> str:
+    return f"{score(confidence)}#{agent}#{pattern_id}"
+
+
+def pattern_history_pk(agent: str) -> str:
+    return f"agent:{agent}#pattern_history"
+
+
+def pattern_history_sk(pattern_id: str, version: int) -> str:
+    return f"{pattern_id}#v{version:08d}"
+
+
+def pattern_id_pk(pattern_id: str) -> str:
+    return f"pattern#{pattern_id}"
+
+
+def learner_pk(agent: str) -> str:
+    return f"agent:{agent}#learner"
+
+
+# --- agent_state ----------------------------------------------------------------------------------
+
+
+def state_pk(agent: str) -> str:
+    return f"agent:{agent}"
+
+
+STATE_SK = "CURRENT"
+
+
+def checkpoint_sk(version: int) -> str:
+    return f"CHECKPOINT#{version:012d}"
+
+
+CHECKPOINT_PREFIX = "CHECKPOINT#"
+
+
+def note_pk(agent: str) -> str:
+    return f"agent:{agent}#note"
+
+
+REGISTRY_PK = "registry"
+
+
+def registry_sk(agent: str) -> str:
+    return f"agent#{agent}"
+
+
+Grain = Literal["hour", "day"]
+
+
+def bucket(ts: datetime, grain: Grain) -> str:
+    ts = ts.astimezone(UTC)
+    return ts.strftime("%Y-%m-%dT%H") if grain == "hour" else ts.strftime("%Y-%m-%d")
+
+
+def rollup_pk(agent: str, grain: Grain) -> str:
+    return f"rollup#{agent}#{grain}"
+
+
+def rollup_sk(bucket_key: str, decision_type: str) -> str:
+    return f"{bucket_key}#{decision_type}"
+
+
+def signal_rollup_pk(agent: str, grain: Grain) -> str:
+    return f"sigrollup#{agent}#{grain}"
+
+
+def usage_pk(day: str) -> str:
+    return f"usage#{day}"
+
+
+# --- agent_signals --------------------------------------------------------------------------------
+
+
+def signal_pk(signal_id: str) -> str:
+    return f"signal#{signal_id}"
+
+
+SIGNAL_SK = "#signal"
+
+
+def signal_type_pk(signal_type: str) -> str:
+    return f"signal#{signal_type}"
+
+
+def signal_type_sk(created: datetime, signal_id: str) -> str:
+    return f"{iso(created)}#{signal_id}"
+
+
+def inbox_pk(agent: str) -> str:
+    return f"inbox#{agent}"
+
+
+def inbox_sk(status: str, created: datetime, signal_id: str) -> str:
+    return f"{status}#{iso(created)}#{signal_id}"
+
+
+def delivery_attr(agent: str) -> str:
+    """Top-level attribute of a signal item holding one target's delivery status."""
+    return f"ps/{agent}"
