@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from decimal import Decimal
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Generic, Literal, TypeVar
@@ -99,8 +100,8 @@ def check_number(value: float | int, where: str) -> float | int:
 def normalize_json(value: Any, where: str = "value", depth: int = 0) -> Any:
     """Validate a free-form JSON value and put it in canonical form.
 
-    Integral floats become ints (1.0 -> 1): DynamoDB stores both as the same number, so
-    canonicalising here keeps a value identical whichever backend stored it.
+    Integral floats become ints (1.0 -> 1, 1e23 -> 10**23): DynamoDB stores both as the same
+    number, so canonicalising here keeps a value identical whichever backend stored it.
     """
     if depth > MAX_DEPTH:
         raise ValueError(f"{where}: nested deeper than {MAX_DEPTH} levels")
@@ -110,8 +111,9 @@ def normalize_json(value: Any, where: str = "value", depth: int = 0) -> Any:
         return check_number(value, where)
     if isinstance(value, float):
         check_number(value, where)
-        if value.is_integer() and abs(value) < 2**53:
-            return int(value)
+        if value.is_integer():
+            # The decimal the float was written as (1e23 -> 10**23), as DynamoDB would keep it.
+            return check_number(int(Decimal(repr(value))), where)
         return value
     if isinstance(value, dict):
         out: dict[str, Any] = {}

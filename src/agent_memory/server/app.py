@@ -110,8 +110,13 @@ def build_server(
     """The MCP server for ``settings``. ``store`` (tests, demo) replaces opening the configured
     backend; ``http`` makes identity come from bearer tokens checked by ``token_verifier``."""
 
-    def lifespan(server: MCPServer[AppContext]) -> contextlib.AbstractAsyncContextManager[AppContext]:
-        return _services(server, settings, store, clock, http)
+    running: dict[str, AppContext] = {}
+
+    @asynccontextmanager
+    async def lifespan(server: MCPServer[AppContext]) -> AsyncIterator[AppContext]:
+        async with _services(server, settings, store, clock, http) as state_:
+            running["app"] = state_
+            yield state_
 
     auth = None
     if http:
@@ -131,7 +136,7 @@ def build_server(
     patterns.register(server, read_only)
     signals.register(server, read_only)
     state.register(server, read_only)
-    resources.register(server)
+    resources.register(server, running)
     _register_prompt(server)
     return server
 

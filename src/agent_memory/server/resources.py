@@ -32,10 +32,13 @@ async def _guard(coro: Any) -> str:
         raise ResourceError(f"{exc.code}: {exc.message}") from exc
 
 
-def register(server: MCPServer[AppContext]) -> None:
+def register(server: MCPServer[AppContext], running: dict[str, AppContext]) -> None:
+    """``running`` holds the lifespan's AppContext once the server runs: static resources get no
+    request context in the SDK, and the registry is readable by every agent anyway."""
+
     @server.resource("memory://agents", name="agents", description="The agent registry.", mime_type=JSON)
-    async def agents(ctx: Context[Any, Any]) -> str:
-        page = await app(ctx).memory.list_agents(limit=200)
+    async def agents() -> str:
+        page = await running["app"].memory.list_agents(limit=200)
         return _json(page)
 
     @server.resource(

@@ -124,7 +124,7 @@ def registrar(server: MCPServer[Any], read_only: bool) -> Callable[[ToolAnnotati
 
     def tool(annotations: ToolAnnotations) -> Callable[[F], F]:
         def wrap(fn: F) -> F:
-            if read_only and not annotations.readOnlyHint:
+            if read_only and not annotations.read_only_hint:
                 return fn
             server.tool(annotations=annotations)(fn)
             return fn

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import BaseModel, Field
 
-from agent_memory.models import Decision, Note, Outcome
+from agent_memory.models import Decision, Note, Outcome, Timestamp
 from agent_memory.tools._common import READ, WRITE_IDEMPOTENT, app, registrar, run
 
 DecisionType = Annotated[
@@ -30,8 +29,8 @@ class OutcomeInput(BaseModel):
     success: bool = Field(description="Whether the decision achieved its goal.")
     quality_score: float | None = Field(None, ge=0, le=1, description="Quality of the result in [0, 1].")
     latency_ms: float | None = Field(None, ge=0, le=86_400_000, description="How long it took to pay off (ms).")
-    signals_generated: int = Field(0, ge=0, le=1_000_000)
-    errors: list[str] = Field(default_factory=list, max_length=50)
+    signals_generated: int = Field(0, ge=0, le=1_000_000, description="Signals the decision led to publishing.")
+    errors: list[str] = Field(default_factory=list, max_length=50, description="Errors met, if any.")
 
     def to_outcome(self) -> Outcome:
         return Outcome(**self.model_dump())
@@ -127,7 +126,9 @@ def register(server: MCPServer[Any], read_only: bool) -> None:
         latency_ms: Annotated[
             float | None, Field(ge=0, le=86_400_000, description="Time until the result (ms).")
         ] = None,
-        signals_generated: Annotated[int, Field(ge=0, le=1_000_000)] = 0,
+        signals_generated: Annotated[
+            int, Field(ge=0, le=1_000_000, description="Signals the decision led to publishing.")
+        ] = 0,
         errors: Annotated[list[str] | None, Field(max_length=50, description="Errors met, if any.")] = None,
     ) -> OutcomeResult:
         """Attach the outcome to one of your logged decisions (once).
@@ -202,8 +203,10 @@ def register(server: MCPServer[Any], read_only: bool) -> None:
     async def search_decisions(
         ctx: Context[Any, Any],
         decision_type: Annotated[str | None, Field(description="Only this type.", max_length=64)] = None,
-        since: Annotated[datetime | None, Field(description="ISO 8601 time with zone, e.g. 2026-11-01T00:00:00Z.")] = None,
-        until: Annotated[datetime | None, Field(description="ISO 8601 time with zone.")] = None,
+        since: Annotated[
+            Timestamp | None, Field(description="ISO 8601 time with zone, e.g. 2026-11-01T00:00:00Z.")
+        ] = None,
+        until: Annotated[Timestamp | None, Field(description="ISO 8601 time with zone.")] = None,
         success: Annotated[bool | None, Field(description="Only decisions whose outcome was this.")] = None,
         agent_id: Annotated[
             str | None, Field(description="Another agent's history (observer role only). Omit for yours.", max_length=64)

@@ -99,7 +99,7 @@ def register(server: MCPServer[Any], read_only: bool) -> None:
         decision_type: Annotated[str | None, Field(description="Only patterns about this type.", max_length=64)] = None,
         min_confidence: Annotated[float, Field(ge=0, le=1, description="Lowest confidence returned.")] = 0.0,
         include_shared: Annotated[bool, Field(description="Also patterns other agents shared with you.")] = True,
-        limit: Annotated[int, Field(ge=1, le=50)] = 10,
+        limit: Annotated[int, Field(ge=1, le=50, description="Most results to return (1-50).")] = 10,
     ) -> PatternList:
         """Recall active patterns, highest confidence first: yours and those shared with you.
 
@@ -140,7 +140,7 @@ def register(server: MCPServer[Any], read_only: bool) -> None:
     async def pattern_history(
         ctx: Context[Any, Any],
         pattern_id: PatternIdArg,
-        limit: Annotated[int, Field(ge=1, le=50)] = 10,
+        limit: Annotated[int, Field(ge=1, le=50, description="Most results to return (1-50).")] = 10,
     ) -> PatternList:
         """Earlier versions of a pattern visible to you, newest first: how it evolved."""
 

@@ -79,7 +79,7 @@ def register(server: MCPServer[Any], read_only: bool) -> None:
             Literal["pending", "processed", "rejected"], Field(description="Which deliveries (default pending).")
         ] = "pending",
         signal_type: Annotated[str | None, Field(description="Only this type.", max_length=64)] = None,
-        limit: Annotated[int, Field(ge=1, le=50)] = 10,
+        limit: Annotated[int, Field(ge=1, le=50, description="Most results to return (1-50).")] = 10,
         cursor: Annotated[str | None, Field(max_length=2000, description="next_cursor of the previous page.")] = None,
     ) -> InboxPage:
         """Signals other agents sent you that have not expired, newest first (pending by default).

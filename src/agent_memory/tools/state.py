@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
+from agent_memory.memory.analytics import Analytics, AnalyticsReport
 from agent_memory.models import AgentState
 from agent_memory.models import parse_window
 from agent_memory.tools._common import READ, WRITE, app, registrar, run
@@ -62,19 +63,26 @@ def register(server: MCPServer[Any], read_only: bool) -> None:
             str | None, Field(description="Another agent (observer role only). Omit for yours.", max_length=64)
         ] = None,
         all_agents: Annotated[bool, Field(description="Every registered agent (observer role only).")] = False,
-    ) -> Any:
+        include_series: Annotated[
+            bool, Field(description="Also the per-hour/per-day time series (large: for charts, not for reading).")
+        ] = False,
+    ) -> AnalyticsReport:
         """How well you decide: success rate with its confidence interval, quality, latency
         percentiles, per decision type, the uplift from memory, best and worst patterns, signal
         flow and lag, and storage cost per tool. Computed from rollups: fast at any volume."""
 
-        async def body(caller: Any) -> Any:
-            analytics = app(ctx).services["analytics"]
-            return await analytics.report(
+        async def body(caller: Any) -> AnalyticsReport:
+            analytics: Analytics = app(ctx).services["analytics"]
+            report = await analytics.report(
                 caller,
                 window=parse_window(window),
                 decision_type=decision_type,
                 agent_id=agent_id,
                 all_agents=all_agents,
             )
+            if include_series:
+                return report
+            # Keep the default result small enough for a model's context.
+            return report.model_copy(update={"series": [], "series_by_agent": [], "series_by_type": []})
 
         return await run(ctx, "get_analytics", body)
