@@ -53,7 +53,7 @@ def http_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict
         "risk-manager": add_token(tokens_file, "risk-manager", "agent"),
         "dashboard": add_token(tokens_file, "dashboard", "observer"),
     }
-    env = {**os.environ, "AGENT_MEMORY_SQLITE_PATH": str(tmp_path / "memory.db")}
+    extra: dict[str, str] = {"AGENT_MEMORY_SQLITE_PATH": str(tmp_path / "memory.db")}
     if request.param == "dynamodb":
         import asyncio
 
@@ -62,7 +62,7 @@ def http_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict
 
         endpoint = request.getfixturevalue("moto_endpoint")
         prefix = f"http{uuid.uuid4().hex[:8]}_"
-        env.update(
+        extra.update(
             AGENT_MEMORY_BACKEND="dynamodb",
             AGENT_MEMORY_DYNAMODB_ENDPOINT_URL=endpoint,
             AGENT_MEMORY_TABLE_PREFIX=prefix,
@@ -72,6 +72,7 @@ def http_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict
             backend="dynamodb", dynamodb_endpoint_url=endpoint, table_prefix=prefix, aws_region="us-east-1"
         )
         asyncio.run(create_tables(settings))
+    env = {**os.environ, **extra}  # after moto_endpoint: it sets the fake AWS credentials
     proc = subprocess.Popen(
         [sys.executable, "-m", "agent_memory.cli", "serve", "--transport", "http", "--port", str(port),
          "--tokens-file", str(tokens_file)],
