@@ -3,6 +3,7 @@ domain errors become tool errors a model can act on."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import uuid
@@ -126,7 +127,7 @@ def registrar(server: MCPServer[Any], read_only: bool) -> Callable[[ToolAnnotati
         def wrap(fn: F) -> F:
             if read_only and not annotations.read_only_hint:
                 return fn
-            server.tool(annotations=annotations)(fn)
+            server.tool(annotations=annotations, description=inspect.cleandoc(fn.__doc__ or ""))(fn)
             return fn
 
         return wrap
