@@ -172,7 +172,7 @@ class Learner:
             stats = _stats(rule, window)
             fields: dict[str, Any] = dict(
                 description=f"{decision_type} succeeds more often when {rule.description()} "
-                f"({rule.success_rate:.0%} vs {rule.baseline_rate:.0%} otherwise, n={rule.n})",
+                f"({rule.success_rate:.0%} vs {rule.baseline_rate:.0%} overall, n={rule.n})",
                 conditions=list(rule.conditions),
                 outcomes={"success_rate": round(rule.success_rate, 6), "baseline_rate": round(rule.baseline_rate, 6)},
                 confidence=round(rule.confidence, 6),

@@ -1,0 +1,106 @@
+"""DDL of the embedded store and its ordered migrations.
+
+One physical table holds the items of all four logical tables. The GSI key columns are copies of the
+item attributes of the same name, filled only for the indexes the logical table has and only when
+both halves of the index key are present, so the partial indexes stay as sparse as DynamoDB's.
+
+The schema version lives in ``PRAGMA user_version``. Migrations are applied in order, inside one
+``BEGIN IMMEDIATE`` transaction, so two processes opening a fresh file at the same moment serialise
+on the write lock and the second one finds nothing left to do.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from agent_memory.errors import ConfigurationError
+
+PATH_SETTING = "AGENT_MEMORY_SQLITE_PATH"
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+def _gsi_index(n: int) -> str:
+    # pk and sk are part of the index key (not only the implicit primary-key suffix) so the index
+    # order is exactly the query order (gsiNsk, pk, sk) and the continuation is one range seek.
+    return f"CREATE INDEX items_gsi{n} ON items (tbl, gsi{n}pk, gsi{n}sk, pk, sk) WHERE gsi{n}pk IS NOT NULL"
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "items table, one partial index per GSI, ttl index",
+        (
+            """
+            CREATE TABLE items (
+                tbl    TEXT NOT NULL,
+                pk     TEXT NOT NULL,
+                sk     TEXT NOT NULL,
+                data   TEXT NOT NULL,
+                ttl    INTEGER,
+                gsi1pk TEXT,
+                gsi1sk TEXT,
+                gsi2pk TEXT,
+                gsi2sk TEXT,
+                gsi3pk TEXT,
+                gsi3sk TEXT,
+                PRIMARY KEY (tbl, pk, sk)
+            ) WITHOUT ROWID
+            """,
+            _gsi_index(1),
+            _gsi_index(2),
+            _gsi_index(3),
+            "CREATE INDEX items_ttl ON items (ttl) WHERE ttl IS NOT NULL",
+        ),
+    ),
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    row = conn.execute("PRAGMA user_version").fetchone()
+    return int(row[0])
+
+
+def _refuse_newer(version: int, path: str) -> None:
+    if version > SCHEMA_VERSION:
+        raise ConfigurationError(
+            f"The SQLite database {path} has schema version {version}, but this version of agent-memory "
+            f"only knows versions up to {SCHEMA_VERSION}: it was written by a newer agent-memory. "
+            f"Upgrade agent-memory, or point {PATH_SETTING} at another file."
+        )
+
+
+def migrate(conn: sqlite3.Connection, path: str) -> int:
+    """Bring the schema of ``conn`` (in autocommit mode) up to :data:`SCHEMA_VERSION`.
+
+    Returns the version found before migrating. Safe to call concurrently from several processes.
+    """
+    found = schema_version(conn)
+    _refuse_newer(found, path)
+    if found == SCHEMA_VERSION:
+        # The common case takes no write lock, so opening an up-to-date file never waits on writers.
+        return found
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Re-read under the lock: another process may have migrated since the first look.
+        current = schema_version(conn)
+        _refuse_newer(current, path)
+        for migration in MIGRATIONS[current:]:
+            for statement in migration.statements:
+                conn.execute(statement)
+            # PRAGMA takes no bound parameters; the value is an int from our own table.
+            conn.execute(f"PRAGMA user_version = {migration.version}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return found
