@@ -163,6 +163,9 @@ class Learner:
             decision_type, n, sum(o.success for o in observations) / n if n else None
         )
         rules = mine_rules(observations, min_samples=min_samples) if n >= min_samples else []
+        # A pattern worth recalling is confidently better than average, not just detectably so:
+        # its Wilson lower bound must clear the baseline success rate.
+        rules = [r for r in rules if r.confidence > r.baseline_rate]
         known = {p.pattern_id: p for p in await self._learned_patterns(caller.agent_id, decision_type)}
         found: dict[str, MinedRule] = {}
         for rule in rules:
