@@ -68,7 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     tokens.add_argument("--file", type=Path, help="tokens file (default AGENT_MEMORY_TOKENS_FILE)")
 
     demo = sub.add_parser("demo", help="run the three-agent trading-desk demo")
-    demo.add_argument("--store", type=Path, help="database file for the demo (default: a fresh one under ./.data)")
+    demo.add_argument(
+        "--store", type=Path, help="database file for the demo (default: a fresh one under ./.data)"
+    )
     demo.add_argument("--cycles", type=int, default=40, help="simulated trading cycles")
     demo.add_argument("--seed", type=int, default=7)
     return parser
@@ -164,7 +166,9 @@ def _dispatch(args: argparse.Namespace) -> int:
             return 2
         token = add_token(path, args.agent_id, args.role)
         print(token)
-        print(f"token for {args.agent_id} ({args.role}) added to {path}; it is shown only once", file=sys.stderr)
+        print(
+            f"token for {args.agent_id} ({args.role}) added to {path}; it is shown only once", file=sys.stderr
+        )
         return 0
     if args.command == "demo":
         from agent_memory.demo import run_demo
@@ -185,7 +189,9 @@ async def _tables(settings: Settings, action: str, yes: bool) -> int:
         statuses = await table_status(settings)
     else:
         if not yes:
-            print("agent-memory: deleting the tables deletes all memory; add --yes to confirm", file=sys.stderr)
+            print(
+                "agent-memory: deleting the tables deletes all memory; add --yes to confirm", file=sys.stderr
+            )
             return 2
         await delete_tables(settings)
         statuses = await table_status(settings)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import math
-from decimal import Decimal
 import re
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator

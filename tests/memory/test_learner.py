@@ -29,19 +29,26 @@ async def engine(tmp_path):  # type: ignore[no-untyped-def]
         yield eng
 
 
-async def _stream(memory: Memory, clock: FakeClock, n: int, seed: int, *, planted: bool, start: int = 0) -> None:
+async def _stream(
+    memory: Memory, clock: FakeClock, n: int, seed: int, *, planted: bool, start: int = 0
+) -> None:
     """Decisions whose success depends on the context only when ``planted``: 80% when the trend is
     bullish and whales >= 5, 35% otherwise (else 50% everywhere)."""
     rng = random.Random(seed)
     for i in range(start, start + n):
         context = {
-            "market": {"trend": rng.choice(["bullish", "bearish", "sideways"]), "volatility": rng.choice(["low", "high"])},
+            "market": {
+                "trend": rng.choice(["bullish", "bearish", "sideways"]),
+                "volatility": rng.choice(["low", "high"]),
+            },
             "whale_count": rng.randint(0, 10),
             "hour": rng.randint(0, 23),
         }
         rule = context["market"]["trend"] == "bullish" and context["whale_count"] >= 5  # type: ignore[index]
         p = (0.8 if rule else 0.35) if planted else 0.5
-        decision, _ = await memory.log_decision(HUNTER, "SOURCE_SELECTION", context=context, decision_id=f"d{i}")
+        decision, _ = await memory.log_decision(
+            HUNTER, "SOURCE_SELECTION", context=context, decision_id=f"d{i}"
+        )
         await memory.record_outcome(HUNTER, decision.decision_id, Outcome(success=rng.random() < p))
         clock.advance(minutes=1)
 
@@ -70,9 +77,13 @@ async def test_planted_rule_is_learned_once_and_versioned(engine: ItemEngine) ->
     assert [p.version for p in history] == [2, 1]
     assert history[0].sample_size > history[1].sample_size
 
-    recalled = await memory.recall_patterns(HUNTER, context={"market": {"trend": "bullish"}, "whale_count": 8})
+    recalled = await memory.recall_patterns(
+        HUNTER, context={"market": {"trend": "bullish"}, "whale_count": 8}
+    )
     assert top.pattern_id in {p.pattern_id for p in recalled}
-    unmatched = await memory.recall_patterns(HUNTER, context={"market": {"trend": "bearish"}, "whale_count": 8})
+    unmatched = await memory.recall_patterns(
+        HUNTER, context={"market": {"trend": "bearish"}, "whale_count": 8}
+    )
     assert top.pattern_id not in {p.pattern_id for p in unmatched}
 
 
@@ -85,7 +96,9 @@ async def test_no_rule_no_pattern(engine: ItemEngine) -> None:
     assert result.created == []
 
 
-async def test_crash_midway_then_resume_matches_a_clean_run(engine: ItemEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_crash_midway_then_resume_matches_a_clean_run(
+    engine: ItemEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     clock = FakeClock()
     memory = memory_on(engine, clock)
     await _stream(memory, clock, 600, seed=1, planted=True)
@@ -103,11 +116,18 @@ async def test_crash_midway_then_resume_matches_a_clean_run(engine: ItemEngine, 
 
     monkeypatch.setattr(memory.store, "create_pattern", crash_after_one)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        await consolidate(memory.store, memory.settings, clock, agents=["market-hunter"], window=timedelta(days=7))
+        await consolidate(
+            memory.store, memory.settings, clock, agents=["market-hunter"], window=timedelta(days=7)
+        )
     monkeypatch.setattr(memory.store, "create_pattern", real_create)
 
-    await consolidate(memory.store, memory.settings, clock, agents=["market-hunter"], window=timedelta(days=7))
-    after_resume = sorted((p.pattern_id, p.version) for p in (await memory.store.list_patterns("market-hunter", limit=100, cursor=None)).items)
+    await consolidate(
+        memory.store, memory.settings, clock, agents=["market-hunter"], window=timedelta(days=7)
+    )
+    after_resume = sorted(
+        (p.pattern_id, p.version)
+        for p in (await memory.store.list_patterns("market-hunter", limit=100, cursor=None)).items
+    )
     clean = await learner.learn(HUNTER, window=timedelta(days=7))
     assert clean.created == [] and clean.updated == []
     assert all(version == 1 for _, version in after_resume)
@@ -159,7 +179,9 @@ async def test_learning_on_dynamodb(moto_endpoint: str) -> None:
             decision, _ = await memory.log_decision(
                 HUNTER, "SOURCE_SELECTION", context={"whale_count": whales}, decision_id=f"d{i}"
             )
-            await memory.record_outcome(HUNTER, decision.decision_id, Outcome(success=rng.random() < (0.9 if whales >= 5 else 0.2)))
+            await memory.record_outcome(
+                HUNTER, decision.decision_id, Outcome(success=rng.random() < (0.9 if whales >= 5 else 0.2))
+            )
         learner = Learner(memory.store, memory.settings, clock)
         first = await learner.learn(HUNTER, min_samples=15)
         assert any({c.field for c in p.conditions} == {"whale_count"} for p in first.created)

@@ -47,7 +47,9 @@ async def clock() -> FakeClock:
 
 
 @asynccontextmanager
-async def team(engine: ItemEngine, clock: FakeClock, *agent_ids: str, **overrides: Any) -> AsyncIterator[list[Agent]]:
+async def team(
+    engine: ItemEngine, clock: FakeClock, *agent_ids: str, **overrides: Any
+) -> AsyncIterator[list[Agent]]:
     """One MCP client per agent, each connected to its own server acting as that agent; every
     server shares the one store, as the stdio servers of a team share one database.
 

@@ -107,7 +107,11 @@ async def test_identity_comes_from_the_token(http_server: dict[str, Any]) -> Non
         logged = await hunter.ok("log_decision", decision_type="SOURCE_SELECTION", decision_id="h1")
         assert logged["decision"]["agent_id"] == "market-hunter"
         sig = await hunter.ok(
-            "publish_signal", signal_type="WHALE_ACTIVITY", data={"n": 5}, target_agents=["risk-manager"], confidence=0.9
+            "publish_signal",
+            signal_type="WHALE_ACTIVITY",
+            data={"n": 5},
+            target_agents=["risk-manager"],
+            confidence=0.9,
         )
         inbox = await risk.ok("read_inbox")
         assert [e["signal"]["signal_id"] for e in inbox["entries"]] == [sig["signal"]["signal_id"]]

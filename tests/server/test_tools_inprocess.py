@@ -22,9 +22,10 @@ READ_TOOLS = {
 
 
 async def test_tool_surface(engine: ItemEngine, clock: FakeClock) -> None:
-    async with team(engine, clock, "market-hunter") as [hunter], team(
-        engine, clock, "market-hunter", read_only=True
-    ) as [reader]:
+    async with (
+        team(engine, clock, "market-hunter") as [hunter],
+        team(engine, clock, "market-hunter", read_only=True) as [reader],
+    ):
         await _check_surface(hunter, reader)
 
 
@@ -91,7 +92,9 @@ async def _trading_desk_round(hunter: Agent, risk: Agent) -> None:
     assert acked["acknowledged"] and acked["delivery"]["status"] == "processed"
     assert (await risk.ok("read_inbox"))["entries"] == []
 
-    outcome = await hunter.ok("record_outcome", decision_id="hunt-1", success=True, quality_score=0.9, latency_ms=800)
+    outcome = await hunter.ok(
+        "record_outcome", decision_id="hunt-1", success=True, quality_score=0.9, latency_ms=800
+    )
     assert outcome["recorded"] and outcome["decision"]["outcome"]["success"] is True
 
     await hunter.ok("store_stm", key="context/market", value={"regime": "risk-on"}, ttl_minutes=60)
@@ -99,7 +102,9 @@ async def _trading_desk_round(hunter: Agent, risk: Agent) -> None:
     assert [d["decision_id"] for d in stm["decisions"]] == ["hunt-1"]
     assert stm["notes"][0]["value"] == {"regime": "risk-on"}
 
-    state = await hunter.ok("update_state", patch={"current": {"cycle": 1}}, expected_version=0, checkpoint="first")
+    state = await hunter.ok(
+        "update_state", patch={"current": {"cycle": 1}}, expected_version=0, checkpoint="first"
+    )
     assert state["version"] == 1
     stale = await hunter.error("update_state", patch={"current": {"cycle": 2}}, expected_version=0)
     assert "version 0 is stale; current version is 1" in stale and '"cycle":1' in stale
@@ -141,7 +146,9 @@ async def _resources(hunter: Agent, risk: Agent) -> None:
     assert {a["agent_id"] for a in registry["items"]} == {"market-hunter", "risk-manager"}
     assert (await hunter.resource("memory://agents/market-hunter/state"))["version"] == 1
     assert (await hunter.resource("memory://decisions/hunt-1"))["decision_id"] == "hunt-1"
-    assert (await hunter.resource("memory://agents/market-hunter/stm"))["decisions"][0]["decision_id"] == "hunt-1"
+    assert (await hunter.resource("memory://agents/market-hunter/stm"))["decisions"][0][
+        "decision_id"
+    ] == "hunt-1"
     for uri in (
         "memory://agents/market-hunter/state",
         "memory://agents/market-hunter/stm",
@@ -157,15 +164,23 @@ async def _resources(hunter: Agent, risk: Agent) -> None:
 
 
 async def test_isolation_between_agents(engine: ItemEngine, clock: FakeClock) -> None:
-    async with team(engine, clock, "market-hunter", "risk-manager", "trade-executor") as [hunter, risk, executor]:
+    async with team(engine, clock, "market-hunter", "risk-manager", "trade-executor") as [
+        hunter,
+        risk,
+        executor,
+    ]:
         await _isolation(hunter, risk, executor)
 
 
 async def _isolation(hunter: Agent, risk: Agent, executor: Agent) -> None:
-    await hunter.ok("log_decision", decision_type="SOURCE_SELECTION", decision_id="hunt-1", context={"secret": 1})
+    await hunter.ok(
+        "log_decision", decision_type="SOURCE_SELECTION", decision_id="hunt-1", context={"secret": 1}
+    )
     await hunter.ok("store_stm", key="plan", value="buy the dip")
     await hunter.ok("update_state", patch={"current": {"cash": 100}}, expected_version=0)
-    sig = await risk.ok("publish_signal", signal_type="RISK_LIMIT", data={}, target_agents=["market-hunter"], confidence=0.5)
+    sig = await risk.ok(
+        "publish_signal", signal_type="RISK_LIMIT", data={}, target_agents=["market-hunter"], confidence=0.5
+    )
 
     assert "access_denied" in await risk.error("search_decisions", agent_id="market-hunter")
     assert "access_denied" in await risk.error("get_analytics", agent_id="market-hunter")
@@ -173,12 +188,15 @@ async def _isolation(hunter: Agent, risk: Agent, executor: Agent) -> None:
     assert stm["decisions"] == [] and stm["notes"] == []
     assert (await risk.ok("get_state"))["version"] == 0
     assert (await executor.ok("read_inbox"))["entries"] == []
-    assert "not_found" in await executor.error("ack_signal", signal_id=sig["signal"]["signal_id"], status="processed")
+    assert "not_found" in await executor.error(
+        "ack_signal", signal_id=sig["signal"]["signal_id"], status="processed"
+    )
     assert "not_found" in await risk.error("record_outcome", decision_id="hunt-1", success=False)
 
     # Forged identities: an agent_id argument cannot make a write land in another agent's memory.
     forged = await risk.client.call_tool(
-        "log_decision", {"decision_type": "SOURCE_SELECTION", "agent_id": "market-hunter", "decision_id": "forged"}
+        "log_decision",
+        {"decision_type": "SOURCE_SELECTION", "agent_id": "market-hunter", "decision_id": "forged"},
     )
     if not forged.is_error:
         assert forged.structured_content["decision"]["agent_id"] == "risk-manager"  # type: ignore[index]
@@ -201,7 +219,9 @@ async def test_bad_input_is_refused_and_changes_nothing(engine: ItemEngine, cloc
 async def _bad_input(hunter: Agent, engine: ItemEngine) -> None:
     await hunter.ok("log_decision", decision_type="SOURCE_SELECTION", decision_id="hunt-1")
     await hunter.ok("update_state", patch={"current": {"cycle": 1}}, expected_version=0)
-    sig = await hunter.ok("publish_signal", signal_type="X", data={}, target_agents=["market-hunter"], confidence=0.5)
+    sig = await hunter.ok(
+        "publish_signal", signal_type="X", data={}, target_agents=["market-hunter"], confidence=0.5
+    )
     before = await _snapshot(engine)
 
     big = "x" * 70_000

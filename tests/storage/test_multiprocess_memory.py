@@ -39,7 +39,9 @@ async def _work(path: str, index: int) -> dict[str, Any]:
                     done["acks"].append(entry.signal.signal_id)
 
         for i in range(ROUNDS):
-            decision, _ = await memory.log_decision(me, "STRESS", context={"i": i}, decision_id=f"p{index}-d{i}")
+            decision, _ = await memory.log_decision(
+                me, "STRESS", context={"i": i}, decision_id=f"p{index}-d{i}"
+            )
             done["decisions"].append(decision.decision_id)
             while True:
                 state = await memory.get_state(SHARED)
@@ -84,7 +86,9 @@ async def test_four_processes_lose_nothing(tmp_path: Path) -> None:
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(PROCESSES, mp_context=ctx) as pool:
         loop = asyncio.get_running_loop()
-        results = await asyncio.gather(*(loop.run_in_executor(pool, _worker, path, i) for i in range(PROCESSES)))
+        results = await asyncio.gather(
+            *(loop.run_in_executor(pool, _worker, path, i) for i in range(PROCESSES))
+        )
     late_acks = await _drain(path)
 
     settings = Settings(sqlite_path=Path(path))

@@ -4,7 +4,6 @@ parametrized over SQLite and DynamoDB-on-moto). Nothing here knows which backend
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 import pytest
 from pydantic import ValidationError

@@ -31,14 +31,18 @@ async def _fill(memory) -> None:  # type: ignore[no-untyped-def]
             decision_id=f"d{i}",
         )
         if i % 2:
-            await memory.record_outcome(HUNTER, f"d{i}", Outcome(success=i % 3 == 0, quality_score=0.5, latency_ms=i * 10.5))
+            await memory.record_outcome(
+                HUNTER, f"d{i}", Outcome(success=i % 3 == 0, quality_score=0.5, latency_ms=i * 10.5)
+            )
     await memory.store_note(HUNTER, "context", {"regime": "risk-on"})
     await memory.update_state(HUNTER, {"current": {"cycle": 1}}, 0, checkpoint="one")
     await memory.store_pattern(
         HUNTER, description="rule", conditions=[PatternCondition(field="whale_count", op="gte", value=5)],
         outcomes={"p": 0.7}, confidence=0.6, success_rate=0.7, sample_size=12, pattern_id="rule", shared_with=["*"],
     )  # fmt: skip
-    sig = await memory.publish_signal(HUNTER, signal_type="WHALE", data={"n": 1}, target_agents=["risk-manager"], confidence=1.0)
+    sig = await memory.publish_signal(
+        HUNTER, signal_type="WHALE", data={"n": 1}, target_agents=["risk-manager"], confidence=1.0
+    )
     await memory.ack_signal(RISK, sig.signal.signal_id, "processed")
 
 

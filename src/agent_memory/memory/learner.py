@@ -56,7 +56,11 @@ class TypeResult:
 def learned_pattern_id(agent: str, decision_type: str, conditions: Sequence[PatternCondition]) -> str:
     """The same rule always maps to the same pattern id: what makes learning idempotent."""
     canon = json.dumps(
-        [agent, decision_type, sorted([c.field, c.op, json.dumps(c.value, sort_keys=True)] for c in conditions)]
+        [
+            agent,
+            decision_type,
+            sorted([c.field, c.op, json.dumps(c.value, sort_keys=True)] for c in conditions),
+        ]
     )
     return "lp_" + hashlib.sha256(canon.encode()).hexdigest()[:20]
 
@@ -103,7 +107,9 @@ class Learner:
     ) -> Any:
         from agent_memory.tools.patterns import LearnResult
 
-        results = await self.learn_types(caller, decision_type=decision_type, window=window, min_samples=min_samples)
+        results = await self.learn_types(
+            caller, decision_type=decision_type, window=window, min_samples=min_samples
+        )
         examined = sum(r.decisions_examined for r in results)
         successes = sum(
             (r.baseline_success_rate or 0) * r.decisions_examined for r in results if r.baseline_success_rate
@@ -154,14 +160,17 @@ class Learner:
                 return out
 
     async def _learn_type(
-        self, caller: Caller, decision_type: str, decisions: list[Decision], window: timedelta, min_samples: int
+        self,
+        caller: Caller,
+        decision_type: str,
+        decisions: list[Decision],
+        window: timedelta,
+        min_samples: int,
     ) -> TypeResult:
         assert all(d.outcome is not None for d in decisions)
         observations = [Observation(d.context, bool(d.outcome and d.outcome.success)) for d in decisions]
         n = len(observations)
-        result = TypeResult(
-            decision_type, n, sum(o.success for o in observations) / n if n else None
-        )
+        result = TypeResult(decision_type, n, sum(o.success for o in observations) / n if n else None)
         rules = mine_rules(observations, min_samples=min_samples) if n >= min_samples else []
         # A pattern worth recalling is confidently better than average, not just detectably so:
         # its Wilson lower bound must clear the baseline success rate.
@@ -177,7 +186,10 @@ class Learner:
                 description=f"{decision_type} succeeds more often when {rule.description()} "
                 f"({rule.success_rate:.0%} vs {rule.baseline_rate:.0%} overall, n={rule.n})",
                 conditions=list(rule.conditions),
-                outcomes={"success_rate": round(rule.success_rate, 6), "baseline_rate": round(rule.baseline_rate, 6)},
+                outcomes={
+                    "success_rate": round(rule.success_rate, 6),
+                    "baseline_rate": round(rule.baseline_rate, 6),
+                },
                 confidence=round(rule.confidence, 6),
                 success_rate=round(rule.success_rate, 6),
                 sample_size=rule.n,
@@ -263,8 +275,17 @@ class Learner:
                 if hi < p.confidence:
                     fields = p.model_dump(
                         include={
-                            "description", "conditions", "outcomes", "confidence", "success_rate",
-                            "sample_size", "pattern_id", "domain", "decision_type", "shared_with", "source",
+                            "description",
+                            "conditions",
+                            "outcomes",
+                            "confidence",
+                            "success_rate",
+                            "sample_size",
+                            "pattern_id",
+                            "domain",
+                            "decision_type",
+                            "shared_with",
+                            "source",
                         }
                     )
                     fields["conditions"] = p.conditions

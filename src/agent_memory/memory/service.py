@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from agent_memory.config import Settings
 from agent_memory.errors import AccessDenied, InvalidInput, NotFound
+from agent_memory.memory.identity import Caller
 from agent_memory.models import (
     STATE_SECTIONS,
     AgentProfile,
@@ -33,7 +34,6 @@ from agent_memory.models import (
     StateCheckpoint,
     normalize_json,
 )
-from agent_memory.memory.identity import Caller
 from agent_memory.storage.store import DecisionQuery, MemoryStore
 
 
@@ -160,7 +160,9 @@ class Memory:
         refs = await self._resolve_patterns(caller, applied) if applied else []
         return await self.store.put_decision(decision, refs)
 
-    async def record_outcome(self, caller: Caller, decision_id: str, outcome: Outcome) -> tuple[Decision, bool]:
+    async def record_outcome(
+        self, caller: Caller, decision_id: str, outcome: Outcome
+    ) -> tuple[Decision, bool]:
         ref = await self.store.get_decision_ref(decision_id)
         if ref is None or ref.agent_id != caller.agent_id:
             raise NotFound(
@@ -248,10 +250,16 @@ class Memory:
         limit = self.settings.note_max_ttl_minutes
         minutes = limit if ttl_minutes is None else ttl_minutes
         if not 1 <= minutes <= limit:
-            raise InvalidInput(f"ttl_minutes must be between 1 and {limit} (short-term notes live at most 24 h)")
+            raise InvalidInput(
+                f"ttl_minutes must be between 1 and {limit} (short-term notes live at most 24 h)"
+            )
         now = self.clock()
         note = Note(
-            agent_id=caller.agent_id, key=key, value=value, created_at=now, expires_at=now + timedelta(minutes=minutes)
+            agent_id=caller.agent_id,
+            key=key,
+            value=value,
+            created_at=now,
+            expires_at=now + timedelta(minutes=minutes),
         )
         return await self.store.put_note(note)
 
@@ -416,7 +424,7 @@ class Memory:
         if unknown:
             raise InvalidInput(
                 f"patch has unknown section(s) {unknown}: patch is a JSON merge patch over "
-                f"{list(STATE_SECTIONS)}, e.g. {{\"current\": {{\"cycle\": 143}}}}"
+                f'{list(STATE_SECTIONS)}, e.g. {{"current": {{"cycle": 143}}}}'
             )
         patch = normalize_json(dict(patch), "patch")
         current = await self.store.get_state(caller.agent_id)
@@ -440,7 +448,9 @@ class Memory:
         new_state = AgentState.model_validate(data)
         return await self.store.put_state(new_state, expected_version, checkpoint)
 
-    async def list_checkpoints(self, caller: Caller, limit: int = 10, cursor: str | None = None) -> Page[StateCheckpoint]:
+    async def list_checkpoints(
+        self, caller: Caller, limit: int = 10, cursor: str | None = None
+    ) -> Page[StateCheckpoint]:
         return await self.store.list_checkpoints(caller.agent_id, limit=limit, cursor=cursor)
 
     # ------------------------------------------------------------------------------------------
@@ -522,8 +532,12 @@ class Memory:
         decision_id: str | None = None,
     ) -> tuple[InboxEntry, bool]:
         signal = await self.store.get_signal(signal_id)
-        if signal is None or (caller.agent_id not in signal.target_agents and signal.source_agent != caller.agent_id):
-            raise NotFound(f"no signal {signal_id!r} addressed to you (signals expire; read_inbox lists yours)")
+        if signal is None or (
+            caller.agent_id not in signal.target_agents and signal.source_agent != caller.agent_id
+        ):
+            raise NotFound(
+                f"no signal {signal_id!r} addressed to you (signals expire; read_inbox lists yours)"
+            )
         if caller.agent_id not in signal.target_agents:
             raise AccessDenied(
                 f"you published signal {signal_id!r}; only its targets acknowledge it: {signal.target_agents}"
@@ -537,7 +551,9 @@ class Memory:
     async def get_signal(self, caller: Caller, signal_id: str) -> Signal:
         signal = await self.store.get_signal(signal_id)
         if signal is None or not (
-            caller.is_observer or caller.agent_id == signal.source_agent or caller.agent_id in signal.target_agents
+            caller.is_observer
+            or caller.agent_id == signal.source_agent
+            or caller.agent_id in signal.target_agents
         ):
             raise NotFound(f"no signal {signal_id!r} visible to you")
         return signal

@@ -21,7 +21,7 @@ from agent_memory.server.app import build_server
 
 def _type_of(schema: dict[str, Any], defs: dict[str, Any]) -> str:
     if "$ref" in schema:
-        return schema["$ref"].rsplit("/", 1)[-1]
+        return str(schema["$ref"]).rsplit("/", 1)[-1]
     if "anyOf" in schema:
         return " | ".join(_type_of(s, defs) for s in schema["anyOf"])
     if "enum" in schema:
@@ -31,7 +31,11 @@ def _type_of(schema: dict[str, Any], defs: dict[str, Any]) -> str:
     kind = schema.get("type", "any")
     if kind == "array":
         return f"list[{_type_of(schema.get('items', {}), defs)}]"
-    if kind == "object" and "additionalProperties" in schema and isinstance(schema["additionalProperties"], dict):
+    if (
+        kind == "object"
+        and "additionalProperties" in schema
+        and isinstance(schema["additionalProperties"], dict)
+    ):
         return f"dict[str, {_type_of(schema['additionalProperties'], defs)}]"
     return str(kind)
 
@@ -94,7 +98,10 @@ async def render() -> str:
         required = set(tool.input_schema.get("required", []))
         defs = tool.input_schema.get("$defs", {})
         if props:
-            out += ["| parameter | type | required | default | bounds | description |", "|---|---|---|---|---|---|"]
+            out += [
+                "| parameter | type | required | default | bounds | description |",
+                "|---|---|---|---|---|---|",
+            ]
             for name, prop in props.items():
                 default = json.dumps(prop["default"]) if "default" in prop else ""
                 out.append(

@@ -42,7 +42,10 @@ def register(server: MCPServer[AppContext], running: dict[str, AppContext]) -> N
         return _json(page)
 
     @server.resource(
-        "memory://agents/{agent_id}/state", name="agent_state", description="An agent's versioned state.", mime_type=JSON
+        "memory://agents/{agent_id}/state",
+        name="agent_state",
+        description="An agent's versioned state.",
+        mime_type=JSON,
     )
     async def agent_state(agent_id: str, ctx: Context[Any, Any]) -> str:
         return await _guard(app(ctx).memory.get_state(caller_of(ctx), agent_id))

@@ -738,7 +738,9 @@ class MemoryStore:
     async def add_tool_usage(self, day: str, tool: str, delta: Mapping[str, int | float]) -> None:
         """Add a process's accumulated per-tool usage (calls, requests, units) to the day's
         counters. Requests: 1 update (flushed periodically, not per call)."""
-        await self.engine.write([Update("state", keys.usage_pk(day), tool, set={"tool": tool}, add=dict(delta))])
+        await self.engine.write(
+            [Update("state", keys.usage_pk(day), tool, set={"tool": tool}, add=dict(delta))]
+        )
 
     async def query_tool_usage(self, days: Sequence[str]) -> dict[str, dict[str, float]]:
         """Per-tool usage counters summed over ``days``. Requests: 1 query per day."""
@@ -909,9 +911,10 @@ class MemoryStore:
             "delivery": _dump(delivery),
         }
         deltas: dict[str, rollups.Delta] = {}
+        done: rollups.Delta = {rollups.DUE_DONE: 1}
         for when, delta in (
             (signal.created_at, rollups.signal_acked(status, signal.created_at, now)),
-            (signal.expires_at, {rollups.DUE_DONE: 1}),
+            (signal.expires_at, done),
         ):
             hour = keys.bucket(when, "hour")
             deltas[hour] = rollups.merge(deltas.get(hour, {}), delta)

@@ -67,7 +67,9 @@ def _parse(lines: Iterable[str]) -> Iterable[tuple[TableName, dict[str, Any]]]:
             continue
         table, item = data.get("table"), data.get("item")
         if table not in TABLES or not isinstance(item, dict) or "pk" not in item or "sk" not in item:
-            raise InvalidInput(f"line {number}: expected {{'table': one of {list(TABLES)}, 'item': {{pk, sk, ...}}}}")
+            raise InvalidInput(
+                f"line {number}: expected {{'table': one of {list(TABLES)}, 'item': {{pk, sk, ...}}}}"
+            )
         yield table, item
 
 

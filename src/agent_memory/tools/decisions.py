@@ -21,15 +21,20 @@ DecisionType = Annotated[
 DecisionIdArg = Annotated[str, Field(description="A decision_id returned by log_decision.", max_length=128)]
 Limit = Annotated[int, Field(ge=1, le=50, description="Page size (1-50).")]
 CursorArg = Annotated[
-    str | None, Field(description="next_cursor from the previous page; omit for the first page.", max_length=2000)
+    str | None,
+    Field(description="next_cursor from the previous page; omit for the first page.", max_length=2000),
 ]
 
 
 class OutcomeInput(BaseModel):
     success: bool = Field(description="Whether the decision achieved its goal.")
     quality_score: float | None = Field(None, ge=0, le=1, description="Quality of the result in [0, 1].")
-    latency_ms: float | None = Field(None, ge=0, le=86_400_000, description="How long it took to pay off (ms).")
-    signals_generated: int = Field(0, ge=0, le=1_000_000, description="Signals the decision led to publishing.")
+    latency_ms: float | None = Field(
+        None, ge=0, le=86_400_000, description="How long it took to pay off (ms)."
+    )
+    signals_generated: int = Field(
+        0, ge=0, le=1_000_000, description="Signals the decision led to publishing."
+    )
     errors: list[str] = Field(default_factory=list, max_length=50, description="Errors met, if any.")
 
     def to_outcome(self) -> Outcome:
@@ -38,7 +43,9 @@ class OutcomeInput(BaseModel):
 
 class LogDecisionResult(BaseModel):
     decision: Decision
-    created: bool = Field(description="False when this decision_id was already logged (a retry): nothing changed.")
+    created: bool = Field(
+        description="False when this decision_id was already logged (a retry): nothing changed."
+    )
 
 
 class OutcomeResult(BaseModel):
@@ -53,7 +60,9 @@ class ShortTermResult(BaseModel):
     notes: list[Note] = Field(description="Your live short-term notes (store_stm).")
     notes_truncated: bool
     pending_signals: int = Field(description="Signals waiting in your inbox (read_inbox).")
-    pending_signals_capped: bool = Field(description="True when there are at least this many (count stops at 100).")
+    pending_signals_capped: bool = Field(
+        description="True when there are at least this many (count stops at 100)."
+    )
 
 
 class DecisionPage(BaseModel):
@@ -72,24 +81,31 @@ def register(server: MCPServer[Any], read_only: bool) -> None:
             dict[str, Any] | None, Field(description="What you knew when deciding (market, cycle, inputs).")
         ] = None,
         reasoning: Annotated[
-            dict[str, Any] | None, Field(description="Why you decided so: scores, alternatives, what you chose.")
+            dict[str, Any] | None,
+            Field(description="Why you decided so: scores, alternatives, what you chose."),
         ] = None,
         outcome: Annotated[
-            OutcomeInput | None, Field(description="The outcome, if already known; else use record_outcome later.")
+            OutcomeInput | None,
+            Field(description="The outcome, if already known; else use record_outcome later."),
         ] = None,
         decision_id: Annotated[
             str | None,
-            Field(description="Your own id for the decision; makes retries safe (same id = same decision).", max_length=128),
+            Field(
+                description="Your own id for the decision; makes retries safe (same id = same decision).",
+                max_length=128,
+            ),
         ] = None,
         parent_decision_id: Annotated[
-            str | None, Field(description="The decision this one follows from (decision chains).", max_length=128)
+            str | None,
+            Field(description="The decision this one follows from (decision chains).", max_length=128),
         ] = None,
         patterns_applied: Annotated[
             list[str] | None,
             Field(description="pattern_ids from recall_patterns that shaped this decision.", max_length=10),
         ] = None,
         memory_influenced: Annotated[
-            bool | None, Field(description="Whether recalled memory shaped it; defaults to bool(patterns_applied).")
+            bool | None,
+            Field(description="Whether recalled memory shaped it; defaults to bool(patterns_applied)."),
         ] = None,
     ) -> LogDecisionResult:
         """Log one of your decisions with its context and reasoning (and outcome, if known).
@@ -156,7 +172,9 @@ def register(server: MCPServer[Any], read_only: bool) -> None:
     @tool(READ)
     async def recall_stm(
         ctx: Context[Any, Any],
-        decision_type: Annotated[str | None, Field(description="Only decisions of this type.", max_length=64)] = None,
+        decision_type: Annotated[
+            str | None, Field(description="Only decisions of this type.", max_length=64)
+        ] = None,
         limit: Limit = 10,
         cursor: CursorArg = None,
     ) -> ShortTermResult:
@@ -183,10 +201,13 @@ def register(server: MCPServer[Any], read_only: bool) -> None:
     @tool(WRITE_IDEMPOTENT)
     async def store_stm(
         ctx: Context[Any, Any],
-        key: Annotated[str, Field(description="Note name, e.g. 'recent_queries' or 'context/market'.", max_length=128)],
+        key: Annotated[
+            str, Field(description="Note name, e.g. 'recent_queries' or 'context/market'.", max_length=128)
+        ],
         value: Annotated[Any, Field(description="Any JSON value (at most 64 KiB).")],
         ttl_minutes: Annotated[
-            int | None, Field(ge=1, le=1440, description="Lifetime in minutes (default and maximum 1440 = 24 h).")
+            int | None,
+            Field(ge=1, le=1440, description="Lifetime in minutes (default and maximum 1440 = 24 h)."),
         ] = None,
     ) -> Note:
         """Keep a short-term working note (at most 24 h); the same key overwrites the note.
@@ -209,7 +230,8 @@ def register(server: MCPServer[Any], read_only: bool) -> None:
         until: Annotated[Timestamp | None, Field(description="ISO 8601 time with zone.")] = None,
         success: Annotated[bool | None, Field(description="Only decisions whose outcome was this.")] = None,
         agent_id: Annotated[
-            str | None, Field(description="Another agent's history (observer role only). Omit for yours.", max_length=64)
+            str | None,
+            Field(description="Another agent's history (observer role only). Omit for yours.", max_length=64),
         ] = None,
         all_agents: Annotated[
             bool, Field(description="Across all agents (observer role; needs decision_type).")

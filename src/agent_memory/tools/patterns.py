@@ -7,11 +7,12 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import BaseModel, Field
 
-from agent_memory.models import Pattern, PatternCondition
-from agent_memory.models import parse_window
+from agent_memory.models import Pattern, PatternCondition, parse_window
 from agent_memory.tools._common import READ, WRITE, WRITE_IDEMPOTENT, app, registrar, run
 
-PatternIdArg = Annotated[str, Field(description="A pattern_id from store_pattern or recall_patterns.", max_length=128)]
+PatternIdArg = Annotated[
+    str, Field(description="A pattern_id from store_pattern or recall_patterns.", max_length=128)
+]
 SharedWith = Annotated[
     list[str] | None,
     Field(description="Agents that may read it; ['*'] = every agent; omit or [] = private.", max_length=30),
@@ -38,7 +39,9 @@ def register(server: MCPServer[Any], read_only: bool) -> None:
     @tool(WRITE)
     async def store_pattern(
         ctx: Context[Any, Any],
-        description: Annotated[str, Field(min_length=1, max_length=2000, description="The rule in one sentence.")],
+        description: Annotated[
+            str, Field(min_length=1, max_length=2000, description="The rule in one sentence.")
+        ],
         conditions: Annotated[
             list[PatternCondition],
             Field(
@@ -55,10 +58,18 @@ def register(server: MCPServer[Any], read_only: bool) -> None:
         success_rate: Annotated[float, Field(ge=0, le=1, description="Observed success rate, in [0, 1].")],
         sample_size: Annotated[int, Field(ge=0, le=10**12, description="Observations behind it.")],
         pattern_id: Annotated[
-            str | None, Field(description="Omit to create a new pattern; give it with expected_version to update.", max_length=128)
+            str | None,
+            Field(
+                description="Omit to create a new pattern; give it with expected_version to update.",
+                max_length=128,
+            ),
         ] = None,
-        domain: Annotated[str, Field(description="Topic, e.g. 'trading' (letters, digits, '_').", max_length=64)] = "general",
-        decision_type: Annotated[str | None, Field(description="Decision type it is about.", max_length=64)] = None,
+        domain: Annotated[
+            str, Field(description="Topic, e.g. 'trading' (letters, digits, '_').", max_length=64)
+        ] = "general",
+        decision_type: Annotated[
+            str | None, Field(description="Decision type it is about.", max_length=64)
+        ] = None,
         shared_with: SharedWith = None,
         expected_version: Annotated[
             int | None, Field(ge=1, description="To update: the version you read; a stale one is refused.")
@@ -93,12 +104,18 @@ def register(server: MCPServer[Any], read_only: bool) -> None:
         ctx: Context[Any, Any],
         context: Annotated[
             dict[str, Any] | None,
-            Field(description="Your current situation; only patterns whose conditions all hold for it are returned."),
+            Field(
+                description="Your current situation: only patterns whose conditions all hold for it."
+            ),
         ] = None,
         domain: Annotated[str | None, Field(description="Only this domain.", max_length=64)] = None,
-        decision_type: Annotated[str | None, Field(description="Only patterns about this type.", max_length=64)] = None,
+        decision_type: Annotated[
+            str | None, Field(description="Only patterns about this type.", max_length=64)
+        ] = None,
         min_confidence: Annotated[float, Field(ge=0, le=1, description="Lowest confidence returned.")] = 0.0,
-        include_shared: Annotated[bool, Field(description="Also patterns other agents shared with you.")] = True,
+        include_shared: Annotated[
+            bool, Field(description="Also patterns other agents shared with you.")
+        ] = True,
         limit: Annotated[int, Field(ge=1, le=50, description="Most results to return (1-50).")] = 10,
     ) -> PatternList:
         """Recall active patterns, highest confidence first: yours and those shared with you.
@@ -126,7 +143,8 @@ def register(server: MCPServer[Any], read_only: bool) -> None:
         ctx: Context[Any, Any],
         pattern_id: PatternIdArg,
         shared_with: Annotated[
-            list[str], Field(max_length=30, description="['*'] = every agent; a list of agent ids; [] = private.")
+            list[str],
+            Field(max_length=30, description="['*'] = every agent; a list of agent ids; [] = private."),
         ],
     ) -> Pattern:
         """Share one of your patterns (as a new version). Others can read it, not change it."""
@@ -152,9 +170,15 @@ def register(server: MCPServer[Any], read_only: bool) -> None:
     @tool(WRITE_IDEMPOTENT)
     async def learn_patterns(
         ctx: Context[Any, Any],
-        decision_type: Annotated[str | None, Field(description="Only this decision type (default: each).", max_length=64)] = None,
-        window: Annotated[str, Field(description="How far back to look: '7d', '24h', '30d'.", max_length=10)] = "7d",
-        min_samples: Annotated[int, Field(ge=5, le=100_000, description="Fewest decisions behind a pattern.")] = 20,
+        decision_type: Annotated[
+            str | None, Field(description="Only this decision type (default: each).", max_length=64)
+        ] = None,
+        window: Annotated[
+            str, Field(description="How far back to look: '7d', '24h', '30d'.", max_length=10)
+        ] = "7d",
+        min_samples: Annotated[
+            int, Field(ge=5, le=100_000, description="Fewest decisions behind a pattern.")
+        ] = 20,
     ) -> LearnResult:
         """Mine your decisions with outcomes for context conditions that predict success, and
         store what is significant as learned patterns (new versions when statistics change).

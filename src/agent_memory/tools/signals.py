@@ -36,16 +36,27 @@ def register(server: MCPServer[Any], read_only: bool) -> None:
     @tool(WRITE_IDEMPOTENT)
     async def publish_signal(
         ctx: Context[Any, Any],
-        signal_type: Annotated[str, Field(description="e.g. WHALE_ACTIVITY (letters, digits, '_').", max_length=64)],
+        signal_type: Annotated[
+            str, Field(description="e.g. WHALE_ACTIVITY (letters, digits, '_').", max_length=64)
+        ],
         data: Annotated[dict[str, Any], Field(description="The signal's payload.")],
         target_agents: Annotated[
-            list[str], Field(min_length=1, max_length=30, description="Agent ids to notify, or ['*'] for every registered agent.")
+            list[str],
+            Field(
+                min_length=1,
+                max_length=30,
+                description="Agent ids to notify, or ['*'] for every registered agent.",
+            ),
         ],
         confidence: Annotated[float, Field(ge=0, le=1, description="How sure you are, in [0, 1].")],
         severity: Annotated[Severity, Field(description="low | medium | high | critical")] = "medium",
-        recommended_action: Annotated[str | None, Field(max_length=500, description="e.g. MONITOR_CLOSELY.")] = None,
+        recommended_action: Annotated[
+            str | None, Field(max_length=500, description="e.g. MONITOR_CLOSELY.")
+        ] = None,
         context: Annotated[dict[str, Any] | None, Field(description="Situation the signal arose in.")] = None,
-        ttl_hours: Annotated[float | None, Field(gt=0, le=336, description="Lifetime (default 24 h).")] = None,
+        ttl_hours: Annotated[
+            float | None, Field(gt=0, le=336, description="Lifetime (default 24 h).")
+        ] = None,
         signal_id: Annotated[
             str | None, Field(description="Your own id; makes retries safe.", max_length=128)
         ] = None,
@@ -76,11 +87,14 @@ def register(server: MCPServer[Any], read_only: bool) -> None:
     async def read_inbox(
         ctx: Context[Any, Any],
         status: Annotated[
-            Literal["pending", "processed", "rejected"], Field(description="Which deliveries (default pending).")
+            Literal["pending", "processed", "rejected"],
+            Field(description="Which deliveries (default pending)."),
         ] = "pending",
         signal_type: Annotated[str | None, Field(description="Only this type.", max_length=64)] = None,
         limit: Annotated[int, Field(ge=1, le=50, description="Most results to return (1-50).")] = 10,
-        cursor: Annotated[str | None, Field(max_length=2000, description="next_cursor of the previous page.")] = None,
+        cursor: Annotated[
+            str | None, Field(max_length=2000, description="next_cursor of the previous page.")
+        ] = None,
     ) -> InboxPage:
         """Signals other agents sent you that have not expired, newest first (pending by default).
         Acknowledge each with ack_signal once you have acted on it."""
@@ -95,9 +109,12 @@ def register(server: MCPServer[Any], read_only: bool) -> None:
     async def ack_signal(
         ctx: Context[Any, Any],
         signal_id: Annotated[str, Field(description="signal_id from read_inbox.", max_length=128)],
-        status: Annotated[Literal["processed", "rejected"], Field(description="processed = acted on; rejected = ignored.")],
+        status: Annotated[
+            Literal["processed", "rejected"], Field(description="processed = acted on; rejected = ignored.")
+        ],
         decision_id: Annotated[
-            str | None, Field(description="Your decision that handled it (links signal and decision).", max_length=128)
+            str | None,
+            Field(description="Your decision that handled it (links signal and decision).", max_length=128),
         ] = None,
     ) -> AckResult:
         """Mark your delivery of a signal processed or rejected (once; it leaves your pending inbox)."""

@@ -8,8 +8,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
 from agent_memory.memory.analytics import Analytics, AnalyticsReport
-from agent_memory.models import AgentState
-from agent_memory.models import parse_window
+from agent_memory.models import AgentState, parse_window
 from agent_memory.tools._common import READ, WRITE, app, registrar, run
 
 
@@ -38,7 +37,9 @@ def register(server: MCPServer[Any], read_only: bool) -> None:
                 )
             ),
         ],
-        expected_version: Annotated[int, Field(ge=0, description="The version you read with get_state (0 = new).")],
+        expected_version: Annotated[
+            int, Field(ge=0, description="The version you read with get_state (0 = new).")
+        ],
         checkpoint: Annotated[
             str | None, Field(max_length=128, description="Also keep this version as a named checkpoint.")
         ] = None,
@@ -58,13 +59,19 @@ def register(server: MCPServer[Any], read_only: bool) -> None:
     async def get_analytics(
         ctx: Context[Any, Any],
         window: Annotated[str, Field(description="'24h', '7d', '30d' (up to 366d).", max_length=10)] = "7d",
-        decision_type: Annotated[str | None, Field(description="Only this decision type.", max_length=64)] = None,
-        agent_id: Annotated[
-            str | None, Field(description="Another agent (observer role only). Omit for yours.", max_length=64)
+        decision_type: Annotated[
+            str | None, Field(description="Only this decision type.", max_length=64)
         ] = None,
-        all_agents: Annotated[bool, Field(description="Every registered agent (observer role only).")] = False,
+        agent_id: Annotated[
+            str | None,
+            Field(description="Another agent (observer role only). Omit for yours.", max_length=64),
+        ] = None,
+        all_agents: Annotated[
+            bool, Field(description="Every registered agent (observer role only).")
+        ] = False,
         include_series: Annotated[
-            bool, Field(description="Also the per-hour/per-day time series (large: for charts, not for reading).")
+            bool,
+            Field(description="Also the per-hour/per-day time series (large: for charts, not for reading)."),
         ] = False,
     ) -> AnalyticsReport:
         """How well you decide: success rate with its confidence interval, quality, latency
