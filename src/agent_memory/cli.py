@@ -84,7 +84,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        code = _dispatch(args)
+        try:
+            code = _dispatch(args)
+        except BaseExceptionGroup as group:
+            # The server's task groups wrap a start-up failure (e.g. an unusable store): report the
+            # cause, not the group, when there is a single one.
+            raise _sole_cause(group) from None
     except ValidationError as exc:
         print(f"agent-memory: invalid settings: {_describe(exc)}", file=sys.stderr)
         code = 2
@@ -94,6 +99,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     except KeyboardInterrupt:
         code = 130
     sys.exit(code)
+
+
+def _sole_cause(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    while isinstance(group, BaseExceptionGroup) and len(group.exceptions) == 1:
+        inner = group.exceptions[0]
+        if not isinstance(inner, BaseExceptionGroup):
+            return inner
+        group = inner
+    return group
 
 
 def _describe(exc: ValidationError) -> str:

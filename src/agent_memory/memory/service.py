@@ -87,6 +87,8 @@ class Memory:
     async def register(self, caller: Caller, agent_version: str | None = None) -> None:
         """Register a caller first seen, and refresh ``last_seen`` at most once a minute per
         process (the registry is informative; this keeps it off every call's cost)."""
+        if self.settings.read_only:
+            return  # a read-only server writes nothing, not even the registry
         now = self.clock()
         last = self._seen.get(caller.agent_id)
         if last is not None and now - last < timedelta(minutes=1):

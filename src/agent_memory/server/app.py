@@ -15,6 +15,7 @@ from mcp.server.mcpserver import MCPServer
 
 from agent_memory import __version__
 from agent_memory.config import Settings
+from agent_memory.memory.identity import Caller
 from agent_memory.memory.service import Memory
 from agent_memory.models import utcnow
 from agent_memory.server import resources
@@ -56,6 +57,10 @@ async def _services(
         if store is None:
             store = await stack.enter_async_context(open_store(settings, clock))
         memory = Memory(store, settings, clock)
+        if not http:
+            # A stdio server knows its agent before any call: register it on connect, so other
+            # agents see it in the registry (and in publish_signal's targets) right away.
+            await memory.register(Caller(settings.agent_id))
         state_ = AppContext(memory=memory, settings=settings, http=http)
         _attach_optional_services(state_, store, settings, clock, http)
         flusher = asyncio.create_task(_flush_usage_periodically(state_, clock))

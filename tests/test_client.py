@@ -1,0 +1,242 @@
+"""MemoryClient end to end: real ``agent-memory serve`` subprocesses over stdio, on every backend.
+
+Two servers act as two agents on one memory (a SQLite file, or DynamoDB tables on a moto server);
+the client's typed methods must round-trip every tool and turn tool errors into MemoryToolError.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent_memory.client import DecisionPlan, MemoryAwareAgent, MemoryClient, MemoryToolError
+from agent_memory.memory.analytics import AnalyticsReport
+from agent_memory.models import InboxEntry, Pattern, PatternCondition
+from tests.fixtures.dynamodb import FAKE_AWS_ENV, dynamo_settings
+
+BACKENDS = [b for b in os.environ.get("AGENT_MEMORY_TEST_BACKENDS", "sqlite,dynamodb").split(",") if b]
+
+
+@dataclass
+class Launch:
+    """How to start a server on the backend under test."""
+
+    env: dict[str, str]
+    sqlite_path: Path | None
+
+
+@pytest.fixture(params=BACKENDS)
+async def launch(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Launch]:
+    if request.param == "sqlite":
+        yield Launch({"AGENT_MEMORY_BACKEND": "sqlite"}, tmp_path / "memory.db")
+        return
+    from agent_memory.storage.dynamodb import create_tables, delete_tables
+
+    endpoint: str = request.getfixturevalue("moto_endpoint")
+    settings = dynamo_settings(endpoint, f"c{uuid.uuid4().hex[:10]}_")
+    await create_tables(settings)
+    env = {
+        **FAKE_AWS_ENV,
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AGENT_MEMORY_BACKEND": "dynamodb",
+        "AGENT_MEMORY_DYNAMODB_ENDPOINT_URL": endpoint,
+        "AGENT_MEMORY_TABLE_PREFIX": settings.table_prefix,
+        "AGENT_MEMORY_AWS_REGION": "us-east-1",
+    }
+    try:
+        yield Launch(env, None)
+    finally:
+        await delete_tables(settings)
+
+
+async def test_two_agents_share_one_memory_over_stdio(launch: Launch) -> None:
+    async with (
+        MemoryClient.stdio("hunter", sqlite_path=launch.sqlite_path, env=launch.env) as hunter,
+        MemoryClient.stdio("risk", sqlite_path=launch.sqlite_path, env=launch.env) as risk,
+    ):
+        assert hunter.agent_id == "hunter"
+
+        # decisions and short-term memory
+        context = {"market": {"trend": "bullish"}, "whale_count": 6}
+        logged = await hunter.log_decision(
+            "SOURCE_SELECTION", context=context, reasoning={"chosen": "whale_alert"}, decision_id="d-1"
+        )
+        assert logged.created and logged.decision.agent_id == "hunter"
+        assert logged.decision.context == context
+        retry = await hunter.log_decision(
+            "SOURCE_SELECTION", context=context, reasoning={"chosen": "whale_alert"}, decision_id="d-1"
+        )
+        assert not retry.created
+        outcome = await hunter.record_outcome("d-1", True, quality_score=0.8, latency_ms=120)
+        assert outcome.recorded and outcome.decision.outcome is not None and outcome.decision.outcome.success
+        await hunter.store_stm("context/market", {"trend": "bullish"}, ttl_minutes=30)
+        stm = await hunter.recall_stm()
+        assert [d.decision_id for d in stm.decisions] == ["d-1"]
+        assert [n.key for n in stm.notes] == ["context/market"]
+        found = await hunter.search_decisions(decision_type="SOURCE_SELECTION", success=True)
+        assert [d.decision_id for d in found.decisions] == ["d-1"]
+
+        # the other agent's memory is its own
+        assert (await risk.recall_stm()).decisions == []
+
+        # signals: publish -> inbox -> ack linked to a decision
+        published = await hunter.publish_signal(
+            "WHALE_ACTIVITY", {"whale_count": 6}, ["risk"], 0.8, severity="high", recommended_action="ASSESS"
+        )
+        assert published.created and published.signal.source_agent == "hunter"
+        inbox = await risk.read_inbox()
+        assert [e.signal.signal_id for e in inbox.entries] == [published.signal.signal_id]
+        assert inbox.entries[0].signal.data == {"whale_count": 6}
+        assessed = await risk.log_decision("RISK_ASSESSMENT", parent_decision_id="d-1")
+        ack = await risk.ack_signal(
+            published.signal.signal_id, "processed", decision_id=assessed.decision.decision_id
+        )
+        assert ack.acknowledged and ack.delivery.status == "processed"
+        assert ack.delivery.decision_id == assessed.decision.decision_id
+        assert (await risk.read_inbox()).entries == []
+        assert len((await risk.read_inbox(status="processed")).entries) == 1
+        with pytest.raises(MemoryToolError) as denied:
+            await hunter.ack_signal(published.signal.signal_id, "processed")
+        assert denied.value.tool == "ack_signal" and denied.value.code == "access_denied"
+
+        # patterns: store, share, recall by context, history
+        pattern = await hunter.store_pattern(
+            "whales in a bull market pump",
+            [
+                PatternCondition(field="market.trend", op="eq", value="bullish"),
+                {"field": "whale_count", "op": "gte", "value": 5},
+            ],
+            outcomes={"pump": True},
+            confidence=0.7,
+            success_rate=0.8,
+            sample_size=40,
+            domain="trading",
+        )
+        assert isinstance(pattern, Pattern) and pattern.version == 1
+        assert (await risk.recall_patterns(context)).patterns == []  # private so far
+        shared = await hunter.share_pattern(pattern.pattern_id, ["risk"])
+        assert shared.version == 2
+        recalled = await risk.recall_patterns(context, domain="trading")
+        assert [p.pattern_id for p in recalled.patterns] == [pattern.pattern_id]
+        assert (await risk.recall_patterns({"market": {"trend": "bearish"}, "whale_count": 6})).patterns == []
+        cited = await risk.log_decision(
+            "RISK_ASSESSMENT", context=context, patterns_applied=[pattern.pattern_id]
+        )
+        assert cited.decision.memory_influenced
+        history = await hunter.pattern_history(pattern.pattern_id)
+        assert [p.version for p in history.patterns] == [2, 1]
+        learned = await hunter.learn_patterns(window="24h", min_samples=5)
+        assert learned.decisions_examined == 1 and learned.created == []
+
+        # state: optimistic concurrency, the conflict carries the server's message and the state
+        state = await hunter.get_state()
+        assert state.version == 0
+        updated = await hunter.update_state({"current": {"cycle": 1}}, 0, checkpoint="start")
+        assert updated.version == 1 and updated.current == {"cycle": 1}
+        with pytest.raises(MemoryToolError) as stale:
+            await hunter.update_state({"current": {"cycle": 2}}, 0)
+        error = stale.value
+        assert error.tool == "update_state" and error.code == "version_conflict"
+        assert "stale" in error.message and "expected_version=1" in error.message
+        assert not error.message.startswith("Error executing tool")
+        assert error.current is not None and error.current["version"] == 1
+        assert (await hunter.get_state()).current == {"cycle": 1}
+
+        # errors name what to change
+        with pytest.raises(MemoryToolError) as missing:
+            await hunter.record_outcome("no-such-decision", True)
+        assert missing.value.code == "not_found" and "no-such-decision" in missing.value.message
+        with pytest.raises(MemoryToolError) as invalid:
+            await hunter.log_decision("not a type!")
+        assert "decision_type" in invalid.value.message or "type" in invalid.value.message
+
+        # analytics: the report model
+        report = await hunter.get_analytics(window="24h")
+        assert isinstance(report, AnalyticsReport)
+        assert report.agents == ["hunter"]
+        assert report.totals.decisions == 1 and report.totals.successes == 1
+
+
+class Assessor(MemoryAwareAgent):
+    """Approves every alert, citing the patterns that hold."""
+
+    async def decide(
+        self, context: dict[str, Any], patterns: list[Pattern], signals: list[InboxEntry]
+    ) -> DecisionPlan | None:
+        if not signals:
+            return None
+        return DecisionPlan(
+            "RISK_ASSESSMENT",
+            reasoning={"verdict": "approve", "signals": len(signals)},
+            patterns_applied=[p.pattern_id for p in patterns],
+        )
+
+
+async def test_memory_aware_agent_runs_a_cycle(tmp_path: Path) -> None:
+    store = tmp_path / "memory.db"
+    async with (
+        MemoryClient.stdio("hunter", sqlite_path=store) as hunter,
+        MemoryClient.stdio("risk", sqlite_path=store) as risk_client,
+    ):
+        agent = Assessor(risk_client)
+        quiet = await agent.run_cycle({"whale_count": 1})
+        assert quiet.plan is None and quiet.decision is None and quiet.acks == []
+        assert quiet.short_term is not None and quiet.short_term.decisions == []
+
+        pattern = await risk_client.store_pattern(
+            "many whales",
+            [{"field": "whale_count", "op": "gte", "value": 5}],
+            outcomes={},
+            confidence=0.6,
+            success_rate=0.7,
+            sample_size=20,
+        )
+        sent = await hunter.publish_signal("WHALE_ACTIVITY", {"n": 6}, ["risk"], 0.9)
+        result = await agent.run_cycle({"whale_count": 6})
+        assert [p.pattern_id for p in result.patterns] == [pattern.pattern_id]
+        assert result.decision is not None and result.decision_id is not None
+        assert result.decision.decision.patterns_applied == [pattern.pattern_id]
+        assert result.decision.decision.memory_influenced
+        assert result.decision.decision.context == {"whale_count": 6}
+        assert [a.signal_id for a in result.acks] == [sent.signal.signal_id]
+        assert result.acks[0].delivery.status == "processed"
+        assert result.acks[0].delivery.decision_id == result.decision_id
+        assert (await risk_client.read_inbox()).entries == []
+
+
+async def test_stdio_accepts_an_explicit_command(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "agent_memory.cli", "serve", "--read-only"]
+    async with MemoryClient.stdio("reader", sqlite_path=tmp_path / "m.db", command=command) as reader:
+        state = await reader.get_state()
+        assert state.agent_id == "reader" and state.version == 0
+        raw = await reader.call("get_state")
+        assert raw["agent_id"] == "reader"
+        with pytest.raises(MemoryToolError) as refused:  # a read-only server has no write tools
+            await reader.log_decision("X")
+        assert refused.value.tool == "log_decision"
+
+
+async def test_from_client_wraps_an_in_process_session(tmp_path: Path) -> None:
+    from mcp import Client
+
+    from agent_memory.config import Settings
+    from agent_memory.server.app import build_server
+
+    server = build_server(Settings(agent_id="inproc", sqlite_path=tmp_path / "m.db"))
+    async with Client(server) as raw:
+        memory = MemoryClient.from_client(raw)
+        logged = await memory.log_decision("X", context={"k": 1}, outcome={"success": True})
+        assert logged.decision.agent_id == "inproc" and logged.decision.outcome is not None
+        report = await memory.get_analytics(window="24h")
+        assert report.totals.successes == 1
+        with pytest.raises(MemoryToolError) as invalid:
+            await memory.store_stm("bad key!", 1)
+        assert invalid.value.tool == "store_stm" and "key" in invalid.value.message
