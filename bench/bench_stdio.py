@@ -1,0 +1,486 @@
+"""Benchmark: per-tool latency over a real stdio MCP connection, against the SDK's own floor.
+
+    python -m bench.bench_stdio [--iterations 300] [--warmup 30] [--profile] [--no-doc]
+
+Starts ``python -m agent_memory.cli serve --agent-id bench`` as a subprocess (the embedded store
+in a temporary directory, via AGENT_MEMORY_SQLITE_PATH) and, beside it, a minimal MCPServer with
+one tool ``noop() -> str`` (an ``async def`` returning "ok", like the memory's tools, which are
+all async) - the same SDK, transport and client code, doing nothing. Both are called through
+``mcp.Client(mcp.StdioServerParameters(...))`` in the same run, in rounds: each round calls the
+no-op tool once and every memory tool once, so both see the same noise. The table gives each
+tool's p50/p95 and its p50 over the no-op p50 (goal <= 1.5x).
+
+``--profile`` also breaks every tool's call down in-process (``build_server`` with the SDK's
+in-memory client: tool body, SDK result conversion, client output-schema check; added to the
+section) and prints a cProfile of the tools that missed the goal (stderr).
+
+Section ``stdio`` of docs/BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import json
+import pstats
+import sys
+import tempfile
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import mcp
+from mcp.server.mcpserver import MCPServer
+
+from agent_memory.memory.identity import Caller
+from agent_memory.memory.service import Memory
+from agent_memory.models import PatternCondition, utcnow
+from bench.common import (
+    Samples,
+    bench_settings,
+    fmt_ms,
+    machine_note,
+    markdown_table,
+    now_ns,
+    open_store,
+    progress,
+    publish,
+    summarize,
+)
+
+ME = "bench"
+PEERS = ("peer-1", "peer-2")
+DECISION_TYPE = "SOURCE_SELECTION"
+GOAL = 1.5
+NOOP = "noop"
+TOOLS = (
+    "log_decision",
+    "record_outcome",
+    "recall_stm",
+    "store_stm",
+    "search_decisions",
+    "publish_signal",
+    "read_inbox",
+    "ack_signal",
+    "get_state",
+    "update_state",
+    "recall_patterns",
+)
+
+NOOP_SERVER = '''\
+"""The SDK's floor: one tool that does nothing, over stdio."""
+
+from mcp.server.mcpserver import MCPServer
+
+server = MCPServer(name="noop")
+
+
+@server.tool()
+async def noop() -> str:
+    """Do nothing."""
+    return "ok"
+
+
+if __name__ == "__main__":
+    server.run()
+'''
+
+
+def noop_server() -> MCPServer[Any]:
+    """The floor in-process: the same server as ``NOOP_SERVER``."""
+    server: MCPServer[Any] = MCPServer(name="noop")
+
+    @server.tool()
+    async def noop() -> str:
+        """Do nothing."""
+        return "ok"
+
+    return server
+
+
+def context_of(i: int) -> dict[str, Any]:
+    return {
+        "market": {
+            "trend": ("bullish", "bearish", "sideways")[i % 3],
+            "volatility": round(0.1 + (i % 7) / 10, 2),
+        },
+        "whale_count": i % 12,
+        "cycle": i,
+    }
+
+
+async def seed(db: Path) -> None:
+    """What a running team leaves: registered agents, pending signals for ``bench``, own and
+    shared patterns, a state. Written through ``Memory`` before the server starts."""
+    async with open_store("sqlite", sqlite_path=db) as store:
+        m = Memory(store, bench_settings(), utcnow)
+        me = Caller(ME)
+        for agent in (ME, *PEERS):
+            await m.register(Caller(agent))
+        for i in range(5):
+            await m.publish_signal(
+                Caller(PEERS[0]),
+                signal_type="WHALE_ACTIVITY",
+                data={"whale_count": 5 + i},
+                target_agents=[ME],
+                confidence=0.8,
+            )
+        for i in range(8):
+            await m.store_pattern(
+                me,
+                description=f"bullish with >= {i} whales favours whale sources",
+                conditions=[
+                    PatternCondition(field="market.trend", op="eq", value="bullish"),
+                    PatternCondition(field="whale_count", op="gte", value=i),
+                ],
+                outcomes={"success_rate": 0.7},
+                confidence=0.5 + i / 40,
+                success_rate=0.7,
+                sample_size=100,
+                decision_type=DECISION_TYPE,
+            )
+        for i in range(4):
+            await m.store_pattern(
+                Caller(PEERS[1]),
+                description=f"shared rule {i}",
+                conditions=[PatternCondition(field="market.volatility", op="lt", value=0.5)],
+                outcomes={},
+                confidence=0.4 + i / 20,
+                success_rate=0.6,
+                sample_size=50,
+                shared_with=["*"],
+            )
+
+
+def ok(tool: str, result: Any) -> dict[str, Any]:
+    if result.is_error:
+        text = result.content[0].text if result.content else ""
+        raise RuntimeError(f"{tool} failed: {text}")
+    content: dict[str, Any] = result.structured_content or {}
+    return content
+
+
+class Rounds:
+    """The calls of one round, in order, with what each passes to the next."""
+
+    def __init__(self, memory: mcp.Client, noop: mcp.Client | None) -> None:
+        self.memory = memory
+        self.noop = noop
+        self.samples = Samples()
+        self.version = 0
+        self.last: dict[str, Any] = {}
+        """The last CallToolResult of each tool."""
+
+    async def call(self, tool: str, args: dict[str, Any], record: bool) -> dict[str, Any]:
+        client = self.noop if tool == NOOP else self.memory
+        assert client is not None
+        result = await self.samples.time(tool, client.call_tool(tool, args), record=record)
+        self.last[tool] = result
+        return ok(tool, result)
+
+    async def client_checks(self, repeats: int = 20) -> dict[str, tuple[int, float]]:
+        """Per tool: bytes of its last structured result, and the median time the client's own
+        output-schema check (``ClientSession.validate_tool_result``, jsonschema) takes on it."""
+        out: dict[str, tuple[int, float]] = {}
+        for tool, result in self.last.items():
+            client = self.noop if tool == NOOP else self.memory
+            assert client is not None
+            times = []
+            for _ in range(repeats):
+                start = now_ns()
+                await client.session.validate_tool_result(tool, result)
+                times.append(now_ns() - start)
+            size = len(json.dumps(result.structured_content, separators=(",", ":")))
+            out[tool] = (size, summarize(times).p50_ms)
+        return out
+
+    async def round(self, i: int, *, record: bool) -> None:
+        c = self.call
+        if self.noop is not None:
+            await c(NOOP, {}, record)
+        ctx = context_of(i)
+        logged = await c(
+            "log_decision",
+            {
+                "decision_type": DECISION_TYPE,
+                "context": ctx,
+                "reasoning": {"chosen": "whaleMovements", "score": 0.8},
+            },
+            record,
+        )
+        decision_id = logged["decision"]["decision_id"]
+        await c(
+            "record_outcome",
+            {"decision_id": decision_id, "success": i % 3 != 0, "quality_score": 0.75},
+            record,
+        )
+        await c("recall_stm", {}, record)
+        await c("store_stm", {"key": f"note-{i % 20}", "value": {"seen": i, "queue": ["a", "b"]}}, record)
+        await c("search_decisions", {"decision_type": DECISION_TYPE, "limit": 20}, record)
+        published = await c(
+            "publish_signal",
+            {
+                "signal_type": "WHALE_ACTIVITY",
+                "data": {"whale_count": ctx["whale_count"]},
+                "target_agents": [ME, *PEERS],
+                "confidence": 0.85,
+            },
+            record,
+        )
+        inbox = await c("read_inbox", {}, record)
+        assert len(inbox["entries"]) == 6, len(inbox["entries"])
+        await c("ack_signal", {"signal_id": published["signal"]["signal_id"], "status": "processed"}, record)
+        state = await c("get_state", {}, record)
+        updated = await c(
+            "update_state", {"patch": {"current": {"cycle": i}}, "expected_version": state["version"]}, record
+        )
+        self.version = updated["version"]
+        await c("recall_patterns", {"context": ctx, "decision_type": DECISION_TYPE}, record)
+
+
+def memory_params(db: Path, profile_to: Path | None = None) -> mcp.StdioServerParameters:
+    args = ["-m", "agent_memory.cli", "serve", "--agent-id", ME]
+    if profile_to is not None:
+        args = ["-m", "cProfile", "-o", str(profile_to), *args]
+    return mcp.StdioServerParameters(
+        command=sys.executable, args=args, env={"AGENT_MEMORY_SQLITE_PATH": str(db)}
+    )
+
+
+async def measure(
+    workdir: Path, iterations: int, warmup: int
+) -> tuple[Samples, dict[str, tuple[int, float]]]:
+    db = workdir / "memory.db"
+    await seed(db)
+    noop_script = workdir / "noop_server.py"
+    noop_script.write_text(NOOP_SERVER, encoding="utf-8")
+    async with AsyncExitStack() as stack:
+        memory = await stack.enter_async_context(mcp.Client(memory_params(db)))
+        noop = await stack.enter_async_context(
+            mcp.Client(mcp.StdioServerParameters(command=sys.executable, args=[str(noop_script)]))
+        )
+        tools = {t.name for t in (await memory.list_tools()).tools}
+        missing = set(TOOLS) - tools
+        if missing:
+            raise RuntimeError(f"the server lacks tools {sorted(missing)}")
+        rounds = Rounds(memory, noop)
+        total = warmup + iterations
+        for i in range(total):
+            await rounds.round(i, record=i >= warmup)
+            if (i + 1) % 50 == 0:
+                progress(f"round {i + 1}/{total}")
+        checks = await rounds.client_checks()
+    return rounds.samples, checks
+
+
+async def profile(workdir: Path, rounds_n: int, focus: Sequence[str]) -> tuple[str, str]:
+    """Where a call's time goes, in-process: ``build_server`` on the embedded store and the SDK's
+    in-memory ``Client`` (no subprocess, no JSON-RPC framing), with timers around three stages of
+    every call - the tool body (``agent_memory.tools._common.run``: registration, ``Memory``,
+    storage), the SDK's result conversion (``FuncMetadata.convert_result``: validate, dump, text
+    content) and the client's output-schema check (``ClientSession.validate_tool_result``) - and a
+    cProfile of the calls of the ``focus`` tools. Returns (markdown table, cProfile text)."""
+    from mcp.client.session import ClientSession
+    from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
+
+    from agent_memory.config import Settings
+    from agent_memory.server.app import build_server
+    from agent_memory.tools import _common, decisions, patterns, signals, state
+
+    db = workdir / "profiled.db"
+    await seed(db)
+    stages: dict[tuple[str, str], list[int]] = {}
+    current = [""]
+
+    def add(tool: str, stage: str, elapsed: int) -> None:
+        stages.setdefault((tool, stage), []).append(elapsed)
+
+    original_run = _common.run
+    original_convert = FuncMetadata.convert_result
+    original_validate = ClientSession.validate_tool_result
+
+    async def timed_run(ctx: Any, tool: str, body: Any) -> Any:
+        start = now_ns()
+        try:
+            return await original_run(ctx, tool, body)
+        finally:
+            add(tool, "body", now_ns() - start)
+
+    def timed_convert(self: FuncMetadata, result: Any) -> Any:
+        start = now_ns()
+        try:
+            return original_convert(self, result)
+        finally:
+            add(current[0], "convert", now_ns() - start)
+
+    async def timed_validate(self: ClientSession, name: str, result: Any) -> None:
+        start = now_ns()
+        try:
+            await original_validate(self, name, result)
+        finally:
+            add(name, "check", now_ns() - start)
+
+    modules = (decisions, patterns, signals, state)
+    for module in modules:
+        module.run = timed_run  # type: ignore[attr-defined]
+    FuncMetadata.convert_result = timed_convert  # type: ignore[method-assign]
+    ClientSession.validate_tool_result = timed_validate  # type: ignore[method-assign]
+    profiler = cProfile.Profile()
+    try:
+        async with open_store("sqlite", sqlite_path=db) as store:
+            server = build_server(Settings(agent_id=ME, sqlite_path=db), store=store)
+            async with mcp.Client(server) as client, mcp.Client(noop_server()) as floor:
+                rounds = Rounds(client, floor)
+                original_call = rounds.call
+
+                profiling = [False]
+
+                async def call(tool: str, args: dict[str, Any], record: bool) -> dict[str, Any]:
+                    current[0] = tool
+                    profiled = profiling[0] and tool in focus
+                    if profiled:
+                        profiler.enable()
+                    try:
+                        return await original_call(tool, args, record)
+                    finally:
+                        if profiled:
+                            profiler.disable()
+
+                rounds.call = call  # type: ignore[method-assign]
+                for i in range(10):
+                    await rounds.round(i, record=False)
+                stages.clear()
+                for i in range(10, 10 + rounds_n):
+                    await rounds.round(i, record=True)
+                measured, timed = {k: list(v) for k, v in stages.items()}, rounds.samples
+                if focus:
+                    # A second pass under cProfile (its overhead stays out of the breakdown).
+                    rounds.samples, profiling[0] = Samples(), True
+                    for i in range(10 + rounds_n, 10 + rounds_n + min(rounds_n, 50)):
+                        await rounds.round(i, record=False)
+    finally:
+        for module in modules:
+            module.run = original_run  # type: ignore[attr-defined]
+        FuncMetadata.convert_result = original_convert  # type: ignore[method-assign]
+        ClientSession.validate_tool_result = original_validate  # type: ignore[method-assign]
+
+    rows: list[list[object]] = []
+    for tool in (NOOP, *TOOLS):
+        total = timed.ns[tool]
+        measured.setdefault((NOOP, "body"), [0] * len(total))
+        body, convert, check = (measured[(tool, k)] for k in ("body", "convert", "check"))
+        other = [t - b - c - v for t, b, c, v in zip(total, body, convert, check, strict=True)]
+        p50 = summarize(total).p50_ms
+        parts = [summarize(x).p50_ms for x in (body, convert, check, other)]
+        cells = [f"{fmt_ms(v)} ({v / p50:.0%})" for v in parts]
+        if tool == NOOP:
+            cells[0] = "-"
+        rows.append([f"{NOOP} (SDK floor)" if tool == NOOP else tool, fmt_ms(p50), *cells])
+    breakdown = markdown_table(
+        [
+            "tool (in-process)",
+            "call p50 ms",
+            "tool body ms",
+            "SDK result conversion ms",
+            "client schema check ms",
+            "other SDK ms",
+        ],
+        rows,
+        "lrrrrr",
+    )
+    text = io.StringIO()
+    if focus:
+        stats = pstats.Stats(profiler, stream=text)
+        stats.sort_stats("cumulative").print_stats(r"agent_memory|mcp|jsonschema|pydantic", 40)
+    return breakdown, text.getvalue()
+
+
+def table(samples: Samples, checks: dict[str, tuple[int, float]]) -> str:
+    floor = samples.summary(NOOP)
+    rows: list[list[object]] = []
+    for tool in (NOOP, *TOOLS):
+        s = samples.summary(tool)
+        ratio = s.p50_ms / floor.p50_ms
+        size, check_ms = checks[tool]
+        verdict = "" if tool == NOOP else ("ok" if ratio <= GOAL else f"MISS (> {GOAL}x)")
+        rows.append(
+            [
+                f"{NOOP} (SDK floor)" if tool == NOOP else tool,
+                fmt_ms(s.p50_ms),
+                fmt_ms(s.p95_ms),
+                f"{ratio:.2f}x",
+                verdict,
+                f"{size / 1024:.1f}",
+                fmt_ms(check_ms),
+            ]
+        )
+    return markdown_table(
+        [
+            "tool",
+            "p50 ms",
+            "p95 ms",
+            "p50 / noop p50",
+            f"goal <= {GOAL}x",
+            "result KB",
+            "client schema check ms",
+        ],
+        rows,
+        "lrrrlrr",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--iterations", type=int, default=300, help="timed rounds (default 300)")
+    parser.add_argument("--warmup", type=int, default=30, help="untimed rounds first (default 30)")
+    parser.add_argument(
+        "--profile", action="store_true", help="also break calls down in-process and cProfile the misses"
+    )
+    parser.add_argument("--profile-rounds", type=int, default=100, help="in-process rounds (default 100)")
+    parser.add_argument("--no-doc", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench-stdio-") as tmp:
+        samples, checks = asyncio.run(measure(Path(tmp), args.iterations, args.warmup))
+        floor = samples.summary(NOOP).p50_ms
+        misses = [t for t in TOOLS if samples.summary(t).p50_ms / floor > GOAL]
+        breakdown, report = "", ""
+        if args.profile:
+            progress(f"profiling in-process; cProfile of {misses or 'no tool (none missed)'}")
+            breakdown, report = asyncio.run(profile(Path(tmp), args.profile_rounds, misses))
+    notes = [
+        f"{machine_note()} {args.iterations} rounds after {args.warmup} warm-up rounds; each round calls "
+        f"`{NOOP}` once and each memory tool once (in the order of the table), so the ratio compares "
+        "latencies measured in the same run.",
+        "",
+        "- Client: `mcp.Client(mcp.StdioServerParameters(...))` (MCP Python SDK, the same client code for "
+        "both servers); latency = `call_tool` round trip as the agent sees it. That includes the Python "
+        "client re-validating every structured result against the tool's output schema with `jsonschema` "
+        "(`ClientSession.validate_tool_result`): its median time on the tool's last result is in the last "
+        "column, with the result's size.",
+        "- Memory server: `python -m agent_memory.cli serve --agent-id bench`, embedded store in a temp "
+        "directory (AGENT_MEMORY_SQLITE_PATH). Seeded with 5 pending signals, 8 own + 4 shared patterns; "
+        "each round logs a decision and records its outcome, publishes a signal to itself and two peers "
+        "and acks it (read_inbox sees 6 pending), reads and updates the state, recalls patterns with a "
+        "context, searches a page of 20 decisions (recall_stm returns 10).",
+        f'- Floor: an MCPServer with one `async def {NOOP}() -> str` returning "ok", over stdio.',
+    ]
+    markdown = table(samples, checks) + "\n\n" + "\n".join(notes)
+    if breakdown:
+        markdown += (
+            f"\n\nWhere the time goes ({args.profile_rounds} rounds in-process: `build_server` + the SDK's "
+            "in-memory `Client`, no subprocess, no JSON-RPC framing; medians per call, share of the call's "
+            "p50 in brackets). Tool body = `agent_memory.tools._common.run` (registration, `Memory`, "
+            "storage); SDK result conversion = `FuncMetadata.convert_result` (validate the returned model, "
+            "dump it, render the text content); client schema check = `ClientSession.validate_tool_result`."
+            "\n\n" + breakdown
+        )
+    publish("stdio", markdown, write=not args.no_doc)
+    if report:
+        print(report, file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
