@@ -104,9 +104,7 @@ def register(server: MCPServer[Any], read_only: bool) -> None:
         ctx: Context[Any, Any],
         context: Annotated[
             dict[str, Any] | None,
-            Field(
-                description="Your current situation: only patterns whose conditions all hold for it."
-            ),
+            Field(description="Your current situation: only patterns whose conditions all hold for it."),
         ] = None,
         domain: Annotated[str | None, Field(description="Only this domain.", max_length=64)] = None,
         decision_type: Annotated[
