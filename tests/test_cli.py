@@ -1,0 +1,149 @@
+"""The agent-memory command, run as a user runs it (a subprocess), on real stores."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from agent_memory.memory.identity import Caller
+from agent_memory.memory.learner import lambda_handler
+from agent_memory.models import Outcome
+from tests.fixtures.sqlite import sqlite_engine
+from tests.support import memory_on
+
+
+def _cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agent_memory.cli", *args],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+async def _seed(path: Path) -> None:
+    async with sqlite_engine(path) as engine:
+        memory = memory_on(engine)
+        hunter = Caller("market-hunter")
+        await memory.register(hunter)
+        for i in range(60):
+            decision, _ = await memory.log_decision(
+                hunter, "SOURCE_SELECTION", context={"whales": i % 10}, decision_id=f"d{i}"
+            )
+            await memory.record_outcome(
+                hunter, decision.decision_id, Outcome(success=i % 10 >= 5, latency_ms=100 + i)
+            )
+
+
+def test_bad_settings_name_the_variable(tmp_path: Path) -> None:
+    result = _cli("export", env={"AGENT_MEMORY_BACKEND": "postgres"})
+    assert result.returncode == 2
+    assert "AGENT_MEMORY_BACKEND" in result.stderr and "Traceback" not in result.stderr
+    result = _cli("serve", env={"AGENT_MEMORY_SQLITE_PATH": str(tmp_path)})  # a directory, not a file
+    assert result.returncode == 1
+    assert "AGENT_MEMORY_SQLITE_PATH" in result.stderr and "Traceback" not in result.stderr
+    result = _cli("tables", "status", env={"AGENT_MEMORY_SQLITE_PATH": str(tmp_path / "m.db")})
+    assert result.returncode == 2 and "AGENT_MEMORY_BACKEND=dynamodb" in result.stderr
+
+
+async def test_export_import_consolidate_analytics(tmp_path: Path) -> None:
+    source, target = tmp_path / "a.db", tmp_path / "b.db"
+    await _seed(source)
+    exported = tmp_path / "memory.jsonl"
+    result = _cli("export", "-o", str(exported), env={"AGENT_MEMORY_SQLITE_PATH": str(source)})
+    assert result.returncode == 0, result.stderr
+    assert "exported" in result.stderr
+    result = _cli("import", "-i", str(exported), env={"AGENT_MEMORY_SQLITE_PATH": str(target)})
+    assert result.returncode == 0, result.stderr
+    again = _cli("export", env={"AGENT_MEMORY_SQLITE_PATH": str(target)})
+    assert again.stdout == exported.read_text()
+
+    learned = _cli(
+        "consolidate", "--window", "30d", "--min-samples", "10", env={"AGENT_MEMORY_SQLITE_PATH": str(target)}
+    )
+    assert learned.returncode == 0, learned.stderr
+    summary = json.loads(learned.stdout)
+    created = summary["agents"]["market-hunter"]["SOURCE_SELECTION"]["created"]
+    assert created, summary
+    assert "60/" not in learned.stdout and "[" in learned.stderr  # the progress bar goes to stderr
+    rerun = json.loads(
+        _cli(
+            "consolidate",
+            "--window",
+            "30d",
+            "--min-samples",
+            "10",
+            env={"AGENT_MEMORY_SQLITE_PATH": str(target)},
+        ).stdout
+    )
+    assert rerun["agents"]["market-hunter"]["SOURCE_SELECTION"]["created"] == []
+
+    table = _cli("analytics", "--window", "30d", env={"AGENT_MEMORY_SQLITE_PATH": str(target)})
+    assert table.returncode == 0, table.stderr
+    assert "market-hunter" in table.stdout
+    as_json = _cli(
+        "analytics",
+        "--window",
+        "30d",
+        "--format",
+        "json",
+        "--agent",
+        "market-hunter",
+        env={"AGENT_MEMORY_SQLITE_PATH": str(target)},
+    )
+    report = json.loads(as_json.stdout)
+    assert report["totals"]["decisions"] == 60 and report["totals"]["successes"] == 30
+    html = tmp_path / "report.html"
+    result = _cli(
+        "analytics",
+        "--window",
+        "30d",
+        "--format",
+        "html",
+        "-o",
+        str(html),
+        env={"AGENT_MEMORY_SQLITE_PATH": str(target)},
+    )
+    assert result.returncode == 0 and html.read_text().startswith("<!DOCTYPE html")
+
+
+async def test_lambda_handler_consolidates(tmp_path: Path, monkeypatch: object) -> None:
+    path = tmp_path / "memory.db"
+    await _seed(path)
+    os.environ["AGENT_MEMORY_SQLITE_PATH"] = str(path)
+    try:
+        import asyncio
+
+        summary = await asyncio.to_thread(lambda_handler, {"window": "30d", "min_samples": 10}, None)
+    finally:
+        del os.environ["AGENT_MEMORY_SQLITE_PATH"]
+    assert summary["agents"]["market-hunter"]["SOURCE_SELECTION"]["created"]
+
+
+def test_tables_lifecycle(moto_endpoint: str) -> None:
+    env = {
+        "AGENT_MEMORY_BACKEND": "dynamodb",
+        "AGENT_MEMORY_DYNAMODB_ENDPOINT_URL": moto_endpoint,
+        "AGENT_MEMORY_AWS_REGION": "us-east-1",
+        "AGENT_MEMORY_TABLE_PREFIX": f"cli{uuid.uuid4().hex[:6]}_",
+    }
+    before = [json.loads(line) for line in _cli("tables", "status", env=env).stdout.splitlines()]
+    assert {t["status"] for t in before} == {"MISSING"}
+    created = _cli("tables", "create", env=env)
+    assert created.returncode == 0, created.stderr
+    statuses = [json.loads(line) for line in created.stdout.splitlines()]
+    assert {t["status"] for t in statuses} == {"ACTIVE"} and len(statuses) == 4
+    assert all(t["ttl_status"] == "ENABLED" for t in statuses)
+    assert _cli("tables", "create", env=env).returncode == 0  # idempotent
+    refused = _cli("tables", "delete", env=env)
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    assert _cli("tables", "delete", "--yes", env=env).returncode == 0
+    after = [json.loads(line) for line in _cli("tables", "status", env=env).stdout.splitlines()]
+    assert {t["status"] for t in after} == {"MISSING"}
