@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
 import uuid
 from pathlib import Path
+
+import pytest
 
 from agent_memory.memory.identity import Caller
 from agent_memory.memory.learner import lambda_handler
@@ -114,16 +117,12 @@ async def test_export_import_consolidate_analytics(tmp_path: Path) -> None:
     assert result.returncode == 0 and html.read_text().startswith("<!DOCTYPE html")
 
 
-async def test_lambda_handler_consolidates(tmp_path: Path, monkeypatch: object) -> None:
+async def test_lambda_handler_consolidates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "memory.db"
     await _seed(path)
-    os.environ["AGENT_MEMORY_SQLITE_PATH"] = str(path)
-    try:
-        import asyncio
-
-        summary = await asyncio.to_thread(lambda_handler, {"window": "30d", "min_samples": 10}, None)
-    finally:
-        del os.environ["AGENT_MEMORY_SQLITE_PATH"]
+    monkeypatch.setenv("AGENT_MEMORY_SQLITE_PATH", str(path))
+    # The handler runs its own event loop, as in Lambda: call it from a worker thread here.
+    summary = await asyncio.to_thread(lambda_handler, {"window": "30d", "min_samples": 10}, None)
     assert summary["agents"]["market-hunter"]["SOURCE_SELECTION"]["created"]
 
 
