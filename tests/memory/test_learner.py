@@ -187,3 +187,22 @@ async def test_learning_on_dynamodb(moto_endpoint: str) -> None:
         assert any({c.field for c in p.conditions} == {"whale_count"} for p in first.created)
         again = await learner.learn(HUNTER, min_samples=15)
         assert again.created == [] and again.updated == []
+
+
+def test_tiny_p_values_are_stored_as_the_smallest_storable_number() -> None:
+    from agent_memory.memory.learner import _stats
+    from agent_memory.memory.mining import MinedRule
+    from agent_memory.models import Pattern, PatternCondition, utcnow
+
+    rule = MinedRule(
+        conditions=(PatternCondition(field="whale_count", op="gte", value=5),),
+        n=90_000, successes=80_000, success_rate=0.89, confidence=0.88, upper=0.9,
+        baseline_rate=0.4, lift=2.2, p_value=2.5e-249, q_value=0.0,
+    )  # fmt: skip
+    stats = _stats(rule, timedelta(days=7))
+    assert stats["p_value"] == 1e-130 and stats["q_value"] == 1e-130
+    now = utcnow()
+    Pattern(
+        pattern_id="p", agent_id="a", description="d", confidence=0.88, success_rate=0.89, sample_size=90_000,
+        stats=stats, created_at=now, updated_at=now,
+    )  # fmt: skip

@@ -65,6 +65,10 @@ def learned_pattern_id(agent: str, decision_type: str, conditions: Sequence[Patt
     return "lp_" + hashlib.sha256(canon.encode()).hexdigest()[:20]
 
 
+def _storable(p: float) -> float:
+    return max(float(f"{p:.6g}"), 1e-130)
+
+
 def _stats(rule: MinedRule, window: timedelta) -> dict[str, Any]:
     return {
         "n": rule.n,
@@ -72,8 +76,10 @@ def _stats(rule: MinedRule, window: timedelta) -> dict[str, Any]:
         "upper": round(rule.upper, 6),
         "baseline_rate": round(rule.baseline_rate, 6),
         "lift": round(rule.lift, 6),
-        "p_value": float(f"{rule.p_value:.6g}"),
-        "q_value": float(f"{rule.q_value:.6g}"),
+        # Strong rules over many decisions have p-values below the smallest storable number
+        # (1e-130, DynamoDB's limit): store that bound instead (the true value is smaller).
+        "p_value": _storable(rule.p_value),
+        "q_value": _storable(rule.q_value),
         "window_hours": int(window.total_seconds() // 3600),
     }
 
