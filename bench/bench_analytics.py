@@ -17,8 +17,8 @@ rollups, so it sees exactly what a million real writes would leave, without the 
 Signals likewise (a few through ``publish_signal``/``ack``, the rest as their rollup deltas).
 
 The embedded store runs in a temporary directory; DynamoDB runs on a moto server started by the
-bench (``moto.server.ThreadedMotoServer``), whose latencies say nothing about DynamoDB's: its
-column that matters is the request count, which must not change with N.
+bench (``moto.server.ThreadedMotoServer``, in a child process), whose latencies say nothing about
+DynamoDB's: its column that matters is the request count, which must not change with N.
 """
 
 from __future__ import annotations
@@ -27,17 +27,20 @@ import argparse
 import asyncio
 import logging
 import math
+import multiprocessing
 import os
 import platform
 import random
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from agent_memory import rollups
 from agent_memory.config import Settings
@@ -180,7 +183,29 @@ async def fill(
     await asyncio.gather(*(real(i) for i in range(shape.real_writes)))
     real_rate = shape.real_writes / (time.perf_counter() - t0) if shape.real_writes else 0.0
 
-    # 2. rollup-equivalent deltas of the remaining decisions, summed per (agent, type, hour)
+    # 2. a few signals through the real path (before the bulk data: moto's transactions copy
+    # whole tables, so they stay fast while the tables are small)
+    for i in range(shape.real_signals):
+        created = now - timedelta(hours=rng.uniform(0.2, 20))
+        source = rng.choice(agents)
+        target = rng.choice([a for a in agents if a != source])
+        signal = Signal(
+            signal_id=f"sig-{i:07d}",
+            signal_type="alert",
+            source_agent=source,
+            target_agents=[target],
+            confidence=0.7,
+            created_at=created,
+            expires_at=created + timedelta(hours=24),
+        )
+        store.clock = fixed(created)
+        await store.publish_signal(signal)
+        if rng.random() < 0.7:
+            store.clock = fixed(min(now, created + timedelta(seconds=rng.uniform(1, 3600))))
+            await store.ack(target, signal, "processed", None)
+    store.clock = fixed(now)
+
+    # 3. rollup-equivalent deltas of the remaining decisions, summed per (agent, type, hour)
     cells: dict[tuple[str, str, datetime], rollups.Delta] = {}
     hours = int(span // 3600)
     for _ in range(shape.decisions - shape.real_writes):
@@ -203,7 +228,7 @@ async def fill(
         batches = [[op] for batch in batches for op in batch]
     await write_batched(engine, batches, concurrency)
 
-    # 3. pattern effectiveness counters (what outcomes of decisions applying them add)
+    # 4. pattern effectiveness counters (what outcomes of decisions applying them add)
     feedback: list[WriteOp] = []
     for agent, ids in patterns.items():
         for pattern_id in ids:
@@ -214,26 +239,7 @@ async def fill(
             )
     await write_batched(engine, [[op] for op in feedback], concurrency)
 
-    # 4. signals: a few through the real path, the rest as their rollup deltas
-    for i in range(shape.real_signals):
-        created = now - timedelta(hours=rng.uniform(0.2, 20))
-        source = rng.choice(agents)
-        target = rng.choice([a for a in agents if a != source])
-        signal = Signal(
-            signal_id=f"sig-{i:07d}",
-            signal_type="alert",
-            source_agent=source,
-            target_agents=[target],
-            confidence=0.7,
-            created_at=created,
-            expires_at=created + timedelta(hours=24),
-        )
-        store.clock = fixed(created)
-        await store.publish_signal(signal)
-        if rng.random() < 0.7:
-            store.clock = fixed(min(now, created + timedelta(seconds=rng.uniform(1, 3600))))
-            await store.ack(target, signal, "processed", None)
-    store.clock = fixed(now)
+    # 5. the remaining signals as their rollup deltas
     sig: dict[tuple[str, str], rollups.Delta] = {}
 
     def add(agent: str, when: datetime, delta: rollups.Delta) -> None:
@@ -259,7 +265,7 @@ async def fill(
     await write_batched(engine, [sig_ops[i : i + 100] for i in range(0, len(sig_ops), 100)] if transactions
                         else [[op] for op in sig_ops], concurrency)  # fmt: skip
 
-    # 5. per-tool usage counters of every day
+    # 6. per-tool usage counters of every day
     day = start
     while day <= now:
         for tool in TOOLS:
@@ -299,8 +305,8 @@ async def measure(
     store: MemoryStore, settings: Settings, now: datetime, runs: int, *, all_agents: bool
 ) -> Timing:
     """Wall-clock and process CPU time of ``runs`` reports (after 2 warm-ups), and the storage
-    requests of one. CPU time includes the SQLite engine's worker thread and, for moto, the
-    emulator's threads (it runs in this process)."""
+    requests of one. CPU time is this process's: it includes the SQLite engine's worker thread,
+    not the moto server (a child process)."""
     analytics = Analytics(store, settings, fixed(now))
     caller = Caller("bench-observer", "observer") if all_agents else Caller(agent_names(1)[0])
     with usage.metered() as used:
@@ -357,9 +363,19 @@ async def run_sqlite(shape: Shape, runs: int, now: datetime, seed: int) -> Resul
     return result("embedded (SQLite)", shape, fill_seconds, real_rate, items, team, one)
 
 
-async def run_dynamo(shapes: Sequence[Shape], runs: int, now: datetime, seed: int) -> list[Result]:
+def _moto_server(queue: Any) -> None:
+    """Child process: a moto server on a free port (its CPU stays out of the bench process, and
+    client and emulator do not share one interpreter lock)."""
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    queue.put(server.get_host_and_port())
+    threading.Event().wait()
+
+
+async def run_dynamo(shapes: Sequence[Shape], runs: int, now: datetime, seed: int) -> list[Result]:
     from agent_memory.storage.dynamodb.admin import create_tables, delete_tables
     from agent_memory.storage.dynamodb.engine import DynamoEngine
 
@@ -374,12 +390,13 @@ async def run_dynamo(shapes: Sequence[Shape], runs: int, now: datetime, seed: in
     }.items():
         os.environ[name] = value
     os.environ.pop("AWS_PROFILE", None)
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    server = context.Process(target=_moto_server, args=(queue,), daemon=True)
     server.start()
     results = []
     try:
-        host, port = server.get_host_and_port()
+        host, port = await asyncio.to_thread(queue.get, True, 120)
         for i, shape in enumerate(shapes):
             settings = Settings(
                 backend="dynamodb",
@@ -406,7 +423,8 @@ async def run_dynamo(shapes: Sequence[Shape], runs: int, now: datetime, seed: in
             results.append(result("DynamoDB (moto)", shape, fill_seconds, real_rate, items, team, one))
             print(f"  dynamodb N={shape.decisions}: done", file=sys.stderr)
     finally:
-        server.stop()
+        server.terminate()
+        server.join(10)
     return results
 
 
@@ -441,9 +459,9 @@ def table(results: Sequence[Result], runs: int, dynamo_runs: int) -> str:
         'window (daily decision rollups, hourly signal rollups); "all agents" = an observer\'s '
         'report over the registry (with the cost section), "one agent" = an agent\'s own report '
         f"(no cost section). Embedded: {runs} timed runs after 2 warm-ups; moto: {dynamo_runs}. "
-        "CPU = process CPU time per report (includes the SQLite worker thread; for moto also the "
-        "emulator, which runs in-process). Requests counted with `usage.metered()`. moto's "
-        "latencies are not DynamoDB's: its request count is what carries over.",
+        "CPU = CPU time of the bench process per report (includes the SQLite worker thread; moto "
+        "runs in a child process and is not counted). Requests counted with `usage.metered()`. "
+        "moto's latencies are not DynamoDB's: its request count is what carries over.",
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d} with Python {platform.python_version()} on "
         f"{os.cpu_count()} CPU cores ({platform.system()} {platform.machine()}); load average at the "

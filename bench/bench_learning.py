@@ -22,18 +22,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
-from pydantic import ValidationError
-
-from agent_memory.memory import learner as learner_module
 from agent_memory.memory.identity import Caller
 from agent_memory.memory.learner import Learner
 from agent_memory.memory.mining import Observation, mine_rules
@@ -56,7 +51,6 @@ SPREAD = timedelta(days=6, hours=12)
 MIN_SAMPLES = 20
 P_RULE, P_OTHER = 0.75, 0.45
 PLANTED = 'market.trend = "bullish" and whale_count >= 5'
-TINY = 1e-130
 
 
 @dataclass
@@ -73,8 +67,6 @@ class Result:
     relearn_unchanged: int = 0
     relearn_created: int = 0
     relearn_updated: int = 0
-    failure: str | None = None
-    """Why the unpatched learning run failed, if it did (then the timings are of a patched run)."""
 
 
 def planted(trend: str, whales: int) -> bool:
@@ -121,28 +113,6 @@ async def load(path: Path, n: int, seed: int) -> tuple[float, int]:
     return time.perf_counter() - t0, loader.verified
 
 
-def _clamp_p_values() -> Callable[[], None]:
-    """Bench-only workaround for a learner bug: p-values below 1e-130 (strong rules on many
-    decisions) are outside the storable number range, so storing the pattern fails. Clamp them in
-    this process (``learner._stats``); returns the undo."""
-    original = learner_module._stats
-
-    def clamped(rule: Any, window: timedelta) -> dict[str, Any]:
-        stats = original(rule, window)
-        for name in ("p_value", "q_value"):
-            value = stats.get(name)
-            if isinstance(value, float) and 0 < value < TINY:
-                stats[name] = TINY
-        return stats
-
-    learner_module._stats = clamped
-
-    def undo() -> None:
-        learner_module._stats = original
-
-    return undo
-
-
 async def learn_twice(path: Path, result: Result) -> None:
     """The first learning run (creates the patterns) and a second one (must change nothing)."""
     caller = Caller(AGENT)
@@ -172,8 +142,6 @@ async def run_size(workdir: Path, n: int, seed: int) -> Result:
     path.parent.mkdir()
     progress(f"{n:,}: loading")
     result.load_s, result.verified = await load(path, n, seed)
-    snapshot = path.with_name("snapshot.db")
-    shutil.copyfile(path, snapshot)
     async with open_store("sqlite", sqlite_path=path) as store:
         learner = Learner(store, bench_settings(), utcnow)
         progress(f"{n:,}: reading alone")
@@ -188,18 +156,7 @@ async def run_size(workdir: Path, n: int, seed: int) -> Result:
         result.mine_s = time.perf_counter() - t0
         del decisions, observations
     progress(f"{n:,}: learning (first run)")
-    try:
-        await learn_twice(path, result)
-    except ValidationError as exc:
-        if "storable range" not in str(exc):
-            raise
-        result.failure = " ".join(str(exc).split())
-        progress(f"{n:,}: learning FAILED ({result.failure}); again on a copy, p-values clamped")
-        undo = _clamp_p_values()
-        try:
-            await learn_twice(snapshot, result)
-        finally:
-            undo()
+    await learn_twice(path, result)
     return result
 
 
@@ -222,7 +179,7 @@ def tables(results: Sequence[Result]) -> str:
             f"{r.learn_s:.2f}",
             f"{r.relearn_s:.2f}",
             f"{len(r.created)} created; rerun: {r.relearn_unchanged} unchanged, "
-            f"{r.relearn_created} created, {r.relearn_updated} updated" + (" (*)" if r.failure else ""),
+            f"{r.relearn_created} created, {r.relearn_updated} updated",
         ]
         for r in results
     ]
@@ -285,16 +242,7 @@ async def run(sizes: Sequence[int], seed: int) -> str:
         )
         + ".",
     ]
-    failures = [
-        f"- (*) {r.decisions:,} decisions: the learning run FAILED as the package stands: `{r.failure}`. "
-        "A p-value below 1e-130 (a strong rule on many decisions) is outside the storable number range, "
-        "so storing the learned pattern raises. The timings and patterns of this row come from a second "
-        "run on a copy of the loaded store with p-values clamped to 1e-130 in the bench process "
-        "(a patch of `learner._stats`, not of the package)."
-        for r in results
-        if r.failure
-    ]
-    return tables(results) + "\n\n" + "\n".join(notes + failures)
+    return tables(results) + "\n\n" + "\n".join(notes)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -282,9 +282,14 @@ async def run(iterations: int, warmup: int, in_process_moto: bool) -> str:
         "from `usage.metered()` around each call, averaged per call; a range in brackets means the "
         "count varied between calls.",
         f"- DynamoDB: {moto_mode}, fresh tables. Latencies are moto's (a Python emulator on this machine), "
-        "not DynamoDB's; the request counts and units are what carries over. RRU/WRU are computed by the "
+        "not DynamoDB's - moto deep-copies every table a TransactWriteItems touches, so its transactional "
+        "writes slow down as the tables grow during the run; the request counts and units are what carries "
+        "over. RRU/WRU are computed by the "
         "engine from item sizes by DynamoDB's rules (1 RRU per 4 KB strongly consistent read, half that "
-        "eventually consistent; 1 WRU per 1 KB written; both doubled in transactions).",
+        "eventually consistent; 1 WRU per 1 KB written; both doubled in transactions). WRU of an update "
+        "inside a transaction are a lower bound: the engine sizes it by the attributes it sends, DynamoDB "
+        "bills the larger of the whole item before and after (rollup counters, a signal's delivery "
+        "statuses, pattern feedback counters).",
         "- SQLite: the embedded store on a local file; the engine reports requests, not units.",
         f"- Workload: `bench` has {PENDING_SIGNALS} pending signals (read_inbox), {OWN_PATTERNS} own and "
         f"{SHARED_PATTERNS} shared patterns (recall_patterns with a context), 20+ decisions in the last 24 h "

@@ -31,7 +31,7 @@ from agent_memory import rollups
 from agent_memory.config import Settings
 from agent_memory.memory.identity import Caller
 from agent_memory.memory.service import Memory, new_id
-from agent_memory.models import Outcome, utcnow
+from agent_memory.models import Outcome, normalize_json, utcnow
 from agent_memory.storage import keys
 from agent_memory.storage.engine import Item, Put, QueryPage, Update, WriteOp
 from agent_memory.storage.store import MemoryStore
@@ -466,8 +466,9 @@ class BulkLoader:
             "decision_type": dtype,
             "created_at": _json_time(created),
             "expires_at": _json_time(expires),
-            "context": spec.context,
-            "reasoning": spec.reasoning,
+            # The payload validator's canonical form (integral floats become ints).
+            "context": normalize_json(spec.context, "payload"),
+            "reasoning": normalize_json(spec.reasoning, "payload"),
             "parent_decision_id": None,
             "patterns_applied": [],
             "memory_influenced": False,
