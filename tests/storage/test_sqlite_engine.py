@@ -50,9 +50,10 @@ async def test_a_fresh_file_gets_the_schema_in_a_new_directory(tmp_path: Path) -
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")}
-    assert {"items", "items_gsi1", "items_gsi2", "items_gsi3", "items_ttl"} <= names
+    assert {"items", "items_key", "items_gsi1", "items_gsi2", "items_gsi3", "items_ttl"} <= names
     ddl = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'items'").fetchone()[0]
-    assert "WITHOUT ROWID" in ddl
+    # A rowid table: rows up to ~4 KB stay on their page (see migration 2).
+    assert "WITHOUT ROWID" not in ddl
     for n in (1, 2, 3):
         index_ddl = conn.execute(
             "SELECT sql FROM sqlite_master WHERE name = ?", (f"items_gsi{n}",)
@@ -239,7 +240,7 @@ def test_queries_seek_an_index_and_never_sort(
     conn.close()
     assert len(plan) == 1, plan
     step = plan[0]
-    expected = "USING PRIMARY KEY" if index is None else f"USING INDEX items_{index} "
+    expected = "USING INDEX items_key " if index is None else f"USING INDEX items_{index} "
     assert step.startswith("SEARCH items ") and expected in step, step
     assert "TEMP B-TREE" not in step and "SCAN" not in step
     if with_start:
@@ -566,3 +567,28 @@ async def test_eq_never_matches_across_types(db: Path, stored: Any, compared: An
         with pytest.raises(ConditionFailed):
             await engine.write([Put("state", {"pk": "p", "sk": "s", "v": "new"}, (Cond.eq("v", compared),))])
         await engine.write([Put("state", {"pk": "p", "sk": "s", "v": "new"}, (Cond.eq("v", stored),))])
+
+
+async def test_a_version_1_file_is_upgraded_and_keeps_its_items(tmp_path: Path) -> None:
+    from agent_memory.storage.engine import Put
+    from agent_memory.storage.sqlite.schema import MIGRATIONS
+
+    path = tmp_path / "v1.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for statement in MIGRATIONS[0].statements:
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute(
+        "INSERT INTO items (tbl, pk, sk, data, gsi1pk, gsi1sk) VALUES (?, ?, ?, ?, ?, ?)",
+        ("ltm", "agent:a#pattern", "p1", '{"pk": "agent:a#pattern", "sk": "p1", "gsi1pk": "G", "gsi1sk": "0.5#p1", "x": 1}', "G", "0.5#p1"),
+    )
+    conn.close()
+    async with sqlite_engine(path) as engine:
+        assert (await engine.get("ltm", "agent:a#pattern", "p1"))["x"] == 1  # type: ignore[index]
+        page = await engine.query("ltm", "G", index="gsi1")
+        assert [item["sk"] for item in page.items] == ["p1"]
+        await engine.write([Put("ltm", {"pk": "agent:a#pattern", "sk": "p1", "x": 2})])
+        assert (await engine.get("ltm", "agent:a#pattern", "p1"))["x"] == 2  # type: ignore[index]
+    check = raw(path)
+    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert check.execute("SELECT count(*) FROM items").fetchone()[0] == 1

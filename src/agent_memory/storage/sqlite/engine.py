@@ -91,7 +91,7 @@ _DELETE_SQL = "DELETE FROM items WHERE tbl = ? AND pk = ? AND sk = ?"
 _SCAN_FIRST_SQL = "SELECT pk, sk, data FROM items WHERE tbl = ? ORDER BY pk, sk LIMIT ?"
 _SCAN_NEXT_SQL = "SELECT pk, sk, data FROM items WHERE tbl = ? AND (pk, sk) > (?, ?) ORDER BY pk, sk LIMIT ?"
 # DELETE ... LIMIT needs a compile-time option, hence the keyed subquery (it seeks the ttl index).
-_PURGE_SQL = "DELETE FROM items WHERE (tbl, pk, sk) IN (SELECT tbl, pk, sk FROM items WHERE ttl < ? LIMIT ?)"
+_PURGE_SQL = "DELETE FROM items WHERE rowid IN (SELECT rowid FROM items WHERE ttl < ? LIMIT ?)"
 
 
 # --- values ----------------------------------------------------------------------------------------

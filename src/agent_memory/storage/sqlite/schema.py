@@ -59,6 +59,40 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX items_ttl ON items (ttl) WHERE ttl IS NOT NULL",
         ),
     ),
+    Migration(
+        2,
+        "items as a rowid table with a unique key index: rows stay on their page",
+        # A WITHOUT ROWID table keeps at most ~1 KB of a row on its B-tree page (4 KB pages); a
+        # decision with its outcome is larger, so each spilled into an overflow page of its own,
+        # mostly empty (about 6 KB on disk per decision). A rowid table keeps rows up to ~4 KB
+        # inline; the key moves to a unique index.
+        (
+            """
+            CREATE TABLE items_v2 (
+                tbl    TEXT NOT NULL,
+                pk     TEXT NOT NULL,
+                sk     TEXT NOT NULL,
+                data   TEXT NOT NULL,
+                ttl    INTEGER,
+                gsi1pk TEXT,
+                gsi1sk TEXT,
+                gsi2pk TEXT,
+                gsi2sk TEXT,
+                gsi3pk TEXT,
+                gsi3sk TEXT
+            )
+            """,
+            "INSERT INTO items_v2 SELECT tbl, pk, sk, data, ttl, gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, gsi3sk "
+            "FROM items",
+            "DROP TABLE items",
+            "ALTER TABLE items_v2 RENAME TO items",
+            "CREATE UNIQUE INDEX items_key ON items (tbl, pk, sk)",
+            _gsi_index(1),
+            _gsi_index(2),
+            _gsi_index(3),
+            "CREATE INDEX items_ttl ON items (ttl) WHERE ttl IS NOT NULL",
+        ),
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
