@@ -14,7 +14,15 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 # --------------------------------------------------------------------------------------------------
 # Identifiers and payloads
@@ -127,7 +135,11 @@ def normalize_json(value: Any, where: str = "value", depth: int = 0) -> Any:
     raise ValueError(f"{where}: {type(value).__name__} is not a JSON value")
 
 
-def _payload(value: Any) -> Any:
+def _payload(value: Any, info: ValidationInfo) -> Any:
+    if info.context and info.context.get("stored"):
+        # Read back from storage: it passed this check when written; skipping it keeps reads
+        # proportional to what they return rather than re-walking every payload.
+        return value
     value = normalize_json(value, "payload")
     size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
     if size > MAX_PAYLOAD_BYTES:

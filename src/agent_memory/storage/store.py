@@ -54,6 +54,8 @@ from agent_memory.storage.engine import (
 )
 
 R = TypeVar("R")
+STORED = {"stored": True}
+"""Validation context of records read back from storage (see models._payload)."""
 MAX_SCANNED = 1000
 """Most items one filtered query examines before it returns a partial page with a cursor: keeps
 every call's cost bounded even when a filter rejects most of a partition."""
@@ -646,7 +648,7 @@ class MemoryStore:
     async def get_state(self, agent: str) -> AgentState:
         """The current state (version 0 and empty when never written). Requests: 1 consistent get."""
         item = await self.engine.get("state", keys.state_pk(agent), keys.STATE_SK)
-        return AgentState.model_validate(_strip(item)) if item else AgentState(agent_id=agent)
+        return AgentState.model_validate(_strip(item), context=STORED) if item else AgentState(agent_id=agent)
 
     async def put_state(
         self, state: AgentState, expected_version: int, checkpoint_label: str | None = None
@@ -693,7 +695,7 @@ class MemoryStore:
         return await self._page(
             "state",
             keys.state_pk(agent),
-            lambda item: StateCheckpoint.model_validate(_strip(item)),
+            lambda item: StateCheckpoint.model_validate(_strip(item), context=STORED),
             limit=limit,
             cursor=cursor,
             digest_parts=(),
@@ -703,7 +705,7 @@ class MemoryStore:
 
     async def get_agent(self, agent: str) -> AgentProfile | None:
         item = await self.engine.get("state", keys.REGISTRY_PK, keys.registry_sk(agent))
-        return AgentProfile.model_validate(_strip(item)) if item else None
+        return AgentProfile.model_validate(_strip(item), context=STORED) if item else None
 
     async def register_agent(self, profile: AgentProfile) -> AgentProfile:
         """Create the registry entry, or refresh ``last_seen`` (and version/role) of an existing one.
@@ -722,14 +724,14 @@ class MemoryStore:
         if profile.agent_version:
             changes["agent_version"] = profile.agent_version
         item = await self.engine.update(Update("state", pk, sk, set=changes, conditions=(Cond.exists(),)))
-        return AgentProfile.model_validate(_strip(item))
+        return AgentProfile.model_validate(_strip(item), context=STORED)
 
     async def list_agents(self, *, limit: int, cursor: str | None) -> Page[AgentProfile]:
         """The registry by agent id: one partition, queried (no Scan)."""
         return await self._page(
             "state",
             keys.REGISTRY_PK,
-            lambda item: AgentProfile.model_validate(_strip(item)),
+            lambda item: AgentProfile.model_validate(_strip(item), context=STORED),
             limit=limit,
             cursor=cursor,
             digest_parts=(),
@@ -773,7 +775,7 @@ class MemoryStore:
         return await self._page(
             "state",
             keys.note_pk(agent),
-            lambda item: Note.model_validate(_strip(item)),
+            lambda item: Note.model_validate(_strip(item), context=STORED),
             limit=limit,
             cursor=cursor,
             digest_parts=(),
@@ -978,7 +980,7 @@ def _key_of(item: Item, index: IndexName | None) -> Key:
 
 
 def _decision(item: Item) -> Decision:
-    return Decision.model_validate(_strip(item))
+    return Decision.model_validate(_strip(item), context=STORED)
 
 
 def _pattern(item: Item) -> Pattern:
@@ -989,23 +991,25 @@ def _pattern(item: Item) -> Pattern:
         access_count=int(item.get("fb_access", 0)),
         last_accessed=item.get("fb_last"),
     )
-    return Pattern.model_validate(data)
+    return Pattern.model_validate(data, context=STORED)
 
 
 def _signal(item: Item) -> Signal:
     prefix = keys.delivery_attr("")
     data = {k: v for k, v in _strip(item).items() if not k.startswith(prefix)}
     data["processing_status"] = {
-        k[len(prefix) :]: Delivery.model_validate(v) for k, v in item.items() if k.startswith(prefix)
+        k[len(prefix) :]: Delivery.model_validate(v, context=STORED)
+        for k, v in item.items()
+        if k.startswith(prefix)
     }
-    return Signal.model_validate(data)
+    return Signal.model_validate(data, context=STORED)
 
 
 def _inbox(item: Item) -> InboxEntry:
     return InboxEntry(
         agent_id=item["agent_id"],
-        signal=Signal.model_validate(item["signal"]),
-        delivery=Delivery.model_validate(item["delivery"]),
+        signal=Signal.model_validate(item["signal"], context=STORED),
+        delivery=Delivery.model_validate(item["delivery"], context=STORED),
     )
 
 

@@ -82,8 +82,8 @@ MIGRATIONS: tuple[Migration, ...] = (
                 gsi3sk TEXT
             )
             """,
-            "INSERT INTO items_v2 SELECT tbl, pk, sk, data, ttl, gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, gsi3sk "
-            "FROM items",
+            "INSERT INTO items_v2 SELECT tbl, pk, sk, data, ttl, gsi1pk, gsi1sk, gsi2pk, gsi2sk, "
+            "gsi3pk, gsi3sk FROM items",
             "DROP TABLE items",
             "ALTER TABLE items_v2 RENAME TO items",
             "CREATE UNIQUE INDEX items_key ON items (tbl, pk, sk)",
