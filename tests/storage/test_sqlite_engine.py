@@ -580,7 +580,14 @@ async def test_a_version_1_file_is_upgraded_and_keeps_its_items(tmp_path: Path) 
     conn.execute("PRAGMA user_version = 1")
     conn.execute(
         "INSERT INTO items (tbl, pk, sk, data, gsi1pk, gsi1sk) VALUES (?, ?, ?, ?, ?, ?)",
-        ("ltm", "agent:a#pattern", "p1", '{"pk": "agent:a#pattern", "sk": "p1", "gsi1pk": "G", "gsi1sk": "0.5#p1", "x": 1}', "G", "0.5#p1"),
+        (
+            "ltm",
+            "agent:a#pattern",
+            "p1",
+            '{"pk": "agent:a#pattern", "sk": "p1", "gsi1pk": "G", "gsi1sk": "0.5#p1", "x": 1}',
+            "G",
+            "0.5#p1",
+        ),
     )
     conn.close()
     async with sqlite_engine(path) as engine:
