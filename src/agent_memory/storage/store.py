@@ -300,8 +300,8 @@ class MemoryStore:
         """Attach an outcome once. Same outcome again: no-op (created=False); another: Conflict.
 
         One transaction: the decision (conditional on having no outcome), its two rollup items,
-        and the effectiveness counters of the patterns it applied. Requests: 1 transaction
-        (+1 get on a retry).
+        and the effectiveness counters of the patterns it applied. Requests: 1 transaction and
+        1 consistent get (the decision as stored, returned to the caller).
         """
         gsi_sk = keys.decision_sk(ref.created_at, ref.decision_id)
         ops: list[WriteOp] = [
