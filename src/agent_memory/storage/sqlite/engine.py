@@ -319,14 +319,12 @@ def _row(table: TableName, item: Any, *, values_checked: bool = False) -> _Row:
         # SQLite integers are 64-bit; a (nonsensical but legal) larger ttl is kept as a real.
         ttl_column = ttl if -(2**63) <= ttl < 2**63 else float(ttl)
     text = json.dumps(item, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    if values_checked and len(text) < MAX_ITEM_BYTES // 4:
-        # DynamoDB's measure of an item is under twice its compact JSON length (numbers, bools
-        # and empty containers are the worst cases), so a small updated item cannot be over the
-        # limit: skip the exact measure, which walks every value. (An update's size is not used
-        # for the transaction limit: that counts what an update sends.)
-        size = len(text)
-    else:
-        size = _check_size(item, pk, sk)
+    # DynamoDB's measure of an item is under twice its compact JSON length (numbers, bools and
+    # empty containers are the worst cases), so a small updated item cannot be over the limit:
+    # skip the exact measure, which walks every value. (An update's size is not used for the
+    # transaction limit: that counts what an update sends.)
+    small_update = values_checked and len(text) < MAX_ITEM_BYTES // 4
+    size = len(text) if small_update else _check_size(item, pk, sk)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
