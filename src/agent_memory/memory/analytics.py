@@ -616,19 +616,27 @@ def _build(
                     a_lat[i] = a_lat.get(i, 0) + value
                     t_lat[i] = t_lat.get(i, 0) + value
 
-    per_bucket: dict[str, _Acc] = {}
-    for type_cells in by_type_bucket.values():
-        for bucket, acc in type_cells.items():
-            _cell(per_bucket, bucket).add(acc)
-    totals = _sum(per_bucket.values())
-    by_type = [
-        TypeBreakdown(decision_type=t, **_sum(cells.values()).figures())
-        for t, cells in by_type_bucket.items()
-    ]
+    # Sums, merging as few histograms as possible: type totals from the type cells, the grand
+    # total from the type totals, per-bucket cells from the smaller of the two groupings, and
+    # nothing at all when there is a single agent or a single type.
+    type_totals = {t: _sum(cells.values()) for t, cells in by_type_bucket.items()}
+    totals = next(iter(type_totals.values())) if len(type_totals) == 1 else _sum(type_totals.values())
+    if len(by_agent_bucket) == 1:
+        agent_totals = {a: totals for a in by_agent_bucket}
+    else:
+        agent_totals = {a: _sum(cells.values()) for a, cells in by_agent_bucket.items()}
+    source = by_agent_bucket if len(by_agent_bucket) <= len(by_type_bucket) else by_type_bucket
+    per_bucket: dict[str, _Acc]
+    if len(source) == 1:
+        per_bucket = next(iter(source.values()))
+    else:
+        per_bucket = {}
+        for cells in source.values():
+            for bucket, acc in cells.items():
+                _cell(per_bucket, bucket).add(acc)
+    by_type = [TypeBreakdown(decision_type=t, **acc.figures()) for t, acc in type_totals.items()]
     by_type.sort(key=lambda b: (-b.decisions, b.decision_type))
-    by_agent = [
-        AgentBreakdown(agent_id=a, **_sum(cells.values()).figures()) for a, cells in by_agent_bucket.items()
-    ]
+    by_agent = [AgentBreakdown(agent_id=a, **acc.figures()) for a, acc in agent_totals.items()]
     by_agent = [b for b in by_agent if b.decisions or b.outcomes or not all_agents]
     by_agent.sort(key=lambda b: (-b.decisions, b.agent_id))
     starts = {b: _bucket_start(b, span.grain) for b in span.buckets}
