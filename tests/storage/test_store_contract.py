@@ -31,7 +31,12 @@ async def _registered(engine: ItemEngine, clock: FakeClock | None = None):  # ty
 
 async def test_decision_round_trip_and_idempotent_retry(engine: ItemEngine) -> None:
     memory = await _registered(engine)
-    context = {"market": {"trend": "bullish", "volatility": 0.1}, "tiny": 1e-130, "big": 12345678901234567890123456789012345678, "cycle": 142}
+    context = {
+        "market": {"trend": "bullish", "volatility": 0.1},
+        "tiny": 1e-130,
+        "big": 12345678901234567890123456789012345678,
+        "cycle": 142,
+    }
     first, created = await memory.log_decision(
         HUNTER, "SOURCE_SELECTION", context=context, reasoning={"selected": ["whales"]}, decision_id="dec-1"
     )
