@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html import escape
 
-from agent_memory.analytics.table import fmt_ci, fmt_ms, fmt_num, fmt_pct
+from agent_memory.analytics.table import UPLIFT_HEADER, fmt_ci, fmt_ms, fmt_num, fmt_pct, uplift_rows
 from agent_memory.memory.analytics import ADJECTIVE, AnalyticsReport, DecisionFigures, Series, SeriesPoint
 from agent_memory.storage import keys
 
@@ -302,25 +302,8 @@ def render_html(report: AnalyticsReport) -> str:
     parts.append("<h2>Memory uplift</h2>")
     parts.append(
         _table(
-            ["group", "decisions", "outcomes", "successes", "success", "95% CI"],
-            [
-                [
-                    "memory-influenced",
-                    str(u.with_memory_decisions),
-                    str(u.with_memory_outcomes),
-                    str(u.with_memory_successes),
-                    fmt_pct(u.with_memory_rate),
-                    fmt_ci(u.with_memory_ci95),
-                ],
-                [
-                    "without memory",
-                    str(u.without_memory_decisions),
-                    str(u.without_memory_outcomes),
-                    str(u.without_memory_successes),
-                    fmt_pct(u.without_memory_rate),
-                    fmt_ci(u.without_memory_ci95),
-                ],
-            ],
+            UPLIFT_HEADER,
+            uplift_rows(u),
         )
     )
     if u.difference is None or u.difference_ci95 is None:

@@ -4,10 +4,35 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from agent_memory.memory.analytics import ADJECTIVE, AnalyticsReport, DecisionFigures, Interval
+from agent_memory.memory.analytics import ADJECTIVE, AnalyticsReport, DecisionFigures, Interval, MemoryUplift
 from agent_memory.storage import keys
 
 __all__ = ["fmt_ms", "fmt_pct", "render_table"]
+
+
+UPLIFT_HEADER = ["group", "decisions", "outcomes", "successes", "success", "95% CI"]
+
+
+def uplift_rows(u: MemoryUplift) -> list[list[str]]:
+    """The memory-uplift table's rows, shared by the terminal and HTML renderers."""
+    return [
+        [
+            "memory-influenced",
+            str(u.with_memory_decisions),
+            str(u.with_memory_outcomes),
+            str(u.with_memory_successes),
+            fmt_pct(u.with_memory_rate),
+            fmt_ci(u.with_memory_ci95),
+        ],
+        [
+            "without memory",
+            str(u.without_memory_decisions),
+            str(u.without_memory_outcomes),
+            str(u.without_memory_successes),
+            fmt_pct(u.without_memory_rate),
+            fmt_ci(u.without_memory_ci95),
+        ],
+    ]
 
 
 def fmt_pct(value: float | None) -> str:
@@ -95,25 +120,8 @@ def render_table(report: AnalyticsReport) -> str:
     lines.append(_title("Memory uplift"))
     lines.append(
         grid(
-            ["group", "decisions", "outcomes", "successes", "success", "95% CI"],
-            [
-                [
-                    "memory-influenced",
-                    str(u.with_memory_decisions),
-                    str(u.with_memory_outcomes),
-                    str(u.with_memory_successes),
-                    fmt_pct(u.with_memory_rate),
-                    fmt_ci(u.with_memory_ci95),
-                ],
-                [
-                    "without memory",
-                    str(u.without_memory_decisions),
-                    str(u.without_memory_outcomes),
-                    str(u.without_memory_successes),
-                    fmt_pct(u.without_memory_rate),
-                    fmt_ci(u.without_memory_ci95),
-                ],
-            ],
+            UPLIFT_HEADER,
+            uplift_rows(u),
         )
     )
     if u.difference is None or u.difference_ci95 is None:
