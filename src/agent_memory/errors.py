@@ -14,10 +14,14 @@ class AgentMemoryError(Exception):
     """Base of every error this package raises on purpose."""
 
     code = "error"
+    retryable: bool = False
+    """Whether the same call may succeed if retried unchanged (a transient fault or a lost race)."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.retry_after_s = retry_after_s
+        """For a retryable error: how long to wait before retrying, when known."""
 
 
 class InvalidInput(AgentMemoryError):
@@ -56,6 +60,7 @@ class Conflict(AgentMemoryError):
     """
 
     code = "conflict"
+    retryable = True
 
     def __init__(self, message: str, current: Any = None) -> None:
         super().__init__(message)
@@ -82,6 +87,7 @@ class StorageUnavailable(AgentMemoryError):
     """The backend could not be reached or kept failing after retries."""
 
     code = "storage_unavailable"
+    retryable = True
 
 
 class ConfigurationError(AgentMemoryError):
