@@ -524,14 +524,7 @@ class Analytics:
         )
 
     async def _registered_agents(self) -> list[str]:
-        agents: list[str] = []
-        cursor: str | None = None
-        while True:
-            page = await self.store.list_agents(limit=500, cursor=cursor)
-            agents.extend(p.agent_id for p in page.items)
-            if page.next_cursor is None:
-                return sorted(set(agents))
-            cursor = page.next_cursor
+        return sorted({p.agent_id for p in await self.store.all_agents()})
 
     async def _patterns(self, agent: str) -> list[Pattern]:
         out: list[Pattern] = []

@@ -328,13 +328,7 @@ async def consolidate(
     """Learn for each agent (default: every registered agent). Idempotent and resumable."""
     learner = Learner(store, settings, clock)
     if agents is None:
-        names: list[str] = []
-        cursor: str | None = None
-        while True:
-            page = await store.list_agents(limit=500, cursor=cursor)
-            names += [p.agent_id for p in page.items if p.role == "agent"]
-            if (cursor := page.next_cursor) is None:
-                break
+        names = [p.agent_id for p in await store.all_agents() if p.role == "agent"]
     else:
         names = list(agents)
     summary: dict[str, Any] = {"agents": {}, "window_hours": int(window.total_seconds() // 3600)}

@@ -505,14 +505,7 @@ class Memory:
         )
 
     async def _registered_ids(self) -> set[str]:
-        ids: set[str] = set()
-        cursor: str | None = None
-        while True:
-            page = await self.store.list_agents(limit=500, cursor=cursor)
-            ids.update(p.agent_id for p in page.items)
-            if page.next_cursor is None:
-                return ids
-            cursor = page.next_cursor
+        return {p.agent_id for p in await self.store.all_agents()}
 
     async def read_inbox(
         self,

@@ -1,0 +1,1 @@
+"""The record layer, one module per record family; combined in :mod:`agent_memory.storage.store`."""

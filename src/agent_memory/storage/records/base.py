@@ -1,0 +1,113 @@
+"""What every record family shares: the engine and clock, expiry on read, and paged queries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from agent_memory.models import Page
+from agent_memory.storage import cursor as cursors
+from agent_memory.storage.engine import IndexName, Item, ItemEngine, Key, TableName
+
+R = TypeVar("R")
+STORED = {"stored": True}
+"""Validation context of records read back from storage (see models._payload)."""
+MAX_SCANNED = 1000
+"""Most items one filtered query examines before it returns a partial page with a cursor: keeps
+every call's cost bounded even when a filter rejects most of a partition."""
+
+_KEY_ATTRS = ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk", "ttl")
+
+
+def strip_keys(item: Item, *extra: str) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if k not in _KEY_ATTRS and k not in extra}
+
+
+def dump(record: BaseModel, *exclude: str) -> dict[str, Any]:
+    return record.model_dump(mode="json", exclude=set(exclude) or None)
+
+
+class RecordBase:
+    """Records over an item engine. Construct with the engine and a clock (tests pass a fake).
+
+    Each record family (decisions, patterns, ...) is a subclass; :class:`MemoryStore` combines them.
+    """
+
+    def __init__(self, engine: ItemEngine, clock: Callable[[], datetime]) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    def _live(self, item: Item | None, now: datetime | None = None) -> bool:
+        """Expiry is enforced on read: an item past its ``ttl`` is gone, whether or not the
+        backend has deleted it yet (DynamoDB's TTL deletion lags by up to two days)."""
+        if item is None:
+            return False
+        ttl = item.get("ttl")
+        return ttl is None or ttl > (now or self.clock()).timestamp()
+
+    async def _page(
+        self,
+        table: TableName,
+        pk: str,
+        convert: Callable[[Item], R],
+        *,
+        limit: int,
+        cursor: str | None,
+        digest_parts: Sequence[Any],
+        index: IndexName | None = None,
+        sk_gte: str | None = None,
+        sk_lte: str | None = None,
+        sk_prefix: str | None = None,
+        forward: bool = True,
+        consistent: bool = True,
+        keep: Callable[[Item], bool] | None = None,
+    ) -> Page[R]:
+        """One page of a (possibly filtered) query with an opaque cursor.
+
+        Expired items are always dropped. The cursor is the key of the last item examined, so a
+        filter never makes a page skip or repeat items.
+        """
+        digest = cursors.query_digest(table, index, pk, sk_gte, sk_lte, sk_prefix, forward, *digest_parts)
+        start = cursors.decode(cursor, digest)
+        now = self.clock()
+        out: list[R] = []
+        scanned = 0
+        while True:
+            want = min(limit - len(out) + 1 if keep is None else 100, MAX_SCANNED - scanned)
+            page = await self.engine.query(
+                table,
+                pk,
+                index=index,
+                sk_gte=sk_gte,
+                sk_lte=sk_lte,
+                sk_prefix=sk_prefix,
+                forward=forward,
+                limit=max(1, want),
+                start=start,
+                consistent=consistent,
+            )
+            for item in page.items:
+                scanned += 1
+                if self._live(item, now) and (keep is None or keep(item)):
+                    if len(out) == limit:
+                        # One more matching item exists: the page is full and has a successor.
+                        assert start is not None
+                        return Page(items=out, next_cursor=cursors.encode(start, digest))
+                    out.append(convert(item))
+                start = key_of(item, index)
+                if scanned >= MAX_SCANNED:
+                    return Page(items=out, next_cursor=cursors.encode(start, digest))
+            if page.last_key is None:
+                return Page(items=out, next_cursor=None)
+            start = page.last_key
+
+
+def key_of(item: Item, index: IndexName | None) -> Key:
+    key = {"pk": item["pk"], "sk": item["sk"]}
+    if index is not None:
+        key[f"{index}pk"] = item[f"{index}pk"]
+        key[f"{index}sk"] = item[f"{index}sk"]
+    return key

@@ -1,0 +1,245 @@
+"""Decision records: the decision, its id item, outcomes, and the key paths of decision queries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from agent_memory import rollups
+from agent_memory.errors import Conflict, InvalidInput, NotFound
+from agent_memory.models import Decision, Outcome, Page
+from agent_memory.storage import keys
+from agent_memory.storage.engine import Cond, ConditionFailed, IndexName, Item, Put, Update, WriteOp
+from agent_memory.storage.records.base import STORED, RecordBase, dump, strip_keys
+from agent_memory.storage.records.patterns import feedback_ops
+from agent_memory.storage.records.rollups import rollup_ops
+
+
+@dataclass(frozen=True)
+class DecisionRef:
+    """What the id item of a decision knows: enough to attach an outcome in one transaction."""
+
+    decision_id: str
+    agent_id: str
+    decision_type: str
+    created_at: datetime
+    memory_influenced: bool
+    pattern_refs: tuple[tuple[str, str], ...]
+    """(author, pattern_id) of every pattern the decision applied."""
+    pk: str
+    sk: str
+
+
+@dataclass(frozen=True)
+class DecisionQuery:
+    agent_id: str | None
+    """None = every agent (needs ``decision_type``: the by-type index)."""
+    decision_type: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    success: bool | None = None
+    newest_first: bool = True
+    consistent: bool = True
+    """False = staleness-tolerant (older history): may be served from DAX."""
+
+
+class DecisionRecords(RecordBase):
+    async def put_decision(
+        self, decision: Decision, pattern_refs: Sequence[tuple[str, str]] = ()
+    ) -> tuple[Decision, bool]:
+        """Create a decision (and its outcome, if given) idempotently.
+
+        One transaction: the decision, its id item, two rollup counters, and access counters of
+        applied patterns. Returns (decision, created). A retry with the same ``decision_id`` and
+        payload returns the stored decision with created=False; another payload is a Conflict.
+        Requests: 1 transaction (+1 get + 1 get when the id already exists).
+        """
+        d = decision
+        pk, sk = keys.decision_pk(d.agent_id, d.decision_type), keys.decision_sk(d.created_at, d.decision_id)
+        ttl = keys.epoch(d.expires_at)
+        item: Item = {
+            **dump(d, "outcome"),
+            "pk": pk,
+            "sk": sk,
+            "ttl": ttl,
+            "gsi2pk": keys.decision_type_pk(d.decision_type),
+            "gsi2sk": keys.decision_type_sk(d.created_at, d.agent_id, d.decision_id),
+            "gsi3pk": keys.decision_timeline_pk(d.agent_id),
+            "gsi3sk": keys.decision_sk(d.created_at, d.decision_id),
+        }
+        delta = rollups.decision_logged(d.memory_influenced)
+        if d.outcome is not None:
+            item["outcome"] = dump(d.outcome)
+            item["gsi1pk"] = keys.decision_success_pk(d.agent_id, d.outcome.success)
+            item["gsi1sk"] = keys.decision_sk(d.created_at, d.decision_id)
+            delta = rollups.merge(delta, rollups.outcome_recorded(d.outcome, d.memory_influenced))
+        id_item: Item = {
+            "pk": keys.decision_id_pk(d.decision_id),
+            "sk": keys.ID_SK,
+            "ttl": ttl,
+            "decision_id": d.decision_id,
+            "agent_id": d.agent_id,
+            "decision_type": d.decision_type,
+            "created_at": keys.iso(d.created_at),
+            "memory_influenced": d.memory_influenced,
+            "pattern_refs": [list(ref) for ref in pattern_refs],
+            "ref_pk": pk,
+            "ref_sk": sk,
+        }
+        ops: list[WriteOp] = [
+            Put("decisions", id_item, (Cond.not_exists(),)),
+            Put("decisions", item, (Cond.not_exists(),)),
+            *rollup_ops(d.agent_id, d.created_at, d.decision_type, delta),
+            *feedback_ops(pattern_refs, applied=False, success=None, now=d.created_at),
+        ]
+        try:
+            await self.engine.write(ops)
+        except ConditionFailed as exc:
+            if exc.index not in (0, 1):
+                raise
+            existing = await self.get_decision(d.decision_id)
+            if existing is None:
+                raise Conflict(
+                    f"decision_id {d.decision_id!r} is being written concurrently: retry the call"
+                ) from exc
+            if existing.agent_id != d.agent_id:
+                raise Conflict(
+                    f"decision_id {d.decision_id!r} is already in use: choose another id "
+                    "(or omit it and the server generates one)"
+                ) from exc
+            if not existing.content_equals(d):
+                raise Conflict(
+                    f"decision {d.decision_id!r} was already logged with different content: "
+                    "use a new decision_id for a new decision, or resend the original payload",
+                    current=existing,
+                ) from exc
+            return existing, False
+        return d, True
+
+    async def get_decision_ref(self, decision_id: str) -> DecisionRef | None:
+        """The id item of a decision. Requests: 1 consistent get."""
+        item = await self.engine.get("decisions", keys.decision_id_pk(decision_id), keys.ID_SK)
+        if not self._live(item):
+            return None
+        assert item is not None
+        return DecisionRef(
+            decision_id=item["decision_id"],
+            agent_id=item["agent_id"],
+            decision_type=item["decision_type"],
+            created_at=datetime.fromisoformat(item["created_at"].replace("Z", "+00:00")),
+            memory_influenced=bool(item["memory_influenced"]),
+            pattern_refs=tuple((a, p) for a, p in item.get("pattern_refs", [])),
+            pk=item["ref_pk"],
+            sk=item["ref_sk"],
+        )
+
+    async def get_decision(self, decision_id: str) -> Decision | None:
+        """A decision by id alone. Requests: 2 consistent gets."""
+        ref = await self.get_decision_ref(decision_id)
+        if ref is None:
+            return None
+        item = await self.engine.get("decisions", ref.pk, ref.sk)
+        return _decision(item) if self._live(item) and item is not None else None
+
+    async def set_outcome(self, ref: DecisionRef, outcome: Outcome) -> tuple[Decision, bool]:
+        """Attach an outcome once. Same outcome again: no-op (created=False); another: Conflict.
+
+        One transaction: the decision (conditional on having no outcome), its two rollup items,
+        and the effectiveness counters of the patterns it applied. Requests: 1 transaction and
+        1 consistent get (the decision as stored, returned to the caller).
+        """
+        gsi_sk = keys.decision_sk(ref.created_at, ref.decision_id)
+        ops: list[WriteOp] = [
+            Update(
+                "decisions",
+                ref.pk,
+                ref.sk,
+                set={
+                    "outcome": dump(outcome),
+                    "gsi1pk": keys.decision_success_pk(ref.agent_id, outcome.success),
+                    "gsi1sk": gsi_sk,
+                },
+                conditions=(Cond.exists(), Cond.lacks("outcome")),
+            ),
+            *rollup_ops(
+                ref.agent_id,
+                ref.created_at,
+                ref.decision_type,
+                rollups.outcome_recorded(outcome, ref.memory_influenced),
+            ),
+            *feedback_ops(ref.pattern_refs, applied=True, success=outcome.success, now=outcome.recorded_at),
+        ]
+        try:
+            await self.engine.write(ops)
+        except ConditionFailed as exc:
+            if exc.index != 0 or exc.item is None:
+                if exc.index != 0:
+                    raise
+                raise NotFound(f"decision {ref.decision_id!r} has expired") from exc
+            current = _decision(exc.item)
+            assert current.outcome is not None
+            if _same_outcome(current.outcome, outcome):
+                return current, False
+            raise Conflict(
+                f"decision {ref.decision_id!r} already has an outcome (success={current.outcome.success}, "
+                f"recorded {keys.iso(current.outcome.recorded_at)}); outcomes are recorded once: "
+                "log a follow-up decision with parent_decision_id to record a later result",
+                current=current,
+            ) from exc
+        item = await self.engine.get("decisions", ref.pk, ref.sk)
+        assert item is not None
+        return _decision(item), True
+
+    async def query_decisions(self, q: DecisionQuery, *, limit: int, cursor: str | None) -> Page[Decision]:
+        """Decisions newest first (or oldest first), choosing the key path by the filters:
+
+        - agent + type       -> table, pk agent:{a}#decision#{T}, sk time range (success filtered)
+        - agent + success    -> gsi1 agent:{a}#success#{s}
+        - agent              -> gsi3 agent:{a}#decisions
+        - type, all agents   -> gsi2 decision_type#{T} (success filtered)
+        Requests: ceil(examined / page) queries, at most MAX_SCANNED items examined per call.
+        """
+        lo = keys.iso(q.since) if q.since else None
+        hi = keys.iso(q.until) + "\uffff" if q.until else None
+        keep: Callable[[Item], bool] | None = None
+        if q.success is not None:
+            want = q.success
+
+            def keep(item: Item) -> bool:
+                out = item.get("outcome")
+                return isinstance(out, dict) and out.get("success") is want
+
+        index: IndexName | None
+        if q.agent_id is not None and q.decision_type is not None:
+            index, pk = None, keys.decision_pk(q.agent_id, q.decision_type)
+        elif q.agent_id is not None and q.success is not None:
+            index, pk, keep = "gsi1", keys.decision_success_pk(q.agent_id, q.success), None
+        elif q.agent_id is not None:
+            index, pk = "gsi3", keys.decision_timeline_pk(q.agent_id)
+        elif q.decision_type is not None:
+            index, pk = "gsi2", keys.decision_type_pk(q.decision_type)
+        else:
+            raise InvalidInput("searching across agents needs a decision_type")
+        return await self._page(
+            "decisions",
+            pk,
+            _decision,
+            limit=limit,
+            cursor=cursor,
+            digest_parts=(q.success,),
+            index=index,
+            sk_gte=lo,
+            sk_lte=hi,
+            forward=not q.newest_first,
+            consistent=q.consistent,
+            keep=keep,
+        )
+
+
+def _decision(item: Item) -> Decision:
+    return Decision.model_validate(strip_keys(item), context=STORED)
+
+
+def _same_outcome(a: Outcome, b: Outcome) -> bool:
+    return a.model_dump(exclude={"recorded_at"}) == b.model_dump(exclude={"recorded_at"})

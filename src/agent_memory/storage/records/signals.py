@@ -1,0 +1,211 @@
+"""Signal records: the signal, one inbox entry per target and status, acknowledgements."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from agent_memory import rollups
+from agent_memory.errors import Conflict, NotFound
+from agent_memory.models import Delivery, DeliveryStatus, InboxEntry, Page, Signal
+from agent_memory.storage import keys
+from agent_memory.storage.engine import Cond, ConditionFailed, Delete, Item, Put, Update, WriteOp
+from agent_memory.storage.records.base import STORED, RecordBase, dump, strip_keys
+
+
+class SignalRecords(RecordBase):
+    async def publish_signal(self, signal: Signal) -> tuple[Signal, bool]:
+        """Store a signal and one pending inbox entry per target, all or nothing.
+
+        One transaction: signal + N inbox entries + the rollup counters (source: published;
+        each target: received in the publish hour, due in the expiry hour). Idempotent on
+        ``signal_id`` like decisions. Requests: 1 transaction (+1 get on a retry).
+        """
+        s = signal.model_copy(update={"processing_status": {t: Delivery() for t in signal.target_agents}})
+        ttl = keys.epoch(s.expires_at)
+        sig_item: Item = {
+            **dump(s, "processing_status"),
+            **{keys.delivery_attr(t): dump(Delivery()) for t in s.target_agents},
+            "pk": keys.signal_pk(s.signal_id),
+            "sk": keys.SIGNAL_SK,
+            "ttl": ttl,
+            "gsi1pk": keys.signal_type_pk(s.signal_type),
+            "gsi1sk": keys.signal_type_sk(s.created_at, s.signal_id),
+        }
+        signal_doc = dump(s, "processing_status")
+        ops: list[WriteOp] = [Put("signals", sig_item, (Cond.not_exists(),))]
+        for target in s.target_agents:
+            ops.append(
+                Put(
+                    "signals",
+                    {
+                        "pk": keys.inbox_pk(target),
+                        "sk": keys.inbox_sk("pending", s.created_at, s.signal_id),
+                        "ttl": ttl,
+                        "agent_id": target,
+                        "signal": signal_doc,
+                        "delivery": dump(Delivery()),
+                    },
+                )
+            )
+        # Rollup deltas merged per item: one item may not appear twice in a transaction.
+        deltas: dict[tuple[str, str], rollups.Delta] = {}
+
+        def add(agent: str, when: datetime, delta: rollups.Delta) -> None:
+            key = (agent, keys.bucket(when, "hour"))
+            deltas[key] = rollups.merge(deltas.get(key, {}), delta)
+
+        add(s.source_agent, s.created_at, {rollups.PUBLISHED: 1})
+        for target in s.target_agents:
+            add(target, s.created_at, {rollups.RECEIVED: 1})
+            add(target, s.expires_at, {rollups.DUE: 1})
+        ops += [
+            Update("state", keys.signal_rollup_pk(agent, "hour"), hour, add=delta)
+            for (agent, hour), delta in deltas.items()
+        ]
+        try:
+            await self.engine.write(ops)
+        except ConditionFailed as exc:
+            if exc.index != 0:
+                raise
+            existing = await self.get_signal(s.signal_id)
+            if existing is None:
+                raise Conflict(
+                    f"signal_id {s.signal_id!r} is already in use (or expired): choose another id"
+                ) from exc
+            if existing.source_agent != s.source_agent:
+                raise Conflict(f"signal_id {s.signal_id!r} is already in use: choose another id") from exc
+            if not existing.content_equals(s):
+                raise Conflict(
+                    f"signal {s.signal_id!r} was already published with different content: "
+                    "use a new signal_id for a new signal",
+                    current=existing,
+                ) from exc
+            return existing, False
+        return s, True
+
+    async def get_signal(self, signal_id: str) -> Signal | None:
+        """Requests: 1 consistent get."""
+        item = await self.engine.get("signals", keys.signal_pk(signal_id), keys.SIGNAL_SK)
+        return _signal(item) if self._live(item) and item is not None else None
+
+    async def read_inbox(
+        self, agent: str, *, status: DeliveryStatus, signal_type: str | None, limit: int, cursor: str | None
+    ) -> Page[InboxEntry]:
+        """Deliveries to ``agent`` with ``status``, newest first, unexpired; strongly consistent
+        (never cached). Requests: 1+ queries on pk inbox#{agent}, sk prefix {status}#."""
+        keep = None
+        if signal_type is not None:
+
+            def keep(item: Item) -> bool:
+                return bool(item["signal"]["signal_type"] == signal_type)
+
+        return await self._page(
+            "signals",
+            keys.inbox_pk(agent),
+            _inbox,
+            limit=limit,
+            cursor=cursor,
+            digest_parts=(signal_type,),
+            sk_prefix=f"{status}#",
+            forward=False,
+            keep=keep,
+        )
+
+    async def count_pending(self, agent: str, cap: int = 100) -> int:
+        """Pending, unexpired deliveries, counted up to ``cap``. Requests: 1 query."""
+        page = await self.read_inbox(agent, status="pending", signal_type=None, limit=cap, cursor=None)
+        return len(page.items)
+
+    async def ack(
+        self, agent: str, signal: Signal, status: Literal["processed", "rejected"], decision_id: str | None
+    ) -> tuple[InboxEntry, bool]:
+        """Mark ``agent``'s delivery of ``signal`` processed/rejected, once.
+
+        One transaction: remove the pending entry (must exist), add the entry under its new
+        status, set the signal's processing_status for this agent, and the rollup counters.
+        Acking again with the same status and decision: no-op; otherwise Conflict.
+        Requests: 1 transaction (+1 get on a repeat).
+        """
+        now = self.clock()
+        delivery = Delivery(status=status, processed_at=now, decision_id=decision_id)
+        signal_doc = dump(signal, "processing_status")
+        done_item: Item = {
+            "pk": keys.inbox_pk(agent),
+            "sk": keys.inbox_sk(status, signal.created_at, signal.signal_id),
+            "ttl": keys.epoch(signal.expires_at),
+            "agent_id": agent,
+            "signal": signal_doc,
+            "delivery": dump(delivery),
+        }
+        deltas: dict[str, rollups.Delta] = {}
+        done: rollups.Delta = {rollups.DUE_DONE: 1}
+        for when, delta in (
+            (signal.created_at, rollups.signal_acked(status, signal.created_at, now)),
+            (signal.expires_at, done),
+        ):
+            hour = keys.bucket(when, "hour")
+            deltas[hour] = rollups.merge(deltas.get(hour, {}), delta)
+        ops: list[WriteOp] = [
+            # The pending entry must still be there: that is what makes an ack happen once.
+            Delete(
+                "signals",
+                keys.inbox_pk(agent),
+                keys.inbox_sk("pending", signal.created_at, signal.signal_id),
+                (Cond.exists(),),
+            ),
+        ]
+        ops.append(Put("signals", done_item))
+        ops.append(
+            Update(
+                "signals",
+                keys.signal_pk(signal.signal_id),
+                keys.SIGNAL_SK,
+                set={keys.delivery_attr(agent): dump(delivery)},
+                conditions=(Cond.exists(),),
+            )
+        )
+        ops += [
+            Update("state", keys.signal_rollup_pk(agent, "hour"), hour, add=delta)
+            for hour, delta in deltas.items()
+        ]
+        try:
+            await self.engine.write(ops)
+        except ConditionFailed as exc:
+            if exc.index not in (0, 2):
+                raise
+            current = await self.get_signal(signal.signal_id)
+            if current is None:
+                raise NotFound(f"signal {signal.signal_id!r} has expired") from exc
+            prior = current.processing_status.get(agent)
+            if prior is not None and prior.status == status and prior.decision_id == decision_id:
+                return InboxEntry(agent_id=agent, signal=current, delivery=prior), False
+            state = prior.status if prior else "unknown"
+            raise Conflict(
+                f"signal {signal.signal_id!r} was already acknowledged by you as {state!r}; "
+                "a delivery is acknowledged once",
+                current=current,
+            ) from exc
+        signal_after = signal.model_copy(
+            update={"processing_status": {**signal.processing_status, agent: delivery}}
+        )
+        return InboxEntry(agent_id=agent, signal=signal_after, delivery=delivery), True
+
+
+def _signal(item: Item) -> Signal:
+    prefix = keys.delivery_attr("")
+    data = {k: v for k, v in strip_keys(item).items() if not k.startswith(prefix)}
+    data["processing_status"] = {
+        k[len(prefix) :]: Delivery.model_validate(v, context=STORED)
+        for k, v in item.items()
+        if k.startswith(prefix)
+    }
+    return Signal.model_validate(data, context=STORED)
+
+
+def _inbox(item: Item) -> InboxEntry:
+    return InboxEntry(
+        agent_id=item["agent_id"],
+        signal=Signal.model_validate(item["signal"], context=STORED),
+        delivery=Delivery.model_validate(item["delivery"], context=STORED),
+    )

@@ -1,0 +1,94 @@
+"""Agent state (versioned), its checkpoints, and short-term notes."""
+
+from __future__ import annotations
+
+from agent_memory.errors import VersionConflict
+from agent_memory.models import AgentState, Note, Page, StateCheckpoint
+from agent_memory.storage import keys
+from agent_memory.storage.engine import Cond, ConditionFailed, Put, WriteOp
+from agent_memory.storage.records.base import STORED, RecordBase, dump, strip_keys
+
+
+class StateRecords(RecordBase):
+    async def get_state(self, agent: str) -> AgentState:
+        """The current state (version 0 and empty when never written). Requests: 1 consistent get."""
+        item = await self.engine.get("state", keys.state_pk(agent), keys.STATE_SK)
+        return (
+            AgentState.model_validate(strip_keys(item), context=STORED)
+            if item
+            else AgentState(agent_id=agent)
+        )
+
+    async def put_state(
+        self, state: AgentState, expected_version: int, checkpoint_label: str | None = None
+    ) -> AgentState:
+        """Write ``state`` (whose version is expected_version + 1) if the stored version is
+        ``expected_version`` (0 = never written). A checkpoint, if asked, is written in the same
+        transaction. Requests: 1 write or transaction (+1 get on conflict)."""
+        item = {**dump(state), "pk": keys.state_pk(state.agent_id), "sk": keys.STATE_SK}
+        cond = Cond.not_exists() if expected_version == 0 else Cond.eq("version", expected_version)
+        ops: list[WriteOp] = [Put("state", item, (cond,))]
+        if checkpoint_label is not None:
+            assert state.updated_at is not None
+            cp = StateCheckpoint(
+                agent_id=state.agent_id,
+                version=state.version,
+                label=checkpoint_label,
+                created_at=state.updated_at,
+                state=state,
+            )
+            ops.append(
+                Put(
+                    "state",
+                    {
+                        **dump(cp),
+                        "pk": keys.state_pk(state.agent_id),
+                        "sk": keys.checkpoint_sk(state.version),
+                    },
+                )
+            )
+        try:
+            await self.engine.write(ops)
+        except ConditionFailed as exc:
+            current = await self.get_state(state.agent_id)
+            raise VersionConflict(
+                f"state version {expected_version} is stale; current version is {current.version}: "
+                f"re-read the state, re-apply your change and retry with expected_version={current.version}",
+                current=current,
+                current_version=current.version,
+            ) from exc
+        return state
+
+    async def list_checkpoints(self, agent: str, *, limit: int, cursor: str | None) -> Page[StateCheckpoint]:
+        """Checkpoints newest first. Requests: 1+ consistent queries."""
+        return await self._page(
+            "state",
+            keys.state_pk(agent),
+            lambda item: StateCheckpoint.model_validate(strip_keys(item), context=STORED),
+            limit=limit,
+            cursor=cursor,
+            digest_parts=(),
+            sk_prefix=keys.CHECKPOINT_PREFIX,
+            forward=False,
+        )
+
+    async def put_note(self, note: Note) -> Note:
+        """Upsert a note (last writer wins: a note is a scratch value). Requests: 1 put."""
+        item = {
+            **dump(note),
+            "pk": keys.note_pk(note.agent_id),
+            "sk": note.key,
+            "ttl": keys.epoch(note.expires_at),
+        }
+        await self.engine.write([Put("state", item)])
+        return note
+
+    async def query_notes(self, agent: str, *, limit: int, cursor: str | None) -> Page[Note]:
+        return await self._page(
+            "state",
+            keys.note_pk(agent),
+            lambda item: Note.model_validate(strip_keys(item), context=STORED),
+            limit=limit,
+            cursor=cursor,
+            digest_parts=(),
+        )
