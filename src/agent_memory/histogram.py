@@ -10,7 +10,7 @@ merge exactly by summing.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 
 GAMMA = 1.05
 RELATIVE_ERROR = (GAMMA - 1) / (GAMMA + 1)
@@ -34,32 +34,39 @@ def attribute(prefix: str, index: int) -> str:
     return f"{prefix}{index}"
 
 
-def counts_from(item: Mapping[str, object], prefix: str) -> dict[int, int]:
-    """Read the bucket counters stored as ``{prefix}{index}`` attributes of a rollup item."""
-    out: dict[int, int] = {}
-    for name, value in item.items():
-        if name.startswith(prefix) and name[len(prefix) :].isdigit() and isinstance(value, int | float):
-            out[int(name[len(prefix) :])] = int(value)
-    return out
+def attribute_index(prefix: str, buckets: int = 1024) -> dict[str, int]:
+    """Attribute name -> bucket index for one histogram, built once: parsing ``lat_17`` per
+    attribute per item would be the hottest loop of a report. Bucket indices stay far below 1024
+    (a 14-day lag is bucket ~430)."""
+    return {attribute(prefix, i): i for i in range(buckets)}
 
 
-def merge(histograms: Iterable[Mapping[int, int]]) -> dict[int, int]:
-    total: dict[int, int] = {}
-    for hist in histograms:
-        for index, count in hist.items():
-            total[index] = total.get(index, 0) + count
-    return total
+def add_into(into: dict[int, int], other: Mapping[int, int]) -> None:
+    """Add the counts of ``other`` to ``into`` (histograms merge exactly by summing)."""
+    for index, count in other.items():
+        into[index] = into.get(index, 0) + count
+
+
+def quantiles(counts: Mapping[int, int], qs: Sequence[float]) -> list[float | None]:
+    """The ``qs``-quantiles (ascending, each 0 < q <= 1) by nearest rank, in one pass over the
+    buckets; None for an empty histogram."""
+    n = sum(counts.values())
+    if n == 0 or not qs:
+        return [None] * len(qs)
+    ranks = [max(1, math.ceil(q * n)) for q in qs]
+    out: list[float | None] = []
+    j, target, seen = 0, ranks[0], 0
+    for index in sorted(counts):
+        seen += counts[index]
+        while seen >= target:
+            out.append(representative(index))
+            j += 1
+            if j == len(ranks):
+                return out
+            target = ranks[j]
+    return out + [representative(max(counts))] * (len(ranks) - len(out))
 
 
 def percentile(counts: Mapping[int, int], q: float) -> float | None:
     """The q-quantile (0 < q <= 1) by nearest rank; None for an empty histogram."""
-    n = sum(counts.values())
-    if n == 0:
-        return None
-    rank = max(1, math.ceil(q * n))
-    seen = 0
-    for index in sorted(counts):
-        seen += counts[index]
-        if seen >= rank:
-            return representative(index)
-    return representative(max(counts))
+    return quantiles(counts, (q,))[0]
