@@ -44,7 +44,6 @@ PHYSICAL_NAMES: Mapping[TableName, str] = {
     "state": "agent_state",
     "signals": "agent_signals",
 }
-KEY_ATTRIBUTES = ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk")
 TTL_ATTRIBUTE = "ttl"
 MAX_TRANSACTION_ITEMS = 100
 MAX_ITEM_BYTES = 400 * 1024
