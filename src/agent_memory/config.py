@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agent_memory.limits import MAX_SIGNAL_TTL_HOURS
+
 
 def default_data_dir() -> Path:
     """The user's data directory: ``$XDG_DATA_HOME/agent-memory`` or ``~/.local/share/agent-memory``."""
@@ -44,7 +46,9 @@ class Settings(BaseSettings):
 
     # --- retention -----------------------------------------------------------------------------
     decision_ttl_days: int = Field(90, ge=1, le=3650, description="Days a decision is kept.")
-    signal_ttl_hours: int = Field(24, ge=1, le=24 * 14, description="Default lifetime of a signal.")
+    signal_ttl_hours: int = Field(
+        24, ge=1, le=MAX_SIGNAL_TTL_HOURS, description="Default lifetime of a signal."
+    )
     note_max_ttl_minutes: int = Field(
         1440, ge=1, le=1440, description="Longest lifetime of a short-term note (at most 24 h)."
     )

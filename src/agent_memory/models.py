@@ -24,6 +24,8 @@ from pydantic import (
     model_validator,
 )
 
+from agent_memory.limits import MAX_TARGETS, MAX_WINDOW_DAYS
+
 # --------------------------------------------------------------------------------------------------
 # Identifiers and payloads
 # --------------------------------------------------------------------------------------------------
@@ -40,9 +42,6 @@ MAX_PAYLOAD_BYTES = 64 * 1024
 Well under DynamoDB's 400 KB item limit so that a record with several such fields still fits.
 """
 MAX_DEPTH = 16
-MAX_TARGETS = 30
-"""Targets per signal: publish writes the signal, one inbox entry and two rollup counters per target
-in one transaction, and a DynamoDB transaction holds at most 100 operations."""
 
 # DynamoDB numbers: 38 significant digits, magnitude 1E-130 .. <1E+126. Both backends refuse the
 # rest so that moving a memory between them never changes a value.
@@ -438,7 +437,7 @@ class Page(BaseModel, Generic[T]):
 _WINDOW = re.compile(r"^\s*(\d{1,4})\s*([hdw])\s*$")
 
 
-def parse_window(text: str, *, max_days: int = 366) -> timedelta:
+def parse_window(text: str, *, max_days: int = MAX_WINDOW_DAYS) -> timedelta:
     """'24h', '7d', '2w' -> timedelta, refusing anything else with a message saying the format."""
     from agent_memory.errors import InvalidInput
 

@@ -25,6 +25,7 @@ from pydantic import TypeAdapter, ValidationError
 from agent_memory.config import Settings
 from agent_memory.errors import AccessDenied, InvalidInput
 from agent_memory.histogram import quantiles
+from agent_memory.limits import MAX_SIGNAL_TTL_HOURS, MAX_WINDOW_DAYS
 from agent_memory.memory.analytics_figures import HOURLY_WINDOW_LIMIT, AgentData, Span, build_report
 from agent_memory.memory.analytics_report import (
     ADJECTIVE,
@@ -65,9 +66,9 @@ __all__ = [
     "quantiles",
 ]
 
-MAX_WINDOW = timedelta(days=400)
-SIGNAL_HORIZON = timedelta(hours=24 * 14 + 1)
-"""Longest signal lifetime (14 days) plus the hour it starts in: how far ahead deliveries fall due."""
+MAX_WINDOW = timedelta(days=MAX_WINDOW_DAYS)
+SIGNAL_HORIZON = timedelta(hours=MAX_SIGNAL_TTL_HOURS + 1)
+"""Longest signal lifetime plus the hour it starts in: how far ahead deliveries fall due."""
 FETCH_CONCURRENCY = 16
 """Agents read at once by an ``all_agents`` report (three queries each): bounds the burst."""
 

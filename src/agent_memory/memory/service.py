@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from agent_memory.config import Settings
 from agent_memory.errors import AccessDenied, InvalidInput, NotFound
+from agent_memory.limits import MAX_SIGNAL_TTL_HOURS
 from agent_memory.memory.identity import Caller
 from agent_memory.models import (
     STATE_SECTIONS,
@@ -474,8 +475,11 @@ class Memory:
         signal_id: str | None = None,
     ) -> PublishResult:
         hours = self.settings.signal_ttl_hours if ttl_hours is None else ttl_hours
-        if not 0 < hours <= 24 * 14:
-            raise InvalidInput("ttl_hours must be greater than 0 and at most 336 (14 days)")
+        if not 0 < hours <= MAX_SIGNAL_TTL_HOURS:
+            raise InvalidInput(
+                f"ttl_hours must be greater than 0 and at most {MAX_SIGNAL_TTL_HOURS} "
+                f"({MAX_SIGNAL_TTL_HOURS // 24} days)"
+            )
         registered = await self._registered_ids()
         if target_agents == ["*"]:
             targets = sorted(a for a in registered if a != caller.agent_id)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import BaseModel, Field
 
+from agent_memory.limits import MAX_TARGETS
 from agent_memory.models import Pattern, PatternCondition, parse_window
 from agent_memory.tools._common import READ, WRITE, WRITE_IDEMPOTENT, app, registrar, run
 
@@ -15,7 +16,10 @@ PatternIdArg = Annotated[
 ]
 SharedWith = Annotated[
     list[str] | None,
-    Field(description="Agents that may read it; ['*'] = every agent; omit or [] = private.", max_length=30),
+    Field(
+        description="Agents that may read it; ['*'] = every agent; omit or [] = private.",
+        max_length=MAX_TARGETS,
+    ),
 ]
 
 
@@ -142,7 +146,9 @@ def register(server: MCPServer[Any], read_only: bool) -> None:
         pattern_id: PatternIdArg,
         shared_with: Annotated[
             list[str],
-            Field(max_length=30, description="['*'] = every agent; a list of agent ids; [] = private."),
+            Field(
+                max_length=MAX_TARGETS, description="['*'] = every agent; a list of agent ids; [] = private."
+            ),
         ],
     ) -> Pattern:
         """Share one of your patterns (as a new version). Others can read it, not change it."""

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import BaseModel, Field
 
+from agent_memory.limits import MAX_SIGNAL_TTL_HOURS, MAX_TARGETS
 from agent_memory.models import Delivery, InboxEntry, Severity, Signal
 from agent_memory.tools._common import READ, WRITE_IDEMPOTENT, app, registrar, run
 
@@ -44,7 +45,7 @@ def register(server: MCPServer[Any], read_only: bool) -> None:
             list[str],
             Field(
                 min_length=1,
-                max_length=30,
+                max_length=MAX_TARGETS,
                 description="Agent ids to notify, or ['*'] for every registered agent.",
             ),
         ],
@@ -55,7 +56,7 @@ def register(server: MCPServer[Any], read_only: bool) -> None:
         ] = None,
         context: Annotated[dict[str, Any] | None, Field(description="Situation the signal arose in.")] = None,
         ttl_hours: Annotated[
-            float | None, Field(gt=0, le=336, description="Lifetime (default 24 h).")
+            float | None, Field(gt=0, le=MAX_SIGNAL_TTL_HOURS, description="Lifetime (default 24 h).")
         ] = None,
         signal_id: Annotated[
             str | None, Field(description="Your own id; makes retries safe.", max_length=128)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
+from agent_memory.limits import MAX_WINDOW_DAYS
 from agent_memory.memory.analytics import Analytics, AnalyticsReport
 from agent_memory.models import AgentState, parse_window
 from agent_memory.tools._common import READ, WRITE, app, registrar, run
@@ -58,7 +59,9 @@ def register(server: MCPServer[Any], read_only: bool) -> None:
     @tool(READ)
     async def get_analytics(
         ctx: Context[Any, Any],
-        window: Annotated[str, Field(description="'24h', '7d', '30d' (up to 366d).", max_length=10)] = "7d",
+        window: Annotated[
+            str, Field(description=f"'24h', '7d', '30d' (up to {MAX_WINDOW_DAYS}d).", max_length=10)
+        ] = "7d",
         decision_type: Annotated[
             str | None, Field(description="Only this decision type.", max_length=64)
         ] = None,
