@@ -329,6 +329,18 @@ class Pattern(Record):
         return all(c.holds(context) for c in self.conditions)
 
 
+class LearnResult(BaseModel):
+    """What one learning run did (the learner's result, returned by the ``learn_patterns`` tool)."""
+
+    decisions_examined: int
+    baseline_success_rate: float | None
+    created: list[Pattern]
+    updated: list[Pattern]
+    unchanged: int
+    superseded: list[str] = Field(description="pattern_ids of learned patterns that no longer hold.")
+    note: str
+
+
 # --------------------------------------------------------------------------------------------------
 # Agent state and registry
 # --------------------------------------------------------------------------------------------------

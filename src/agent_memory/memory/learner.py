@@ -35,7 +35,7 @@ from agent_memory.memory.identity import Caller
 from agent_memory.memory.mining import MinedRule, Observation, mine_rules
 from agent_memory.memory.service import Memory
 from agent_memory.memory.stats import wilson_interval
-from agent_memory.models import Decision, Pattern, PatternCondition, parse_window
+from agent_memory.models import Decision, LearnResult, Pattern, PatternCondition, parse_window
 from agent_memory.storage.store import DecisionQuery, MemoryStore
 
 MAX_DECISIONS = 200_000
@@ -110,9 +110,7 @@ class Learner:
         decision_type: str | None = None,
         window: timedelta = timedelta(days=7),
         min_samples: int = 20,
-    ) -> Any:
-        from agent_memory.tools.patterns import LearnResult
-
+    ) -> LearnResult:
         results = await self.learn_types(
             caller, decision_type=decision_type, window=window, min_samples=min_samples
         )

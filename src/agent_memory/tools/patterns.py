@@ -8,6 +8,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from pydantic import BaseModel, Field
 
 from agent_memory.limits import MAX_TARGETS
+from agent_memory.models import LearnResult as LearnResult  # re-exported: client.py imports it from here
 from agent_memory.models import Pattern, PatternCondition, parse_window
 from agent_memory.tools._common import READ, WRITE, WRITE_IDEMPOTENT, app, registrar, run
 
@@ -25,16 +26,6 @@ SharedWith = Annotated[
 
 class PatternList(BaseModel):
     patterns: list[Pattern] = Field(description="Highest confidence first.")
-
-
-class LearnResult(BaseModel):
-    decisions_examined: int
-    baseline_success_rate: float | None
-    created: list[Pattern]
-    updated: list[Pattern]
-    unchanged: int
-    superseded: list[str] = Field(description="pattern_ids of learned patterns that no longer hold.")
-    note: str
 
 
 def register(server: MCPServer[Any], read_only: bool) -> None:
