@@ -19,6 +19,7 @@ from agent_memory.memory.identity import Caller
 from agent_memory.memory.service import Memory
 from agent_memory.models import utcnow
 from agent_memory.server import resources
+from agent_memory.server.schemas import apply_portable_schemas
 from agent_memory.storage.factory import open_store
 from agent_memory.storage.store import MemoryStore
 from agent_memory.tools import decisions, patterns, signals, state
@@ -143,6 +144,7 @@ def build_server(
     state.register(server, read_only)
     resources.register(server, running)
     _register_prompt(server)
+    apply_portable_schemas(server)  # after every tool is registered
     return server
 
 

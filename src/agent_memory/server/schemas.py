@@ -1,0 +1,173 @@
+"""Tool schemas that every client library and model provider can read.
+
+pydantic writes JSON schemas for pydantic: ``$ref``/``$defs``, ``anyOf: [X, {"type": "null"}]``
+for every optional argument, untyped nodes for ``Any``, a generated ``title`` on every node and no
+``additionalProperties: false`` at the root. Provider converters read a subset of JSON Schema and
+degrade the rest silently (Gemini's function declarations drop ``$defs`` and turn untyped nodes into
+strings; OpenAI's strict mode refuses objects without ``additionalProperties: false``).
+
+``portable_input_schema`` rewrites an argument schema into that common subset without changing what
+a model may send; ``flat_output_schema`` rewrites a result schema so that it accepts exactly the same
+results and is cheaper to validate (the SDK client validates every result against it);
+``apply_portable_schemas`` applies both to every tool registered on a server. docs/SCHEMAS.md says
+what each provider makes of the result.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from mcp.server.mcpserver import MCPServer
+
+__all__ = ["JSON_VALUE", "apply_portable_schemas", "flat_output_schema", "portable_input_schema"]
+
+JsonSchema = dict[str, Any]
+
+# A JSON value of any kind, spelled as a union of typed branches: an untyped node (``{}``) is read
+# as a string by Gemini's converters, and a ``type`` list is refused by langchain-google-genai's.
+JSON_VALUE: JsonSchema = {
+    "anyOf": [
+        {"type": "string"},
+        {"type": "number"},
+        {"type": "boolean"},
+        {"type": "object", "additionalProperties": True},
+        {"type": "array", "items": {}},
+        {"type": "null"},
+    ]
+}
+
+_DEFS_PREFIX = "#/$defs/"
+_COMBINATORS = ("anyOf", "oneOf", "allOf", "$ref", "not", "if")
+# Keywords whose value is a map of names to schemas (the names are data, not keywords).
+_SCHEMA_MAPS = ("properties", "patternProperties")
+# Keywords whose value is one schema.
+_SCHEMA_VALUES = ("items", "additionalProperties", "contains", "propertyNames", "unevaluatedProperties")
+# Keywords whose value is a list of schemas.
+_SCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
+
+
+class SchemaError(ValueError):
+    """A schema this module cannot rewrite faithfully (a recursive or dangling ``$ref``)."""
+
+
+def portable_input_schema(schema: Mapping[str, Any]) -> JsonSchema:
+    """The argument schema in the subset every provider reads, accepting what the original accepts.
+
+    - every ``$ref`` inlined, ``$defs`` gone;
+    - ``additionalProperties: false`` at the root and on every object with declared properties;
+      free-form objects (no declared properties) keep ``additionalProperties: true``;
+    - an optional argument whose default is null loses its ``anyOf: [X, null]`` wrapper and its
+      ``default: null``: a model leaves it out instead of sending null;
+    - any other ``anyOf: [X, null]`` over a simply typed X becomes ``type: [t, "null"]``;
+    - an untyped node (``Any``) becomes :data:`JSON_VALUE`;
+    - generated ``title``s dropped; descriptions, defaults, bounds, enums and formats kept.
+    """
+    root = copy.deepcopy(dict(schema))
+    defs = root.pop("$defs", {})
+    out = _rewrite(root, defs, input_side=True, seen=())
+    out["type"] = "object"
+    out.setdefault("properties", {})
+    out["additionalProperties"] = False
+    return out
+
+
+def flat_output_schema(schema: Mapping[str, Any]) -> JsonSchema:
+    """The result schema with refs inlined and null wrappers flattened to ``type: [t, "null"]``.
+
+    It accepts exactly the results the original accepts (no keyword that changes what validates is
+    added or removed), and validates faster: no reference resolution, no ``anyOf`` branches."""
+    root = copy.deepcopy(dict(schema))
+    defs = root.pop("$defs", {})
+    return _rewrite(root, defs, input_side=False, seen=())
+
+
+def apply_portable_schemas(server: MCPServer[Any]) -> None:
+    """Publish portable input schemas and flat output schemas for every tool on ``server``.
+
+    Call it once every tool is registered. Only the published schemas change: arguments are still
+    validated by the SDK's pydantic model of each tool, results by its output model."""
+    for tool in server._tool_manager.list_tools():  # the SDK has no public way to reach a Tool
+        tool.parameters = portable_input_schema(tool.parameters)
+        metadata = tool.fn_metadata
+        if metadata.output_schema is not None:
+            # FuncMetadata reads output_schema live; Tool caches it once read, so drop that cache.
+            metadata.output_schema = flat_output_schema(metadata.output_schema)
+            tool.__dict__.pop("output_schema", None)
+
+
+def _rewrite(node: Any, defs: Mapping[str, Any], *, input_side: bool, seen: tuple[str, ...]) -> Any:
+    if not isinstance(node, dict):
+        return node
+    node = dict(node)
+    ref = node.pop("$ref", None)
+    if ref is not None:
+        if not isinstance(ref, str) or not ref.startswith(_DEFS_PREFIX) or ref[len(_DEFS_PREFIX) :] not in defs:
+            raise SchemaError(f"cannot inline $ref {ref!r}: only local #/$defs/ references are supported")
+        name = ref[len(_DEFS_PREFIX) :]
+        if name in seen:
+            raise SchemaError(f"cannot inline recursive $ref {ref!r}")
+        target = _rewrite(defs[name], defs, input_side=input_side, seen=(*seen, name))
+        # Keywords beside a $ref (description, default) describe this use of the definition.
+        siblings = _rewrite(node, defs, input_side=input_side, seen=seen) if node else {}
+        siblings.pop("title", None)
+        return {**target, **siblings}
+
+    node.pop("title", None)
+    node.pop("$defs", None)
+    for key in _SCHEMA_MAPS:
+        if isinstance(node.get(key), dict):
+            node[key] = {
+                name: _rewrite(sub, defs, input_side=input_side, seen=seen) for name, sub in node[key].items()
+            }
+    for key in _SCHEMA_VALUES:
+        if isinstance(node.get(key), dict):
+            node[key] = _rewrite(node[key], defs, input_side=input_side, seen=seen)
+    for key in _SCHEMA_LISTS:
+        if isinstance(node.get(key), list):
+            node[key] = [_rewrite(sub, defs, input_side=input_side, seen=seen) for sub in node[key]]
+
+    node = _flatten_nullable(node, input_side=input_side)
+
+    if input_side:
+        if _is_untyped(node):
+            extra = {k: v for k, v in node.items() if k in ("description", "default", "examples")}
+            return {**copy.deepcopy(JSON_VALUE), **extra}
+        if node.get("type") == "object" and "properties" in node:
+            node["additionalProperties"] = False
+            if node.get("required") == []:
+                del node["required"]
+    return node
+
+
+def _flatten_nullable(node: JsonSchema, *, input_side: bool) -> JsonSchema:
+    """``anyOf: [X, {"type": "null"}]`` (either order) with X simply typed, merged into one node."""
+    branches = node.get("anyOf")
+    if not isinstance(branches, list) or len(branches) != 2 or {"type": "null"} not in branches:
+        return node
+    (inner,) = [b for b in branches if b != {"type": "null"}]
+    if not _is_simply_typed(inner):
+        return node
+    outer = {k: v for k, v in node.items() if k != "anyOf"}
+    if input_side and outer.get("default", 0) is None:
+        # Optional with a null default: leaving the argument out means null, so the wrapper is
+        # needless, and a model that omits it is what every provider handles best.
+        del outer["default"]
+        return {**inner, **outer}
+    if "const" in inner:
+        return node  # const cannot take a second value; keep the wrapper
+    merged = {**inner, **outer}
+    types = inner["type"] if isinstance(inner["type"], list) else [inner["type"]]
+    merged["type"] = [*types, "null"] if "null" not in types else types
+    if "enum" in inner and None not in inner["enum"]:
+        merged["enum"] = [*inner["enum"], None]
+    return merged
+
+
+def _is_simply_typed(node: Any) -> bool:
+    return isinstance(node, dict) and "type" in node and not any(k in node for k in _COMBINATORS)
+
+
+def _is_untyped(node: JsonSchema) -> bool:
+    return not any(k in node for k in ("type", "enum", "const", *_COMBINATORS))
