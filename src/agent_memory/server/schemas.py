@@ -103,9 +103,9 @@ def _rewrite(node: Any, defs: Mapping[str, Any], *, input_side: bool, seen: tupl
     node = dict(node)
     ref = node.pop("$ref", None)
     if ref is not None:
-        if not isinstance(ref, str) or not ref.startswith(_DEFS_PREFIX) or ref[len(_DEFS_PREFIX) :] not in defs:
+        name = ref.removeprefix(_DEFS_PREFIX) if isinstance(ref, str) else None
+        if name is None or name == ref or name not in defs:
             raise SchemaError(f"cannot inline $ref {ref!r}: only local #/$defs/ references are supported")
-        name = ref[len(_DEFS_PREFIX) :]
         if name in seen:
             raise SchemaError(f"cannot inline recursive $ref {ref!r}")
         target = _rewrite(defs[name], defs, input_side=input_side, seen=(*seen, name))
