@@ -26,15 +26,15 @@ __all__ = ["JSON_VALUE", "apply_portable_schemas", "flat_output_schema", "portab
 JsonSchema = dict[str, Any]
 
 # A JSON value of any kind, spelled as a union of typed branches: an untyped node (``{}``) is read
-# as a string by Gemini's converters, and a ``type`` list is refused by langchain-google-genai's.
+# as a string by Gemini's converters, a ``type`` list is refused by langchain-google-genai's, and a
+# null branch makes it keep only the last branch. So: no null branch (leave the argument out
+# instead), and list items are scalars or objects (nested lists are accepted, not advertised).
+_SCALARS: list[JsonSchema] = [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]
 JSON_VALUE: JsonSchema = {
     "anyOf": [
-        {"type": "string"},
-        {"type": "number"},
-        {"type": "boolean"},
+        *_SCALARS,
         {"type": "object", "additionalProperties": True},
-        {"type": "array", "items": {}},
-        {"type": "null"},
+        {"type": "array", "items": {"anyOf": [*_SCALARS, {"type": "object", "additionalProperties": True}]}},
     ]
 }
 
@@ -58,15 +58,15 @@ def portable_input_schema(schema: Mapping[str, Any]) -> JsonSchema:
     - every ``$ref`` inlined, ``$defs`` gone;
     - ``additionalProperties: false`` at the root and on every object with declared properties;
       free-form objects (no declared properties) keep ``additionalProperties: true``;
-    - an optional argument whose default is null loses its ``anyOf: [X, null]`` wrapper and its
-      ``default: null``: a model leaves it out instead of sending null;
+    - an optional argument whose default is null loses its ``anyOf: [X, null]`` wrapper: a model
+      leaves it out instead of sending null;
     - any other ``anyOf: [X, null]`` over a simply typed X becomes ``type: [t, "null"]``;
     - an untyped node (``Any``) becomes :data:`JSON_VALUE`;
     - generated ``title``s dropped; descriptions, defaults, bounds, enums and formats kept.
     """
     root = copy.deepcopy(dict(schema))
     defs = root.pop("$defs", {})
-    out = _rewrite(root, defs, input_side=True, seen=())
+    out: JsonSchema = _rewrite(root, defs, input_side=True, seen=())
     out["type"] = "object"
     out.setdefault("properties", {})
     out["additionalProperties"] = False
@@ -80,7 +80,8 @@ def flat_output_schema(schema: Mapping[str, Any]) -> JsonSchema:
     added or removed), and validates faster: no reference resolution, no ``anyOf`` branches."""
     root = copy.deepcopy(dict(schema))
     defs = root.pop("$defs", {})
-    return _rewrite(root, defs, input_side=False, seen=())
+    out: JsonSchema = _rewrite(root, defs, input_side=False, seen=())
+    return out
 
 
 def apply_portable_schemas(server: MCPServer[Any]) -> None:
@@ -152,8 +153,8 @@ def _flatten_nullable(node: JsonSchema, *, input_side: bool) -> JsonSchema:
     outer = {k: v for k, v in node.items() if k != "anyOf"}
     if input_side and outer.get("default", 0) is None:
         # Optional with a null default: leaving the argument out means null, so the wrapper is
-        # needless, and a model that omits it is what every provider handles best.
-        del outer["default"]
+        # needless, and a model that omits it is what every provider handles best. The
+        # ``default: null`` stays: converters read "has a default" as "not required".
         return {**inner, **outer}
     if "const" in inner:
         return node  # const cannot take a second value; keep the wrapper
