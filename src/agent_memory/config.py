@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     )
     agent_version: str | None = Field(None, max_length=64, description="Version stamped on records.")
     read_only: bool = Field(False, description="Refuse every write tool.")
+    schema_profile: Literal["portable", "strict"] = Field(
+        "portable",
+        description="Published argument schemas: 'portable' (every client), or 'strict' (OpenAI strict "
+        "mode: every argument required, free-form objects as JSON text). See docs/SCHEMAS.md.",
+    )
     http_host: str = Field("127.0.0.1", description="Bind address of the HTTP transport.")
     http_port: int = Field(8765, ge=0, le=65535, description="Port of the HTTP transport.")
     tokens_file: Path | None = Field(

@@ -144,7 +144,7 @@ def build_server(
     state.register(server, read_only)
     resources.register(server, running)
     _register_prompt(server)
-    apply_portable_schemas(server)  # after every tool is registered
+    apply_portable_schemas(server, settings.schema_profile)  # after every tool is registered
     return server
 
 

@@ -16,14 +16,26 @@ what each provider makes of the result.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
-from typing import Any
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Literal
 
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
+from pydantic import PrivateAttr, ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
-__all__ = ["JSON_VALUE", "apply_portable_schemas", "flat_output_schema", "portable_input_schema"]
+__all__ = [
+    "JSON_VALUE",
+    "SchemaProfile",
+    "apply_portable_schemas",
+    "flat_output_schema",
+    "portable_input_schema",
+    "strict_input_schema",
+]
 
 JsonSchema = dict[str, Any]
+SchemaProfile = Literal["portable", "strict"]
 
 # A JSON value of any kind, spelled as a union of typed branches: an untyped node (``{}``) is read
 # as a string by Gemini's converters, a ``type`` list is refused by langchain-google-genai's, and a
@@ -84,18 +96,25 @@ def flat_output_schema(schema: Mapping[str, Any]) -> JsonSchema:
     return out
 
 
-def apply_portable_schemas(server: MCPServer[Any]) -> None:
+def apply_portable_schemas(server: MCPServer[Any], profile: SchemaProfile = "portable") -> None:
     """Publish portable input schemas and flat output schemas for every tool on ``server``.
 
-    Call it once every tool is registered. Only the published schemas change: arguments are still
-    validated by the SDK's pydantic model of each tool, results by its output model."""
+    Call it once every tool is registered. With the ``portable`` profile only the published schemas
+    change: arguments are still validated by the SDK's pydantic model of each tool, results by its
+    output model. The ``strict`` profile publishes :func:`strict_input_schema` instead and decodes
+    what it asks for (JSON text, nulls for "not given") before that validation."""
     for tool in server._tool_manager.list_tools():  # the SDK has no public way to reach a Tool
-        tool.parameters = portable_input_schema(tool.parameters)
+        portable = portable_input_schema(tool.parameters)
         metadata = tool.fn_metadata
         if metadata.output_schema is not None:
             # FuncMetadata reads output_schema live; Tool caches it once read, so drop that cache.
             metadata.output_schema = flat_output_schema(metadata.output_schema)
             tool.__dict__.pop("output_schema", None)
+        if profile == "strict":
+            tool.parameters = strict_input_schema(portable)
+            tool.fn_metadata = _StrictArguments.wrapping(metadata, portable)
+        else:
+            tool.parameters = portable
 
 
 def _rewrite(node: Any, defs: Mapping[str, Any], *, input_side: bool, seen: tuple[str, ...]) -> Any:
@@ -172,3 +191,132 @@ def _is_simply_typed(node: Any) -> bool:
 
 def _is_untyped(node: JsonSchema) -> bool:
     return not any(k in node for k in ("type", "enum", "const", *_COMBINATORS))
+
+
+# -- the strict profile ---------------------------------------------------------------------------
+
+_JSON_TEXT_HINT = 'JSON text, e.g. "{\\"a\\": 1}" for an object, "5" for a number, "\\"x\\"" for a string.'
+
+
+def strict_input_schema(portable: Mapping[str, Any]) -> JsonSchema:
+    """A portable input schema in the form OpenAI's strict mode requires.
+
+    Every property required (an optional one as ``type: [t, "null"]``: null means "not given"),
+    ``additionalProperties: false`` on every object, no ``default``; free-form objects and
+    any-value fields, which strict mode cannot express, become strings holding JSON text."""
+    out: JsonSchema = _strictify(copy.deepcopy(dict(portable)))
+    return out
+
+
+def _is_open(node: Mapping[str, Any]) -> bool:
+    """A free-form object or an any-value node: what strict mode cannot express."""
+    if (
+        node.get("type") == "object"
+        and node.get("additionalProperties") is True
+        and not node.get("properties")
+    ):
+        return True
+    return any(isinstance(b, dict) and _is_open(b) for b in node.get("anyOf", []))
+
+
+def _strictify(node: JsonSchema) -> JsonSchema:
+    description = node.get("description")
+    default = node.pop("default", None)
+    if default is not None:
+        said = f"Default: {json.dumps(default)}."
+        node["description"] = description = f"{description} {said}" if description else said
+    if _is_open(node):
+        text = f"{description} As {_JSON_TEXT_HINT}" if description else f"As {_JSON_TEXT_HINT}"
+        return {"type": "string", "description": text}
+    if isinstance(node.get("items"), dict):
+        node["items"] = _strictify(node["items"])
+    if isinstance(node.get("anyOf"), list):
+        node["anyOf"] = [_strictify(b) for b in node["anyOf"]]
+    properties = node.get("properties")
+    if isinstance(properties, dict):
+        required = set(node.get("required", []))
+        node["properties"] = {
+            name: _strictify(sub) if name in required else _nullable(_strictify(sub))
+            for name, sub in properties.items()
+        }
+        node["required"] = list(properties)
+        node["additionalProperties"] = False
+    return node
+
+
+def _nullable(node: JsonSchema) -> JsonSchema:
+    if "anyOf" in node:
+        node["anyOf"] = [*node["anyOf"], {"type": "null"}]
+    elif isinstance(node.get("type"), str):
+        node["type"] = [node["type"], "null"]
+        if "enum" in node:
+            node["enum"] = [*node["enum"], None]
+    return node
+
+
+def _relax(
+    value: Any, node: Mapping[str, Any], loc: tuple[str | int, ...], errors: list[InitErrorDetails]
+) -> Any:
+    """Strict-profile arguments back into what the tool's model takes (the inverse of _strictify)."""
+    if _is_open(node):
+        if not isinstance(value, str):
+            return value  # already a JSON value: the tool's own validation judges it
+        try:
+            return json.loads(value)
+        except (ValueError, RecursionError):
+            message = 'must be JSON text (a string such as {"a": 1}, 5 or "text"), got {got}'
+            errors.append(
+                InitErrorDetails(
+                    type=PydanticCustomError("json_text", message, {"got": value[:80]}), loc=loc, input=value
+                )
+            )
+            return value
+    properties = node.get("properties")
+    if isinstance(properties, dict) and isinstance(value, dict):
+        required = set(node.get("required", []))
+        return {
+            key: _relax(sub, properties[key], (*loc, key), errors) if key in properties else sub
+            for key, sub in value.items()
+            if not (sub is None and key in properties and key not in required)  # null = not given
+        }
+    if isinstance(node.get("items"), dict) and isinstance(value, list):
+        return [_relax(sub, node["items"], (*loc, i), errors) for i, sub in enumerate(value)]
+    return value
+
+
+class _StrictArguments(FuncMetadata):
+    """A tool's FuncMetadata that first turns strict-profile arguments back into what the tool
+    takes; everything else is the wrapped metadata's."""
+
+    _inner: FuncMetadata = PrivateAttr()
+    _portable: JsonSchema = PrivateAttr()
+
+    @classmethod
+    def wrapping(cls, inner: FuncMetadata, portable: JsonSchema) -> _StrictArguments:
+        wrapper = cls(
+            arg_model=inner.arg_model,
+            output_schema=inner.output_schema,
+            output_model=inner.output_model,
+            wrap_output=inner.wrap_output,
+        )
+        wrapper._inner, wrapper._portable = inner, portable
+        return wrapper
+
+    def validate_arguments(self, arguments_to_validate: dict[str, Any]) -> dict[str, Any]:
+        errors: list[InitErrorDetails] = []
+        relaxed = _relax(arguments_to_validate, self._portable, (), errors)
+        if errors:
+            raise ValidationError.from_exception_data(f"{self.arg_model.__name__}", errors)
+        return self._inner.validate_arguments(relaxed)
+
+    async def call_fn(
+        self,
+        fn: Callable[..., Any | Awaitable[Any]],
+        fn_is_async: bool,
+        arguments: dict[str, Any],
+        arguments_to_pass_directly: dict[str, Any] | None = None,
+    ) -> Any:
+        return await self._inner.call_fn(fn, fn_is_async, arguments, arguments_to_pass_directly)
+
+    def convert_result(self, result: Any) -> Any:
+        return self._inner.convert_result(result)
