@@ -89,10 +89,13 @@ def flat_output_schema(schema: Mapping[str, Any]) -> JsonSchema:
     """The result schema with refs inlined and null wrappers flattened to ``type: [t, "null"]``.
 
     It accepts exactly the results the original accepts (no keyword that changes what validates is
-    added or removed), and validates faster: no reference resolution, no ``anyOf`` branches."""
+    added or removed), and validates faster: no reference resolution, no ``anyOf`` branches. Titles
+    are dropped but the root's (the result's model name)."""
     root = copy.deepcopy(dict(schema))
     defs = root.pop("$defs", {})
     out: JsonSchema = _rewrite(root, defs, input_side=False, seen=())
+    if "title" in root:
+        out["title"] = root["title"]  # the result's model name, kept once (docs name it)
     return out
 
 
