@@ -25,6 +25,6 @@ async def engine(request: pytest.FixtureRequest, tmp_path: object) -> AsyncItera
     else:
         from tests.fixtures.dynamodb import dynamo_engine
 
-        endpoint = request.getfixturevalue("moto_endpoint")
+        endpoint = request.getfixturevalue("dynamodb_endpoint")
         async with dynamo_engine(endpoint) as eng:
             yield eng

@@ -126,10 +126,10 @@ async def test_lambda_handler_consolidates(tmp_path: Path, monkeypatch: pytest.M
     assert summary["agents"]["market-hunter"]["SOURCE_SELECTION"]["created"]
 
 
-def test_tables_lifecycle(moto_endpoint: str) -> None:
+def test_tables_lifecycle(dynamodb_endpoint: str) -> None:
     env = {
         "AGENT_MEMORY_BACKEND": "dynamodb",
-        "AGENT_MEMORY_DYNAMODB_ENDPOINT_URL": moto_endpoint,
+        "AGENT_MEMORY_DYNAMODB_ENDPOINT_URL": dynamodb_endpoint,
         "AGENT_MEMORY_AWS_REGION": "us-east-1",
         "AGENT_MEMORY_TABLE_PREFIX": f"cli{uuid.uuid4().hex[:6]}_",
     }

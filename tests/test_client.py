@@ -1,6 +1,6 @@
 """MemoryClient end to end: real ``agent-memory serve`` subprocesses over stdio, on every backend.
 
-Two servers act as two agents on one memory (a SQLite file, or DynamoDB tables on a moto server);
+Two servers act as two agents on one memory (a SQLite file, or DynamoDB tables on DynamoDB Local);
 the client's typed methods must round-trip every tool and turn tool errors into MemoryToolError.
 """
 
@@ -39,7 +39,7 @@ async def launch(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         return
     from agent_memory.storage.dynamodb import create_tables, delete_tables
 
-    endpoint: str = request.getfixturevalue("moto_endpoint")
+    endpoint: str = request.getfixturevalue("dynamodb_endpoint")
     settings = dynamo_settings(endpoint, f"c{uuid.uuid4().hex[:10]}_")
     await create_tables(settings)
     env = {

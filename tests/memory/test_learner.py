@@ -167,10 +167,10 @@ async def test_shared_learned_pattern_keeps_author_and_sharing(engine: ItemEngin
     assert mine and mine[0].agent_id == "market-hunter" and mine[0].shared_with == ["risk-manager"]
 
 
-async def test_learning_on_dynamodb(moto_endpoint: str) -> None:
+async def test_learning_on_dynamodb(dynamodb_endpoint: str) -> None:
     from tests.fixtures.dynamodb import dynamo_engine
 
-    async with dynamo_engine(moto_endpoint) as dynamo:
+    async with dynamo_engine(dynamodb_endpoint) as dynamo:
         clock = FakeClock()
         memory = memory_on(dynamo, clock)
         rng = random.Random(5)

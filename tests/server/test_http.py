@@ -60,7 +60,7 @@ def http_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict
         from agent_memory.config import Settings
         from agent_memory.storage.dynamodb import create_tables
 
-        endpoint = request.getfixturevalue("moto_endpoint")
+        endpoint = request.getfixturevalue("dynamodb_endpoint")
         prefix = f"http{uuid.uuid4().hex[:8]}_"
         extra.update(
             AGENT_MEMORY_BACKEND="dynamodb",
@@ -72,7 +72,7 @@ def http_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict
             backend="dynamodb", dynamodb_endpoint_url=endpoint, table_prefix=prefix, aws_region="us-east-1"
         )
         asyncio.run(create_tables(settings))
-    env = {**os.environ, **extra}  # after moto_endpoint: it sets the fake AWS credentials
+    env = {**os.environ, **extra}  # after dynamodb_endpoint: it sets the fake AWS credentials
     proc = subprocess.Popen(
         [sys.executable, "-m", "agent_memory.cli", "serve", "--transport", "http", "--port", str(port),
          "--tokens-file", str(tokens_file)],

@@ -1,4 +1,4 @@
-"""Table administration on a real moto server."""
+"""Table administration on Amazon DynamoDB Local."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from tests.fixtures.dynamodb import dynamo_settings
 
 
 @pytest.fixture
-async def settings(moto_endpoint: str) -> AsyncIterator[Settings]:
-    settings = dynamo_settings(moto_endpoint)
+async def settings(dynamodb_endpoint: str) -> AsyncIterator[Settings]:
+    settings = dynamo_settings(dynamodb_endpoint)
     yield settings
     await delete_tables(settings)
 
@@ -95,7 +95,7 @@ async def test_delete_is_idempotent(settings: Settings) -> None:
     assert await delete_tables(settings) == []
 
 
-@pytest.mark.usefixtures("moto_endpoint")  # for its fake credentials
+@pytest.mark.usefixtures("dynamodb_endpoint")  # for its fake credentials
 async def test_unreachable_endpoint_raises_storage_unavailable() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -1,4 +1,4 @@
-"""DynamoDB-specific behaviour of the item engine, against a real moto server.
+"""DynamoDB-specific behaviour of the item engine, against Amazon DynamoDB Local.
 
 The backend-independent semantics are in the shared contract suite; these tests cover what only
 the DynamoDB engine has: number conversion at its edge, size limits checked before sending,
@@ -39,8 +39,8 @@ from tests.fixtures.dynamodb import dynamo_engine, dynamo_settings
 
 
 @pytest.fixture
-async def dyn(moto_endpoint: str) -> AsyncIterator[DynamoEngine]:
-    async with dynamo_engine(moto_endpoint) as engine:
+async def dyn(dynamodb_endpoint: str) -> AsyncIterator[DynamoEngine]:
+    async with dynamo_engine(dynamodb_endpoint) as engine:
         yield engine
 
 
@@ -201,9 +201,8 @@ async def test_item_at_the_limit_passes_the_check(dyn: DynamoEngine) -> None:
     base = {"pk": "edge", "sk": "1", "body": ""}
     at_limit = {**base, "body": "y" * (MAX_ITEM_BYTES - item_size(base))}
     assert check_item_size(at_limit) == MAX_ITEM_BYTES
-    # moto refuses items over 405,000 bytes (below DynamoDB's 409,600), so the round trip is
-    # checked just under moto's limit.
-    item = {**base, "body": "y" * (404_000 - item_size(base))}
+    # DynamoDB Local applies the service's own 400 KB limit: the item at the limit round-trips.
+    item = at_limit
     await dyn.write([Put("ltm", item)])
     back = await dyn.get("ltm", "edge", "1")
     assert back is not None and back["body"] == item["body"]
@@ -304,8 +303,9 @@ async def test_single_check_is_evaluated(dyn: DynamoEngine) -> None:
 
 
 async def test_transaction_conflicts_are_retried_then_raised(dyn: DynamoEngine) -> None:
-    # moto serialises transactions and never reports a conflict, so the service's answer is
-    # simulated on the client the engine owns; everything else is real.
+    # A conflict needs two transactions on one item at the same instant, which a test cannot
+    # schedule, so the service's answer is simulated on the client the engine owns; everything
+    # else is real.
     client: Any = dyn._client
     real = client.transact_write_items
     conflicts = {"left": 2}
@@ -408,8 +408,7 @@ async def test_usage_counts_requests_and_units(dyn: DynamoEngine) -> None:
 
 
 class SpyDax:
-    """Stands in for the synchronous DAX client: a boto3 DynamoDB client on the same moto
-    server, recording which methods the engine calls on it."""
+    """Stands in for the synchronous DAX client: a boto3 DynamoDB client on the same emulator, recording which methods the engine calls on it."""
 
     def __init__(self, endpoint: str) -> None:
         self.client = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
@@ -425,9 +424,9 @@ class SpyDax:
         return call
 
 
-async def test_staleness_tolerant_reads_go_to_dax_and_nothing_else(moto_endpoint: str) -> None:
-    spy = SpyDax(moto_endpoint)
-    async with dynamo_engine(moto_endpoint, dax_client=spy) as dyn:
+async def test_staleness_tolerant_reads_go_to_dax_and_nothing_else(dynamodb_endpoint: str) -> None:
+    spy = SpyDax(dynamodb_endpoint)
+    async with dynamo_engine(dynamodb_endpoint, dax_client=spy) as dyn:
         item = {"pk": "d", "sk": "1", "gsi1pk": "g", "gsi1sk": "1", "n": 0.5}
         with usage.metered() as used:
             await dyn.write([Put("decisions", item)])
@@ -464,7 +463,7 @@ async def test_without_dax_eventually_consistent_reads_use_dynamodb(dyn: DynamoE
 # --- failures of the store -----------------------------------------------------------------------
 
 
-@pytest.mark.usefixtures("moto_endpoint")  # for its fake credentials
+@pytest.mark.usefixtures("dynamodb_endpoint")  # for its fake credentials
 async def test_unreachable_endpoint_raises_storage_unavailable() -> None:
     settings = dynamo_settings(f"http://127.0.0.1:{_closed_port()}")
     fast = Config(connect_timeout=0.5, read_timeout=0.5, retries={"mode": "standard", "max_attempts": 1})
@@ -485,8 +484,8 @@ async def test_unreachable_endpoint_raises_storage_unavailable() -> None:
     assert time.monotonic() - started < 10
 
 
-async def test_missing_tables_raise_storage_unavailable(moto_endpoint: str) -> None:
-    engine = await DynamoEngine.open(dynamo_settings(moto_endpoint, "never_created_"))
+async def test_missing_tables_raise_storage_unavailable(dynamodb_endpoint: str) -> None:
+    engine = await DynamoEngine.open(dynamo_settings(dynamodb_endpoint, "never_created_"))
     try:
         with pytest.raises(StorageUnavailable, match="does not exist"):
             await engine.get("state", "a", "b")
@@ -494,7 +493,7 @@ async def test_missing_tables_raise_storage_unavailable(moto_endpoint: str) -> N
         await engine.close()
 
 
-async def test_close_is_idempotent(moto_endpoint: str) -> None:
-    engine = await DynamoEngine.open(dynamo_settings(moto_endpoint))
+async def test_close_is_idempotent(dynamodb_endpoint: str) -> None:
+    engine = await DynamoEngine.open(dynamo_settings(dynamodb_endpoint))
     await engine.close()
     await engine.close()

@@ -1,5 +1,5 @@
 """The storage contract, record by record, against every backend (the `engine` fixture is
-parametrized over SQLite and DynamoDB-on-moto). Nothing here knows which backend it runs on."""
+parametrized over SQLite and DynamoDB Local). Nothing here knows which backend it runs on."""
 
 from __future__ import annotations
 

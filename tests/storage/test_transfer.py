@@ -52,13 +52,13 @@ async def _export(engine) -> str:  # type: ignore[no-untyped-def]
     return out.getvalue()
 
 
-async def test_round_trip_sqlite_dynamodb_sqlite(tmp_path: Path, moto_endpoint: str) -> None:
+async def test_round_trip_sqlite_dynamodb_sqlite(tmp_path: Path, dynamodb_endpoint: str) -> None:
     clock = FakeClock()
     async with sqlite_engine(tmp_path / "a.db") as source:
         await _fill(memory_on(source, clock))
         first = await _export(source)
     assert first.count("\n") > 30
-    async with dynamo_engine(moto_endpoint) as dynamo:
+    async with dynamo_engine(dynamodb_endpoint) as dynamo:
         assert await import_from(dynamo, first.splitlines()) == first.count("\n") - 1
         second = await _export(dynamo)
         # The imported memory works: records read back through the store.
