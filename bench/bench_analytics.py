@@ -25,22 +25,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import math
-import multiprocessing
 import os
 import platform
 import random
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from agent_memory import rollups
 from agent_memory.config import Settings
@@ -50,6 +46,7 @@ from agent_memory.models import AgentProfile, Decision, Outcome, Pattern, Signal
 from agent_memory.storage import keys, usage
 from agent_memory.storage.engine import ItemEngine, Update, WriteOp
 from agent_memory.storage.store import MemoryStore
+from bench.common import moto_server
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "ANALYTICS.md"
 START, END = "<!-- bench:analytics:start -->", "<!-- bench:analytics:end -->"
@@ -363,44 +360,18 @@ async def run_sqlite(shape: Shape, runs: int, now: datetime, seed: int) -> Resul
     return result("embedded (SQLite)", shape, fill_seconds, real_rate, items, team, one)
 
 
-def _moto_server(queue: Any) -> None:
-    """Child process: a moto server on a free port (its CPU stays out of the bench process, and
-    client and emulator do not share one interpreter lock)."""
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    queue.put(server.get_host_and_port())
-    threading.Event().wait()
-
-
 async def run_dynamo(shapes: Sequence[Shape], runs: int, now: datetime, seed: int) -> list[Result]:
     from agent_memory.storage.dynamodb.admin import create_tables, delete_tables
     from agent_memory.storage.dynamodb.engine import DynamoEngine
 
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-    }.items():
-        os.environ[name] = value
-    os.environ.pop("AWS_PROFILE", None)
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    server = context.Process(target=_moto_server, args=(queue,), daemon=True)
-    server.start()
     results = []
-    try:
-        host, port = await asyncio.to_thread(queue.get, True, 120)
+    # moto in its own process (its CPU stays out of the bench process, and client and emulator
+    # do not share one interpreter lock), started by the launcher the tests use.
+    with moto_server() as endpoint:
         for i, shape in enumerate(shapes):
             settings = Settings(
                 backend="dynamodb",
-                dynamodb_endpoint_url=f"http://{host}:{port}",
+                dynamodb_endpoint_url=endpoint,
                 aws_region="us-east-1",
                 table_prefix=f"bench{i}_",
             )
@@ -422,9 +393,6 @@ async def run_dynamo(shapes: Sequence[Shape], runs: int, now: datetime, seed: in
                 await delete_tables(settings)
             results.append(result("DynamoDB (moto)", shape, fill_seconds, real_rate, items, team, one))
             print(f"  dynamodb N={shape.decisions}: done", file=sys.stderr)
-    finally:
-        server.terminate()
-        server.join(10)
     return results
 
 

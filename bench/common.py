@@ -12,20 +12,21 @@ import json
 import os
 import platform
 import re
-import socket
 import sqlite3
 import statistics
-import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar
+
+# The emulator launchers are the test suite's (one home): DynamoDB Local and moto.
+from tests.fixtures.emulators import FAKE_AWS_ENV, aws_test_env, dynamodb_local, moto_server
 
 from agent_memory import rollups
 from agent_memory.config import Settings
@@ -36,21 +37,12 @@ from agent_memory.storage import keys
 from agent_memory.storage.engine import Item, Put, QueryPage, Update, WriteOp
 from agent_memory.storage.store import MemoryStore
 
+__all__ = ["FAKE_AWS_ENV", "aws_test_env", "dynamodb_local", "moto_server"]
+
 T = TypeVar("T")
 Backend = Literal["sqlite", "dynamodb"]
 
 DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "BENCHMARKS.md"
-
-FAKE_AWS_ENV: Mapping[str, str] = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_EC2_METADATA_DISABLED": "true",
-    "AWS_CONFIG_FILE": os.devnull,
-    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-}
-
 
 # --------------------------------------------------------------------------------------------------
 # machine, progress
@@ -192,81 +184,6 @@ def publish(name: str, markdown: str, *, doc_path: Path = DOC_PATH, write: bool 
 # --------------------------------------------------------------------------------------------------
 # backends
 # --------------------------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def aws_test_env() -> Iterator[None]:
-    """Fake credentials and no profile/config for the duration (restored afterwards)."""
-    names = [*FAKE_AWS_ENV, "AWS_PROFILE"]
-    saved = {name: os.environ.get(name) for name in names}
-    os.environ.update(FAKE_AWS_ENV)
-    os.environ.pop("AWS_PROFILE", None)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-@contextmanager
-def moto_server(*, in_process: bool = False, startup_timeout: float = 60.0) -> Iterator[str]:
-    """A moto server (DynamoDB emulator in server mode) on 127.0.0.1; yields its endpoint URL.
-
-    By default it runs in its own process, as a real endpoint would: the client's event loop then
-    never shares a GIL with the emulator. ``in_process=True`` uses ``ThreadedMotoServer`` as the
-    test suite does.
-    """
-    with aws_test_env():
-        if in_process:
-            import logging
-
-            from moto.server import ThreadedMotoServer
-
-            logging.getLogger("werkzeug").setLevel(logging.WARNING)
-            server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-            server.start()
-            try:
-                host, port = server.get_host_and_port()
-                yield f"http://{host}:{port}"
-            finally:
-                server.stop()
-            return
-        port = _free_port()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env={**os.environ, "MOTO_PORT": str(port)},
-        )
-        try:
-            deadline = time.monotonic() + startup_timeout
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"moto server exited at start-up (code {proc.returncode})")
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                        break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError("moto server did not start in time") from None
-                    time.sleep(0.1)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 def bench_settings(**overrides: Any) -> Settings:
