@@ -11,7 +11,9 @@ from agent_memory.memory.service import Memory
 from agent_memory.storage.engine import ItemEngine
 from agent_memory.storage.store import MemoryStore
 
-T0 = datetime(2026, 11, 2, 9, 0, 0, tzinfo=UTC)
+# A Monday years ahead: DynamoDB Local, like the service, deletes items whose ``ttl`` has passed
+# on the real clock, so records the tests write at fake times must not be expired in real time.
+T0 = datetime(2037, 11, 2, 9, 0, 0, tzinfo=UTC)
 
 
 @dataclass
