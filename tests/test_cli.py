@@ -8,15 +8,16 @@ import os
 import subprocess
 import sys
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from agent_memory.memory.identity import Caller
 from agent_memory.memory.learner import lambda_handler
-from agent_memory.models import Outcome
+from agent_memory.models import Outcome, utcnow
 from tests.fixtures.sqlite import sqlite_engine
-from tests.support import memory_on
+from tests.support import FakeClock, memory_on
 
 
 def _cli(
@@ -33,7 +34,8 @@ def _cli(
 
 async def _seed(path: Path) -> None:
     async with sqlite_engine(path) as engine:
-        memory = memory_on(engine)
+        # The CLI reads with the real clock (a 30-day window): the records are an hour old.
+        memory = memory_on(engine, FakeClock(utcnow() - timedelta(hours=1)))
         hunter = Caller("market-hunter")
         await memory.register(hunter)
         for i in range(60):

@@ -17,7 +17,7 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 import pytest
 
@@ -164,8 +164,6 @@ async def play(world: World, memory: Memory, clock: FakeClock, concurrency: int 
     Every event gets a :class:`Memory` whose clock is fixed at the event's time, so the order in
     which events run does not matter (counters add): first every decision and publication, then
     every outcome and acknowledgement (which need the former), ``concurrency`` at a time.
-    (moto's TransactWriteItems is not thread-safe - it deep-copies tables other requests are
-    changing - so DynamoDB-on-moto plays them one at a time.)
     """
     clock.now = world.start - timedelta(minutes=1)
     for agent in AGENTS:
@@ -524,31 +522,6 @@ async def test_storage_requests_do_not_grow_with_decisions(engine: ItemEngine) -
     assert not any("get" in op.lower() for op in many.by_operation)
 
 
-@pytest.fixture
-def serialized_moto(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make the in-process moto server handle one request at a time.
-
-    moto's TransactWriteItems deep-copies the tables it touches while other server threads may be
-    changing them ("dictionary changed size during iteration" -> HTTP 500): a moto bug, not a
-    DynamoDB behaviour. Serialising the server keeps the client side fully concurrent (20 calls in
-    flight, interleaved at every await), which is what the test is about; DynamoDB itself
-    serialises the updates of one item.
-    """
-    import threading
-
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
-
-    lock = threading.Lock()
-    original = DomainDispatcherApplication.__call__
-
-    def locked(self: DomainDispatcherApplication, environ: dict[str, Any], start_response: Any) -> Any:
-        with lock:
-            return original(self, environ, start_response)
-
-    monkeypatch.setattr(DomainDispatcherApplication, "__call__", locked)
-
-
-@pytest.mark.usefixtures("serialized_moto")
 async def test_concurrent_writers_on_one_agent_hour_are_counted_exactly(engine: ItemEngine) -> None:
     memory, analytics, clock, _ = _setup(engine)
     agent = Caller("alpha")
