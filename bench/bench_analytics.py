@@ -17,7 +17,7 @@ rollups, so it sees exactly what a million real writes would leave, without the 
 Signals likewise (a few through ``publish_signal``/``ack``, the rest as their rollup deltas).
 
 The embedded store runs in a temporary directory; DynamoDB runs on a moto server started by the
-bench (``moto.server.ThreadedMotoServer``, in a child process), whose latencies say nothing about
+bench (``moto.server``, in a child process), whose latencies say nothing about
 DynamoDB's: its column that matters is the request count, which must not change with N.
 """
 
