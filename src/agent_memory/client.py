@@ -11,8 +11,13 @@ call methods with typed arguments and get back the same pydantic models the tool
 identity comes from the launch environment, as for any stdio client). ``MemoryClient.from_client``
 wraps an ``mcp.Client`` you already connected (in-process, streamable HTTP with a bearer token...).
 
-A tool error (bad input, a version conflict, a record not found) raises :class:`MemoryToolError`
-carrying the server's message, which says what to change.
+A tool error (bad input, a version conflict, a record not found) raises the class of
+:mod:`agent_memory.errors` its ``code`` names (``VersionConflict``, ``NotFound``, ...), which is
+also a :class:`MemoryToolError`; its ``message`` says what to change, ``retryable`` and
+``retry_after_s`` whether and when to retry, and a conflict's ``current`` the record as it is now.
+Arguments are checked by the same models as on the server before anything is sent, and
+``log_decision`` / ``publish_signal`` get a client-made id by default, so a retried call never
+logs twice.
 
 :class:`MemoryAwareAgent` implements the cycle the server's instructions describe (recall, read the
 inbox, recall patterns, decide, log, acknowledge); subclasses write only ``decide``.
@@ -24,30 +29,36 @@ import abc
 import contextlib
 import json
 import os
-import re
 import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TextIO, TypeVar
 
-from mcp import Client, StdioServerParameters
-from mcp.client.stdio import stdio_client
-from pydantic import BaseModel
+import anyio
+from pydantic import BaseModel, ValidationError
 
-from agent_memory.memory.analytics import AnalyticsReport
-from agent_memory.models import AgentState, InboxEntry, Note, Pattern, PatternCondition, Severity
-from agent_memory.tools.decisions import (
-    DecisionPage,
-    LogDecisionResult,
-    OutcomeInput,
-    OutcomeResult,
-    ShortTermResult,
+from agent_memory.api import TOOLS, to_exception
+from agent_memory.api import requests as rq
+from agent_memory.api import results as rs
+from agent_memory.api.validation import describe
+from agent_memory.errors import AgentMemoryError
+from agent_memory.models import (
+    Decision,
+    Delivery,
+    InboxEntry,
+    Pattern,
+    PatternCondition,
+    Severity,
+    Signal,
 )
-from agent_memory.tools.patterns import LearnResult, PatternList
-from agent_memory.tools.signals import AckResult, InboxPage, PublishResult
+
+if TYPE_CHECKING:
+    from mcp import Client
+
+    from agent_memory.memory.analytics import AnalyticsReport
 
 __all__ = [
     "CycleResult",
@@ -59,48 +70,42 @@ __all__ = [
 
 M = TypeVar("M", bound=BaseModel)
 
-_CODE = re.compile(r"^([a-z_]+): ")
-_SDK_PREFIX = re.compile(r"^Error executing tool [^:\s]+: ")
-"""What the MCP SDK puts before a tool's own error text."""
+DEFAULT_TIMEOUT_S = 30.0
+"""Longest a call may take before the client gives up on it (``MemoryClient(timeout_s=...)``)."""
 
 
 class MemoryToolError(Exception):
-    """A tool call the server refused. ``message`` is the server's text, written for the caller.
+    """A tool call that did not succeed. Every error the client raises is one of these and also an
+    instance of the :mod:`agent_memory.errors` class its ``code`` names (``except VersionConflict``
+    works), with ``tool``, ``code``, ``message``, ``retryable``, ``retry_after_s`` and ``current``
+    (a conflict's record as it is now, as the server summarised it, or ``None``)."""
 
-    ``code`` is the error kind when the server named one (``invalid_input``, ``not_found``,
-    ``version_conflict``, ...); ``current`` is the record as it is now when a conflict sent it
-    (e.g. the current state after a stale ``update_state``), as JSON.
-    """
-
-    def __init__(self, tool: str, message: str) -> None:
-        message = _SDK_PREFIX.sub("", message, count=1)
-        super().__init__(f"{tool}: {message}")
-        self.tool = tool
-        self.message = message
-        match = _CODE.match(message)
-        self.code: str | None = match.group(1) if match else None
-        self.current: dict[str, Any] | None = None
-        _, sep, tail = message.partition("\ncurrent: ")
-        if sep:
-            try:
-                parsed = json.loads(tail)
-            except ValueError:  # truncated by the server (very large records)
-                parsed = None
-            if isinstance(parsed, dict):
-                self.current = parsed
+    tool: str
+    code: str
+    message: str
+    retryable: bool
+    retry_after_s: float | None
+    current: dict[str, Any] | None
 
 
-def _jsonable(value: Any) -> Any:
-    """Arguments as JSON: pydantic models dumped, datetimes in ISO 8601, tuples as lists."""
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json", exclude_none=True)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
+class MemoryTimeout(AgentMemoryError):
+    """The server did not answer within the client's timeout (the call may still have happened:
+    retry with the same ids, which is safe)."""
+
+    code = "timeout"
+    retryable = True
+
+
+def _raise(tool: str, error: rs.ErrorResult) -> AgentMemoryError:
+    exc = to_exception(error, MemoryToolError, tool=tool)
+    exc.args = (f"{tool}: {error.code}: {error.message}",)
+    return exc
+
+
+def new_id(prefix: str) -> str:
+    import uuid
+
+    return f"{prefix}_{uuid.uuid4().hex[:20]}"
 
 
 def _server_log(errlog: TextIO | None, files: contextlib.ExitStack) -> TextIO:
@@ -127,23 +132,44 @@ def default_server_command() -> list[str]:
     return [sys.executable, "-m", "agent_memory.cli", "serve"]
 
 
+def _utf8_clean(value: Any, where: str) -> None:
+    """Refuse text that cannot travel as UTF-8 (a lone surrogate), as the server would."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise _raise(
+            where.split(".")[0],
+            rs.ErrorResult(
+                code="invalid_input",
+                message=f"{where}: text contains a lone surrogate (not valid Unicode): send valid text",
+                retryable=False,
+            ),
+        ) from None
+
+
 class MemoryClient:
     """Typed methods over one MCP client session acting as one agent.
 
-    Every method calls the tool of the same name and returns the tool's result model; arguments
+    Every method calls the tool of the same name with the same parameters (the tools' request
+    models in :mod:`agent_memory.api.requests`) and returns the tool's result model; arguments
     left as ``None`` are not sent, so the server's defaults apply.
     """
 
-    def __init__(self, client: Client, agent_id: str | None = None) -> None:
+    def __init__(
+        self, client: Client, agent_id: str | None = None, *, timeout_s: float = DEFAULT_TIMEOUT_S
+    ) -> None:
         self.client = client
         """The underlying ``mcp.Client`` (for resources, prompts, or tools added later)."""
         self.agent_id = agent_id
         """The agent this session acts as, when known (stdio); the server decides it."""
+        self.timeout_s = timeout_s
 
     @classmethod
-    def from_client(cls, client: Client, agent_id: str | None = None) -> MemoryClient:
+    def from_client(
+        cls, client: Client, agent_id: str | None = None, *, timeout_s: float = DEFAULT_TIMEOUT_S
+    ) -> MemoryClient:
         """Wrap an ``mcp.Client`` that is already connected (entered)."""
-        return cls(client, agent_id)
+        return cls(client, agent_id, timeout_s=timeout_s)
 
     @classmethod
     @asynccontextmanager
@@ -156,6 +182,7 @@ class MemoryClient:
         command: Sequence[str] | None = None,
         errlog: TextIO | None = None,
         cwd: Path | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
     ) -> AsyncIterator[MemoryClient]:
         """Launch ``agent-memory serve`` acting as ``agent_id`` and connect to it over stdio.
 
@@ -166,6 +193,9 @@ class MemoryClient:
         The server's log lines (stderr) go to ``errlog`` (default: this process's stderr).
         The server stops when the block exits.
         """
+        from mcp import Client, StdioServerParameters
+        from mcp.client.stdio import stdio_client
+
         argv = list(command) if command is not None else default_server_command()
         if not argv:
             raise ValueError("command must name a program to run")
@@ -181,29 +211,110 @@ class MemoryClient:
         with contextlib.ExitStack() as files:
             transport = stdio_client(params, errlog=_server_log(errlog, files))
             async with Client(transport) as client:
-                yield cls(client, agent_id)
+                yield cls(client, agent_id, timeout_s=timeout_s)
 
     # ------------------------------------------------------------------------------------------
     # plumbing
     # ------------------------------------------------------------------------------------------
 
+    def check(self, tool: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """The JSON arguments for ``tool``, validated by its request model as the server would;
+        raises ``InvalidInput`` (a :class:`MemoryToolError`) saying what to change."""
+        spec = TOOLS[tool]
+        args = {k: v for k, v in arguments.items() if v is not None}
+        try:
+            request = spec.request.model_validate(args)
+        except ValidationError as exc:
+            raise _raise(
+                tool,
+                rs.ErrorResult(code="invalid_input", message=describe(exc, spec.request), retryable=False),
+            ) from None
+        data = request.model_dump(mode="json", include=set(args))
+        for name, value in data.items():
+            _utf8_clean(value, f"{tool}.{name}")
+        return data
+
     async def call(self, tool: str, **arguments: Any) -> dict[str, Any]:
-        """Call any tool; return its structured result. ``None`` arguments are omitted."""
-        args = {k: _jsonable(v) for k, v in arguments.items() if v is not None}
-        result = await self.client.call_tool(tool, args)
-        text = next((block.text for block in result.content if block.type == "text"), "")
+        """Call any tool; return its structured result. ``None`` arguments are omitted; the
+        arguments of a known tool are validated before they are sent."""
+        args = (
+            self.check(tool, arguments)
+            if tool in TOOLS
+            else {k: v for k, v in arguments.items() if v is not None}
+        )
+        try:
+            with anyio.fail_after(self.timeout_s):
+                result = await self.client.call_tool(tool, args)
+        except TimeoutError:
+            raise _raise(
+                tool,
+                rs.ErrorResult(
+                    code=MemoryTimeout.code,
+                    message=f"no answer within {self.timeout_s:g} s; retrying with the same ids is safe",
+                    retryable=True,
+                ),
+            ) from None
+        data = result.structured_content
         if result.is_error:
-            raise MemoryToolError(tool, text or "the tool failed without a message")
-        if result.structured_content is not None:
-            return dict(result.structured_content)
-        try:  # a server without output schemas: the text block carries the JSON
-            parsed = json.loads(text)
-        except ValueError as exc:
-            raise MemoryToolError(tool, f"unexpected result (not JSON): {text[:200]}") from exc
-        return parsed if isinstance(parsed, dict) else {"result": parsed}
+            text = next((block.text for block in result.content if block.type == "text"), "")
+            try:
+                error = rs.ErrorResult.model_validate(data)
+            except ValidationError:  # an error raised by the SDK itself (an unknown tool, ...)
+                error = rs.ErrorResult(code="error", message=text or "the tool failed", retryable=False)
+            raise _raise(tool, error)
+        if data is None:
+            raise _raise(
+                tool,
+                rs.ErrorResult(
+                    code="error", message="the result carried no structured content", retryable=False
+                ),
+            )
+        return dict(data)
 
     async def _call(self, model: type[M], tool: str, **arguments: Any) -> M:
         return model.model_validate(await self.call(tool, **arguments))
+
+    async def _resource(self, uri: str) -> Any:
+        from mcp.shared.exceptions import MCPError
+
+        try:
+            with anyio.fail_after(self.timeout_s):
+                result = await self.client.read_resource(uri)
+        except MCPError as exc:
+            code, _, message = str(exc.error.message).partition(": ")
+            raise _raise(
+                uri,
+                rs.ErrorResult(code=code if message else "error", message=message or code, retryable=False),
+            ) from None
+        text = next((c.text for c in result.contents if hasattr(c, "text")), "null")
+        return json.loads(text)
+
+    # ------------------------------------------------------------------------------------------
+    # whole records (resources)
+    # ------------------------------------------------------------------------------------------
+
+    async def get_decision(self, decision_id: str) -> Decision:
+        """The whole decision (``memory://decisions/{id}``); tool results carry summaries."""
+        return Decision.model_validate(await self._resource(f"memory://decisions/{decision_id}"))
+
+    async def get_signal(self, signal_id: str) -> Signal:
+        """The whole signal (``memory://signals/{id}``)."""
+        return Signal.model_validate(await self._resource(f"memory://signals/{signal_id}"))
+
+    async def pattern_records(
+        self, context: Mapping[str, Any] | None = None, *, decision_type: str | None = None
+    ) -> list[Pattern]:
+        """Whole active patterns visible to you (yours and shared), highest confidence first; with
+        ``context``, only those that hold in it (as ``recall_patterns`` selects them)."""
+        me = self.agent_id or (await self.get_state()).agent_id
+        found = [Pattern.model_validate(p) for p in await self._resource(f"memory://agents/{me}/patterns")]
+        ctx = dict(context) if context is not None else None
+        return [
+            p
+            for p in found
+            if (decision_type is None or p.decision_type in (None, decision_type))
+            and (ctx is None or p.matches(ctx))
+        ]
 
     # ------------------------------------------------------------------------------------------
     # decisions and short-term memory
@@ -215,21 +326,22 @@ class MemoryClient:
         *,
         context: Mapping[str, Any] | None = None,
         reasoning: Mapping[str, Any] | None = None,
-        outcome: OutcomeInput | Mapping[str, Any] | None = None,
+        outcome: rq.OutcomeArg | Mapping[str, Any] | None = None,
         decision_id: str | None = None,
         parent_decision_id: str | None = None,
         patterns_applied: Sequence[str] | None = None,
         memory_influenced: bool | None = None,
-    ) -> LogDecisionResult:
-        """Log a decision; keep ``result.decision.decision_id`` for :meth:`record_outcome`."""
+    ) -> rs.LogDecisionResult:
+        """Log a decision; keep ``result.decision_id`` for :meth:`record_outcome`. Without a
+        ``decision_id`` the client makes one, so retrying this call never logs twice."""
         return await self._call(
-            LogDecisionResult,
+            rs.LogDecisionResult,
             "log_decision",
             decision_type=decision_type,
             context=context,
             reasoning=reasoning,
-            outcome=outcome,
-            decision_id=decision_id,
+            outcome=outcome.model_dump(exclude_none=True) if isinstance(outcome, BaseModel) else outcome,
+            decision_id=decision_id or new_id("dec"),
             parent_decision_id=parent_decision_id,
             patterns_applied=list(patterns_applied) if patterns_applied else None,
             memory_influenced=memory_influenced,
@@ -244,9 +356,9 @@ class MemoryClient:
         latency_ms: float | None = None,
         signals_generated: int | None = None,
         errors: Sequence[str] | None = None,
-    ) -> OutcomeResult:
+    ) -> rs.OutcomeResult:
         return await self._call(
-            OutcomeResult,
+            rs.OutcomeResult,
             "record_outcome",
             decision_id=decision_id,
             success=success,
@@ -258,13 +370,13 @@ class MemoryClient:
 
     async def recall_stm(
         self, decision_type: str | None = None, *, limit: int | None = None, cursor: str | None = None
-    ) -> ShortTermResult:
+    ) -> rs.ShortTermResult:
         return await self._call(
-            ShortTermResult, "recall_stm", decision_type=decision_type, limit=limit, cursor=cursor
+            rs.ShortTermResult, "recall_stm", decision_type=decision_type, limit=limit, cursor=cursor
         )
 
-    async def store_stm(self, key: str, value: Any, *, ttl_minutes: int | None = None) -> Note:
-        return await self._call(Note, "store_stm", key=key, value=value, ttl_minutes=ttl_minutes)
+    async def store_stm(self, key: str, value: Any, *, ttl_minutes: int | None = None) -> rs.NoteResult:
+        return await self._call(rs.NoteResult, "store_stm", key=key, value=value, ttl_minutes=ttl_minutes)
 
     async def search_decisions(
         self,
@@ -278,9 +390,9 @@ class MemoryClient:
         oldest_first: bool | None = None,
         limit: int | None = None,
         cursor: str | None = None,
-    ) -> DecisionPage:
+    ) -> rs.DecisionPage:
         return await self._call(
-            DecisionPage,
+            rs.DecisionPage,
             "search_decisions",
             decision_type=decision_type,
             since=since,
@@ -311,12 +423,12 @@ class MemoryClient:
         decision_type: str | None = None,
         shared_with: Sequence[str] | None = None,
         expected_version: int | None = None,
-    ) -> Pattern:
+    ) -> rs.PatternResult:
         return await self._call(
-            Pattern,
+            rs.PatternResult,
             "store_pattern",
             description=description,
-            conditions=list(conditions),
+            conditions=[c.model_dump() if isinstance(c, BaseModel) else dict(c) for c in conditions],
             outcomes=outcomes,
             confidence=confidence,
             success_rate=success_rate,
@@ -337,10 +449,10 @@ class MemoryClient:
         min_confidence: float | None = None,
         include_shared: bool | None = None,
         limit: int | None = None,
-    ) -> PatternList:
+    ) -> rs.PatternList:
         """Active patterns (highest confidence first); with ``context``, only those that hold."""
         return await self._call(
-            PatternList,
+            rs.PatternList,
             "recall_patterns",
             context=context,
             domain=domain,
@@ -350,20 +462,20 @@ class MemoryClient:
             limit=limit,
         )
 
-    async def share_pattern(self, pattern_id: str, shared_with: Sequence[str]) -> Pattern:
+    async def share_pattern(self, pattern_id: str, shared_with: Sequence[str]) -> rs.PatternResult:
         # An empty list is meaningful here (make private), so it is always sent.
         return await self._call(
-            Pattern, "share_pattern", pattern_id=pattern_id, shared_with=list(shared_with)
+            rs.PatternResult, "share_pattern", pattern_id=pattern_id, shared_with=list(shared_with)
         )
 
-    async def pattern_history(self, pattern_id: str, *, limit: int | None = None) -> PatternList:
-        return await self._call(PatternList, "pattern_history", pattern_id=pattern_id, limit=limit)
+    async def pattern_history(self, pattern_id: str, *, limit: int | None = None) -> rs.PatternList:
+        return await self._call(rs.PatternList, "pattern_history", pattern_id=pattern_id, limit=limit)
 
     async def learn_patterns(
         self, *, decision_type: str | None = None, window: str | None = None, min_samples: int | None = None
-    ) -> LearnResult:
+    ) -> rs.LearnResult:
         return await self._call(
-            LearnResult,
+            rs.LearnResult,
             "learn_patterns",
             decision_type=decision_type,
             window=window,
@@ -386,9 +498,11 @@ class MemoryClient:
         context: Mapping[str, Any] | None = None,
         ttl_hours: float | None = None,
         signal_id: str | None = None,
-    ) -> PublishResult:
+    ) -> rs.PublishResult:
+        """Publish a signal. Without a ``signal_id`` the client makes one, so retrying this call
+        never publishes twice."""
         return await self._call(
-            PublishResult,
+            rs.PublishResult,
             "publish_signal",
             signal_type=signal_type,
             data=data,
@@ -398,7 +512,7 @@ class MemoryClient:
             recommended_action=recommended_action,
             context=context,
             ttl_hours=ttl_hours,
-            signal_id=signal_id,
+            signal_id=signal_id or new_id("sig"),
         )
 
     async def read_inbox(
@@ -408,32 +522,40 @@ class MemoryClient:
         signal_type: str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
-    ) -> InboxPage:
+    ) -> rs.InboxPage:
         return await self._call(
-            InboxPage, "read_inbox", status=status, signal_type=signal_type, limit=limit, cursor=cursor
+            rs.InboxPage, "read_inbox", status=status, signal_type=signal_type, limit=limit, cursor=cursor
         )
 
     async def ack_signal(
         self, signal_id: str, status: Literal["processed", "rejected"], *, decision_id: str | None = None
-    ) -> AckResult:
+    ) -> rs.AckResult:
         return await self._call(
-            AckResult, "ack_signal", signal_id=signal_id, status=status, decision_id=decision_id
+            rs.AckResult, "ack_signal", signal_id=signal_id, status=status, decision_id=decision_id
         )
 
     # ------------------------------------------------------------------------------------------
     # state and analytics
     # ------------------------------------------------------------------------------------------
 
-    async def get_state(self) -> AgentState:
-        return await self._call(AgentState, "get_state")
+    async def get_state(
+        self,
+        *,
+        section: Literal["current", "configuration", "source_metrics", "context_performance"] | None = None,
+    ) -> rs.StateResult:
+        return await self._call(rs.StateResult, "get_state", section=section)
 
     async def update_state(
         self, patch: Mapping[str, Any], expected_version: int, *, checkpoint: str | None = None
-    ) -> AgentState:
-        """Raises :class:`MemoryToolError` (code ``version_conflict``, ``current`` = the state as
-        it is now) when ``expected_version`` is stale."""
+    ) -> rs.StateWritten:
+        """Raises ``VersionConflict`` (``current`` = the state as it is now) when
+        ``expected_version`` is stale."""
         return await self._call(
-            AgentState, "update_state", patch=patch, expected_version=expected_version, checkpoint=checkpoint
+            rs.StateWritten,
+            "update_state",
+            patch=patch,
+            expected_version=expected_version,
+            checkpoint=checkpoint,
         )
 
     async def get_analytics(
@@ -443,17 +565,23 @@ class MemoryClient:
         decision_type: str | None = None,
         agent_id: str | None = None,
         all_agents: bool | None = None,
+        include_series: bool | None = None,
     ) -> AnalyticsReport:
+        from agent_memory.memory.analytics import AnalyticsReport
+
         data = await self.call(
             "get_analytics",
             window=window,
             decision_type=decision_type,
             agent_id=agent_id,
             all_agents=all_agents,
+            include_series=include_series,
         )
-        # A tool annotated with a non-model return type has its value wrapped as {"result": ...}.
-        if set(data) == {"result"} and isinstance(data["result"], dict):
-            data = data["result"]
+        # The tool leaves out what would repeat the totals and the series unless asked for.
+        data.setdefault("series", [])
+        data.setdefault("series_by_agent", [])
+        data.setdefault("series_by_type", [])
+        data.setdefault("by_agent", [])
         return AnalyticsReport.model_validate(data)
 
 
@@ -481,17 +609,17 @@ class DecisionPlan:
 class CycleResult:
     """What one :meth:`MemoryAwareAgent.run_cycle` saw and did."""
 
-    short_term: ShortTermResult | None
+    short_term: rs.ShortTermResult | None
     """What :meth:`MemoryAwareAgent.begin_cycle` recalled (None if it was not called)."""
     signals: list[InboxEntry]
     patterns: list[Pattern]
     plan: DecisionPlan | None
-    decision: LogDecisionResult | None
-    acks: list[AckResult]
+    decision: rs.LogDecisionResult | None
+    acks: list[rs.AckResult]
 
     @property
     def decision_id(self) -> str | None:
-        return self.decision.decision.decision_id if self.decision else None
+        return self.decision.decision_id if self.decision else None
 
 
 class MemoryAwareAgent(abc.ABC):
@@ -516,7 +644,7 @@ class MemoryAwareAgent(abc.ABC):
 
     def __init__(self, memory: MemoryClient) -> None:
         self.memory = memory
-        self.short_term: ShortTermResult | None = None
+        self.short_term: rs.ShortTermResult | None = None
 
     @abc.abstractmethod
     async def decide(
@@ -532,14 +660,22 @@ class MemoryAwareAgent(abc.ABC):
         return "rejected"
 
     async def begin_cycle(self, *, inbox_limit: int = 10) -> list[InboxEntry]:
-        """Recall short-term memory (into ``self.short_term``) and return the pending signals."""
+        """Recall short-term memory (into ``self.short_term``) and return the pending signals,
+        whole (the inbox lists summaries; each signal is then read in full)."""
         self.short_term = await self.memory.recall_stm(self.decision_type)
-        return (await self.memory.read_inbox(limit=inbox_limit)).entries
+        entries = []
+        for summary in (await self.memory.read_inbox(limit=inbox_limit)).entries:
+            signal = await self.memory.get_signal(summary.signal_id)
+            entries.append(InboxEntry(agent_id=self.agent_id(signal), signal=signal, delivery=Delivery()))
+        return entries
+
+    def agent_id(self, signal: Signal) -> str:
+        return self.memory.agent_id or signal.target_agents[0]
 
     async def act(self, context: Mapping[str, Any], signals: Sequence[InboxEntry] = ()) -> CycleResult:
         """Recall the patterns for ``context``, decide, log the decision, acknowledge ``signals``."""
         ctx = dict(context)
-        patterns = (await self.memory.recall_patterns(ctx, decision_type=self.decision_type)).patterns
+        patterns = await self.memory.pattern_records(ctx, decision_type=self.decision_type)
         plan = await self.decide(ctx, patterns, list(signals))
         logged = None
         if plan is not None:
@@ -553,7 +689,7 @@ class MemoryAwareAgent(abc.ABC):
         acks = []
         for entry in signals:
             status = self.ack_status(entry, plan)
-            linked = logged.decision.decision_id if logged is not None and status == "processed" else None
+            linked = logged.decision_id if logged is not None and status == "processed" else None
             acks.append(await self.memory.ack_signal(entry.signal.signal_id, status, decision_id=linked))
         return CycleResult(self.short_term, list(signals), patterns, plan, logged, acks)
 

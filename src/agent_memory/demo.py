@@ -166,7 +166,7 @@ class DeskAgent(MemoryAwareAgent):
 
     async def refresh_known(self) -> None:
         """Re-read every trusted pattern visible to this agent (its own and those shared with it)."""
-        self.known = trusted((await self.memory.recall_patterns(limit=50)).patterns)
+        self.known = trusted(await self.memory.pattern_records())
 
     def relied_on(self, holding: Sequence[Pattern]) -> list[Pattern]:
         return [p for p in trusted(holding) if not any(_refines(q, p) for q in self.known)]
@@ -526,13 +526,13 @@ async def settle(
 async def record_trade(desk: Desk, decision_id: str, tick: Tick, token: TokenTick) -> None:
     """The executor's outcome, and its running P&L kept in its versioned state."""
     executor = desk.executor.memory
-    logged = await executor.record_outcome(
+    await executor.record_outcome(
         decision_id,
         token.pumped,
         quality_score=max(0.0, min(1.0, token.move_pct / 25.0)),
         latency_ms=tick.fill_latency_ms,
     )
-    units = int(logged.decision.reasoning.get("units", 1))
+    units = int((await executor.get_decision(decision_id)).reasoning.get("units", 1))
     desk.trades += 1
     desk.pnl_pct += units * token.move_pct
     state = await executor.get_state()
@@ -549,12 +549,12 @@ async def learn(desk: Desk) -> None:
     result = await memory.learn_patterns(
         decision_type="SOURCE_SELECTION", window="24h", min_samples=MIN_SAMPLES
     )
-    known = trusted((await memory.recall_patterns(decision_type="SOURCE_SELECTION")).patterns)
+    known = trusted(await memory.pattern_records(decision_type="SOURCE_SELECTION"))
     sharpest = [p for p in known if not any(_refines(q, p) for q in known)]
     head = f"learn_patterns over {result.decisions_examined} scans"
     fresh = [p for p in sharpest if p.pattern_id not in desk.shared]
     if not sharpest:
-        weaker = len(result.created) + len(result.updated)
+        weaker = result.created + result.updated
         extra = f" ({weaker} weaker pattern{'s' if weaker != 1 else ''} kept)" if weaker else ""
         say(HUNTER, f"{head}: no rule it can trust yet{extra}")
     elif not fresh and len(sharpest) == 1:
@@ -590,8 +590,8 @@ async def finish(desk: Desk, sessions: dict[str, MemoryClient], cycles: int) -> 
     print("  success: scan -> the token pumped; assessment -> the right call; trade -> won.")
     print("  memory-influenced: decisions that cited a learned pattern (patterns_applied).")
     print()
-    recalled = await desk.hunter.memory.recall_patterns(decision_type="SOURCE_SELECTION")
-    learned = [p for p in trusted(recalled.patterns) if p.pattern_id in desk.shared]
+    recalled = await desk.hunter.memory.pattern_records(decision_type="SOURCE_SELECTION")
+    learned = [p for p in trusted(recalled) if p.pattern_id in desk.shared]
     if not learned:
         print(f"the hunter found no rule it could trust in {cycles} cycles (try more cycles)")
     for pattern in learned:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from agent_memory.api.results import DecisionSummary, NoteSummary, PublishResult, ShortTermResult
 from agent_memory.config import Settings
 from agent_memory.errors import AccessDenied, InvalidInput, NotFound
 from agent_memory.limits import MAX_SIGNAL_TTL_HOURS
@@ -35,6 +35,7 @@ from agent_memory.models import (
     StateCheckpoint,
     normalize_json,
 )
+from agent_memory.storage import cursor as cursors
 from agent_memory.storage.store import DecisionQuery, MemoryStore
 
 
@@ -42,21 +43,10 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:20]}"
 
 
-@dataclass
-class ShortTermMemory:
-    decisions: Page[Decision]
-    notes: list[Note]
-    notes_truncated: bool
-    pending_signals: int
-    pending_signals_capped: bool
-    window_hours: int
-
-
-@dataclass
-class PublishResult:
-    signal: Signal
-    created: bool
-    unregistered_targets: list[str] = field(default_factory=list)
+NOTES_SHOWN = 5
+"""Most notes recall_stm shows (on its first page, taking slots of the page)."""
+PENDING_CAP = 100
+"""recall_stm counts pending signals up to this many."""
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -183,26 +173,41 @@ class Memory:
 
     async def recall_stm(
         self, caller: Caller, decision_type: str | None = None, limit: int = 10, cursor: str | None = None
-    ) -> ShortTermMemory:
+    ) -> ShortTermResult:
         """The caller's last ``stm_window_hours``: decisions newest first (strongly consistent on
-        the table, never cached), live notes, and the number of pending signals."""
-        since = self.clock() - timedelta(hours=self.settings.stm_window_hours)
-        decisions, notes, pending = await asyncio.gather(
+        the table, never cached), live notes, and the number of pending signals.
+
+        The first page shows up to :data:`NOTES_SHOWN` notes, which take slots of ``limit``. Its
+        cursor carries the window start it was issued for, so later pages continue the same
+        window however much time has passed (the window does not slide under a reader).
+        """
+        origin, inner = cursors.split_origin(cursor)
+        since = origin or cursors.floor_origin(self.clock() - timedelta(hours=self.settings.stm_window_hours))
+        notes: list[Note] = []
+        more_notes = False
+        if cursor is None:
+            page = (
+                await self.store.query_notes(caller.agent_id, limit=min(NOTES_SHOWN, limit - 1), cursor=None)
+                if limit > 1
+                else None
+            )
+            if page is not None:
+                notes, more_notes = page.items, page.next_cursor is not None
+        decisions, pending = await asyncio.gather(
             self.store.query_decisions(
                 DecisionQuery(caller.agent_id, decision_type=decision_type, since=since),
-                limit=limit,
-                cursor=cursor,
+                limit=limit - len(notes),
+                cursor=inner,
             ),
-            self.store.query_notes(caller.agent_id, limit=20, cursor=None),
-            self.store.count_pending(caller.agent_id, cap=100),
+            self.store.count_pending(caller.agent_id, cap=PENDING_CAP),
         )
-        return ShortTermMemory(
-            decisions=decisions,
-            notes=notes.items,
-            notes_truncated=notes.next_cursor is not None,
-            pending_signals=pending,
-            pending_signals_capped=pending >= 100,
+        return ShortTermResult(
             window_hours=self.settings.stm_window_hours,
+            decisions=[DecisionSummary.of(d, caller.agent_id) for d in decisions.items],
+            notes=[NoteSummary.of(n) for n in notes],
+            more_notes=more_notes or None,
+            pending_signals=pending,
+            next_cursor=cursors.with_origin(decisions.next_cursor, since),
         )
 
     async def search_decisions(
@@ -452,9 +457,28 @@ class Memory:
         return await self.store.put_state(new_state, expected_version, checkpoint)
 
     async def list_checkpoints(
-        self, caller: Caller, limit: int = 10, cursor: str | None = None
+        self, caller: Caller, agent_id: str | None = None, limit: int = 10, cursor: str | None = None
     ) -> Page[StateCheckpoint]:
-        return await self.store.list_checkpoints(caller.agent_id, limit=limit, cursor=cursor)
+        """Checkpoints newest first (an agent's own; the observer role reads any agent's)."""
+        owner = agent_id or caller.agent_id
+        caller.require_read(owner, "checkpoints")
+        return await self.store.list_checkpoints(owner, limit=limit, cursor=cursor)
+
+    async def get_checkpoint(
+        self, caller: Caller, version: int, agent_id: str | None = None
+    ) -> StateCheckpoint:
+        """The checkpoint kept at ``version`` (pages through the checkpoints, newest first)."""
+        cursor: str | None = None
+        while True:
+            page = await self.list_checkpoints(caller, agent_id, limit=50, cursor=cursor)
+            for checkpoint in page.items:
+                if checkpoint.version == version:
+                    return checkpoint
+            if page.next_cursor is None or (page.items and page.items[-1].version < version):
+                raise NotFound(
+                    f"no checkpoint at version {version}: list them at memory://agents/{{agent_id}}/checkpoints"
+                )
+            cursor = page.next_cursor
 
     # ------------------------------------------------------------------------------------------
     # signals
@@ -474,6 +498,7 @@ class Memory:
         ttl_hours: float | None = None,
         signal_id: str | None = None,
     ) -> PublishResult:
+        """Publish to every target in one transaction; answers ids and flags, not the signal."""
         hours = self.settings.signal_ttl_hours if ttl_hours is None else ttl_hours
         if not 0 < hours <= MAX_SIGNAL_TTL_HOURS:
             raise InvalidInput(
@@ -504,8 +529,13 @@ class Memory:
             expires_at=now + timedelta(hours=hours),
         )
         stored, created = await self.store.publish_signal(signal)
+        unregistered = [t for t in stored.target_agents if t not in registered]
         return PublishResult(
-            signal=stored, created=created, unregistered_targets=[t for t in targets if t not in registered]
+            signal_id=stored.signal_id,
+            created=created,
+            targets=len(stored.target_agents),
+            unregistered_targets=unregistered or None,
+            expires_at=stored.expires_at,
         )
 
     async def _registered_ids(self) -> set[str]:

@@ -1,37 +1,79 @@
-"""What every tool shares: the application context, the caller's identity, and the one place where
-domain errors become tool errors a model can act on."""
+"""What every tool shares: the application context, the caller's identity, and the one place
+where a tool's arguments are validated and its result or error is put on the wire.
+
+A tool is a :class:`~agent_memory.api.tools.ToolSpec` (name, request model, result model,
+description) plus a handler ``(app, caller, request) -> result``. :func:`build_tool` turns the pair
+into an SDK tool whose input schema is the request model's, that validates arguments itself (so
+every argument problem is reported in our words, unknown arguments included), and that answers
+compact JSON text plus the same structured content; an error answers ``"code: message"`` as text
+and :class:`~agent_memory.api.results.ErrorResult` as structured content.
+"""
 
 from __future__ import annotations
 
-import inspect
-import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
 
 from mcp.server.auth.middleware.auth_context import get_access_token
-from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import ToolAnnotations
-from pydantic import BaseModel, ValidationError
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, ConfigDict, ValidationError
 
+from agent_memory.api import error_result
+from agent_memory.api.compact import compact, to_text
+from agent_memory.api.results import ErrorResult
+from agent_memory.api.tools import Kind, ToolSpec
+from agent_memory.api.validation import describe
 from agent_memory.config import Settings
-from agent_memory.errors import AgentMemoryError, Conflict
+from agent_memory.errors import AgentMemoryError, InvalidInput
+from agent_memory.memory.analytics import Analytics
 from agent_memory.memory.identity import Caller, Role
+from agent_memory.memory.learner import Learner
 from agent_memory.memory.service import Memory
-from agent_memory.storage import usage
+from agent_memory.models import Decision, Outcome
 
 log = logging.getLogger("agent_memory.tools")
-T = TypeVar("T")
-F = TypeVar("F", bound=Callable[..., Any])
 
-READ = ToolAnnotations(readOnlyHint=True, idempotentHint=True, destructiveHint=False, openWorldHint=False)
-WRITE_IDEMPOTENT = ToolAnnotations(
-    readOnlyHint=False, idempotentHint=True, destructiveHint=False, openWorldHint=False
-)
-WRITE = ToolAnnotations(readOnlyHint=False, idempotentHint=False, destructiveHint=False, openWorldHint=False)
+Req = TypeVar("Req", bound=BaseModel)
+Res = TypeVar("Res", bound=BaseModel)
+
+ANNOTATIONS: dict[Kind, ToolAnnotations] = {
+    "read": ToolAnnotations(
+        readOnlyHint=True, idempotentHint=True, destructiveHint=False, openWorldHint=False
+    ),
+    "write_idempotent": ToolAnnotations(
+        readOnlyHint=False, idempotentHint=True, destructiveHint=False, openWorldHint=False
+    ),
+    "write": ToolAnnotations(
+        readOnlyHint=False, idempotentHint=False, destructiveHint=False, openWorldHint=False
+    ),
+}
+
+
+class DecisionEvents(Protocol):
+    """Told about each new decision and outcome (CloudWatch metrics, when configured)."""
+
+    def emit_decision(self, decision: Decision) -> None: ...
+
+    def emit_outcome(self, agent_id: str, decision_type: str, outcome: Outcome) -> None: ...
+
+
+class NoEvents:
+    def emit_decision(self, decision: Decision) -> None:
+        return None
+
+    def emit_outcome(self, agent_id: str, decision_type: str, outcome: Outcome) -> None:
+        return None
+
+
+Meter = Callable[[str], AbstractContextManager[object]]
+"""Opens a block that accounts the storage requests of one tool call (named) to its tool."""
 
 
 @dataclass
@@ -40,96 +82,115 @@ class AppContext:
 
     memory: Memory
     settings: Settings
-    services: dict[str, Any] = field(default_factory=dict)
-    """Optional services by name (``analytics``, ``learner``, ``ledger``, ``metrics``)."""
+    analytics: Analytics
+    learner: Learner
+    meter: Meter
+    events: DecisionEvents
     http: bool = False
 
 
-def app(ctx: Context[Any, Any]) -> AppContext:
+def caller_of(state: AppContext) -> Caller:
+    """The calling agent: from the verified bearer token over HTTP, from the launch settings over
+    stdio. Never from a tool argument."""
+    if not state.http:
+        return Caller(state.settings.agent_id, "agent")
+    token = get_access_token()
+    if token is None:  # the auth middleware refuses such requests before they get here
+        raise AgentMemoryError("unauthenticated: send a bearer token")
+    role: Role = "observer" if "observer" in token.scopes else "agent"
+    return Caller(token.client_id, role)
+
+
+def app(ctx: Context[AppContext]) -> AppContext:
     state = ctx.request_context.lifespan_context
     assert isinstance(state, AppContext)
     return state
 
 
-def caller_of(ctx: Context[Any, Any]) -> Caller:
-    """The calling agent: from the verified bearer token over HTTP, from the launch settings over
-    stdio. Never from a tool argument."""
-    state = app(ctx)
-    if not state.http:
-        return Caller(state.settings.agent_id, "agent")
-    token = get_access_token()
-    if token is None:  # the auth middleware refuses such requests before they get here
-        raise ToolError("unauthenticated: send a bearer token")
-    role: Role = "observer" if "observer" in token.scopes else "agent"
-    return Caller(token.client_id, role)
+class _RawArguments(ArgModelBase):
+    """Lets every argument through the SDK untouched: the tool validates them itself."""
+
+    model_config = ConfigDict(extra="allow")
+
+    def model_dump_one_level(self) -> dict[str, Any]:
+        return {"arguments": dict(self.__pydantic_extra__ or {})}
 
 
-def describe_validation(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        where = ".".join(str(p) for p in err.get("loc", ()) if p != "__root__") or "input"
-        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-        parts.append(f"{where}: {msg}")
-    more = f" (and {len(exc.errors()) - 5} more)" if len(exc.errors()) > 5 else ""
-    return "invalid input: " + "; ".join(parts) + more
+def success(result: BaseModel) -> CallToolResult:
+    data = compact(result.model_dump(mode="json", exclude_none=True))
+    return CallToolResult(content=[TextContent(type="text", text=to_text(data))], structured_content=data)
 
 
-def _current_json(current: Any) -> str:
-    if isinstance(current, BaseModel):
-        text = current.model_dump_json(exclude_none=True)
-    else:
-        text = json.dumps(current, default=str)
-    return text if len(text) <= 4000 else text[:4000] + "...(truncated)"
+def failure(error: ErrorResult) -> CallToolResult:
+    data = compact(error.model_dump(mode="json", exclude_none=True))
+    return CallToolResult(
+        content=[TextContent(type="text", text=f"{error.code}: {error.message}")],
+        structured_content=data,
+        is_error=True,
+    )
 
 
-async def run(ctx: Context[Any, Any], tool: str, body: Callable[[Caller], Awaitable[T]]) -> T:
-    """Run a tool body for the caller: register the caller, meter storage use, map errors.
+def validate(spec: ToolSpec, arguments: dict[str, Any]) -> BaseModel:
+    """The request model for ``arguments``, or :class:`InvalidInput` saying what to change."""
+    try:
+        return spec.request.model_validate(arguments)
+    except ValidationError as exc:
+        raise InvalidInput(describe(exc, spec.request)) from None
 
-    A domain error becomes a tool error whose text says what to change; a conflict carries the
-    current record. Anything unexpected is logged to stderr with a request id and reported
-    without internals.
+
+Handler = Callable[[AppContext, Caller, Req], Awaitable[BaseModel]]
+
+
+@dataclass(frozen=True)
+class ToolDef(Generic[Req]):
+    spec: ToolSpec
+    handler: Handler[Req]
+
+
+async def run(
+    state: AppContext, spec: ToolSpec, handler: Handler[Any], arguments: dict[str, Any]
+) -> CallToolResult:
+    """Run one call: resolve and register the caller, validate, meter, map errors to data.
+
+    Anything unexpected is logged to stderr with a request id and reported without internals.
     """
-    state = app(ctx)
-    caller = caller_of(ctx)
-    with usage.metered() as used:
+    caller: Caller | None = None
+    with state.meter(spec.name):
         try:
+            caller = caller_of(state)
+            request = validate(spec, arguments)
             await state.memory.register(caller)
-            return await body(caller)
-        except ToolError:
-            raise
-        except Conflict as exc:
-            message = f"{exc.code}: {exc.message}"
-            if exc.current is not None:
-                message += f"\ncurrent: {_current_json(exc.current)}"
-            raise ToolError(message) from exc
+            return success(await handler(state, caller, request))
         except AgentMemoryError as exc:
-            raise ToolError(f"{exc.code}: {exc.message}") from exc
-        except ValidationError as exc:
-            raise ToolError(describe_validation(exc)) from exc
-        except Exception as exc:
+            return failure(error_result(exc, caller.agent_id if caller else None))
+        except ValidationError as exc:  # a record refused what the request model let through
+            return failure(error_result(InvalidInput(describe(exc)), caller.agent_id if caller else None))
+        except Exception:
             request_id = uuid.uuid4().hex[:12]
-            log.exception("tool %s failed (request %s)", tool, request_id)
-            raise ToolError(
-                f"internal error (request id {request_id}): the memory could not complete {tool}; "
-                "nothing was partially written. Retry later; if it persists, report the request id."
-            ) from exc
-        finally:
-            ledger = state.services.get("ledger")
-            if ledger is not None:
-                ledger.record(tool, used)
+            log.exception("tool %s failed (request %s)", spec.name, request_id)
+            return failure(
+                ErrorResult(
+                    code="internal_error",
+                    message=f"request id {request_id}: the memory could not complete {spec.name}; "
+                    "nothing was partially written. Retry later; if it persists, report the request id.",
+                    retryable=True,
+                )
+            )
 
 
-def registrar(server: MCPServer[Any], read_only: bool) -> Callable[[ToolAnnotations], Callable[[F], F]]:
-    """``@tool(annotations)``: registers a tool, except write tools on a read-only server (a
-    model is better served by not seeing a tool than by calling one that always refuses)."""
+def build_tool(spec: ToolSpec, handler: Handler[Any]) -> Tool:
+    """The SDK tool for ``spec``: its schemas from the api models, its body :func:`run`."""
 
-    def tool(annotations: ToolAnnotations) -> Callable[[F], F]:
-        def wrap(fn: F) -> F:
-            if read_only and not annotations.read_only_hint:
-                return fn
-            server.tool(annotations=annotations, description=inspect.cleandoc(fn.__doc__ or ""))(fn)
-            return fn
+    async def call(ctx: Context[AppContext], arguments: dict[str, Any]) -> CallToolResult:
+        return await run(app(ctx), spec, handler, arguments)
 
-        return wrap
-
-    return tool
+    return Tool(
+        fn=call,
+        name=spec.name,
+        description=spec.description,
+        parameters=spec.request.model_json_schema(),
+        fn_metadata=FuncMetadata(arg_model=_RawArguments, output_schema=spec.result.model_json_schema()),
+        is_async=True,
+        context_kwarg="ctx",
+        annotations=ANNOTATIONS[spec.kind],
+    )

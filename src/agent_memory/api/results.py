@@ -1,0 +1,345 @@
+"""Every tool's result, compact by default: lists carry summaries with bounded previews (the whole
+record is one resource read away: ``memory://decisions/{id}``, ``memory://signals/{id}``), writes
+answer ids, versions and flags. The services build these; the tools return them; the Python
+client parses them.
+
+A previewed field (longer than :data:`~agent_memory.api.compact.PREVIEW_CHARS` as JSON) becomes a
+string ending in "…" and is named in the summary's ``truncated`` list.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+from agent_memory.api.compact import preview
+from agent_memory.models import (
+    STATE_SECTIONS,
+    AgentState,
+    Decision,
+    Delivery,
+    InboxEntry,
+    Note,
+    Pattern,
+    Signal,
+)
+
+Time = Annotated[
+    datetime,
+    PlainSerializer(lambda t: t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), return_type=str),
+]
+"""A time in results: UTC, to the second."""
+
+STATE_BUDGET = 6000
+"""Characters of state sections get_state returns before it previews the largest ones."""
+TOP_IDS = 5
+
+
+class Result(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _previews(**fields: Any) -> tuple[dict[str, Any], list[str] | None]:
+    out: dict[str, Any] = {}
+    cut: list[str] = []
+    for name, value in fields.items():
+        if value in (None, {}, [], ""):
+            continue
+        shown, truncated = preview(value)
+        out[name] = shown
+        if truncated:
+            cut.append(name)
+    return out, cut or None
+
+
+# --------------------------------------------------------------------------------------------------
+# decisions and notes
+# --------------------------------------------------------------------------------------------------
+
+
+class DecisionSummary(Result):
+    decision_id: str
+    decision_type: str
+    created_at: Time
+    agent_id: str | None = Field(None, description="Set when not yours.")
+    success: bool | None = Field(None, description="The outcome, once recorded.")
+    quality_score: float | None = None
+    parent_decision_id: str | None = None
+    patterns_applied: int | None = Field(None, description="How many patterns it cited.")
+    context: Any = None
+    reasoning: Any = None
+    truncated: list[str] | None = Field(None, description="Fields previewed: read memory://decisions/{id}.")
+
+    @classmethod
+    def of(cls, d: Decision, caller_agent: str | None = None) -> DecisionSummary:
+        shown, cut = _previews(context=d.context, reasoning=d.reasoning)
+        return cls(
+            decision_id=d.decision_id,
+            decision_type=d.decision_type,
+            created_at=d.created_at,
+            agent_id=None if d.agent_id == caller_agent else d.agent_id,
+            success=d.outcome.success if d.outcome else None,
+            quality_score=d.outcome.quality_score if d.outcome else None,
+            parent_decision_id=d.parent_decision_id,
+            patterns_applied=len(d.patterns_applied) or None,
+            truncated=cut,
+            **shown,
+        )
+
+
+class NoteSummary(Result):
+    key: str
+    value: Any = Field(None, description="The value, or a preview when long.")
+    truncated: bool | None = None
+    expires_at: Time
+
+    @classmethod
+    def of(cls, n: Note) -> NoteSummary:
+        shown, cut = preview(n.value)
+        return cls(key=n.key, value=shown, truncated=cut or None, expires_at=n.expires_at)
+
+
+class ShortTermResult(Result):
+    window_hours: int
+    decisions: list[DecisionSummary] = Field(description="Newest first.")
+    notes: list[NoteSummary] = Field(description="Your live notes (first page only; they count in limit).")
+    more_notes: bool | None = Field(None, description="More notes exist than shown.")
+    pending_signals: int = Field(description="Signals in your inbox (read_inbox); counted to 100.")
+    next_cursor: str | None = None
+
+
+class DecisionPage(Result):
+    decisions: list[DecisionSummary] = Field(description="Summaries; memory://decisions/{id} for all.")
+    next_cursor: str | None = None
+
+
+class LogDecisionResult(Result):
+    decision_id: str
+    created: bool = Field(description="False: this decision_id was already logged (a retry).")
+
+
+class OutcomeResult(Result):
+    decision_id: str
+    recorded: bool = Field(description="False: the same outcome was already recorded.")
+
+
+class NoteResult(Result):
+    key: str
+    expires_at: Time
+
+
+# --------------------------------------------------------------------------------------------------
+# patterns
+# --------------------------------------------------------------------------------------------------
+
+
+class PatternSummary(Result):
+    pattern_id: str
+    version: int
+    agent_id: str | None = Field(None, description="Author, when not you.")
+    description: str
+    when: str = Field(description="Its conditions, joined by AND.")
+    confidence: float
+    success_rate: float
+    sample_size: int
+    decision_type: str | None = None
+    domain: str
+    shared_with: list[str] | None = None
+    status: str | None = Field(None, description="Set when not active.")
+    applied_success_rate: float | None = Field(None, description="Success when cited in decisions.")
+    truncated: list[str] | None = None
+
+    @classmethod
+    def of(cls, p: Pattern, caller_agent: str | None = None) -> PatternSummary:
+        when = " AND ".join(c.describe() for c in p.conditions) or "always"
+        when_shown, when_cut = preview(when)
+        desc_shown, desc_cut = preview(p.description)
+        cut = [n for n, c in (("description", desc_cut), ("when", when_cut)) if c]
+        return cls(
+            pattern_id=p.pattern_id,
+            version=p.version,
+            agent_id=None if p.agent_id == caller_agent else p.agent_id,
+            description=desc_shown,
+            when=when_shown,
+            confidence=p.confidence,
+            success_rate=p.success_rate,
+            sample_size=p.sample_size,
+            decision_type=p.decision_type,
+            domain=p.domain,
+            shared_with=p.shared_with or None,
+            status=None if p.status == "active" else p.status,
+            applied_success_rate=p.feedback.applied_success_rate,
+            truncated=cut or None,
+        )
+
+
+class PatternList(Result):
+    patterns: list[PatternSummary] = Field(description="Highest confidence first.")
+
+
+class PatternResult(Result):
+    pattern_id: str
+    version: int
+    shared_with: list[str] | None = None
+
+
+class LearnResult(Result):
+    decisions_examined: int
+    baseline_success_rate: float | None = None
+    created: int
+    updated: int
+    unchanged: int
+    superseded: int
+    top_pattern_ids: list[str] = Field(description=f"Up to {TOP_IDS} created or updated, best first.")
+    note: str
+
+
+# --------------------------------------------------------------------------------------------------
+# signals
+# --------------------------------------------------------------------------------------------------
+
+
+class PublishResult(Result):
+    signal_id: str
+    created: bool = Field(description="False: this signal_id was already published (a retry).")
+    targets: int = Field(description="Agents it was delivered to.")
+    unregistered_targets: list[str] | None = Field(
+        None, description="Targets never seen yet: check the spelling (they still get it)."
+    )
+    expires_at: Time
+
+
+class SignalSummary(Result):
+    signal_id: str
+    signal_type: str
+    source_agent: str
+    severity: str
+    confidence: float
+    created_at: Time
+    expires_at: Time
+    recommended_action: str | None = None
+    data: Any = None
+    context: Any = None
+    status: str | None = Field(None, description="Your delivery's status when not pending.")
+    decision_id: str | None = None
+    truncated: list[str] | None = Field(None, description="Fields previewed: read memory://signals/{id}.")
+
+    @classmethod
+    def of(cls, e: InboxEntry) -> SignalSummary:
+        s = e.signal
+        shown, cut = _previews(data=s.data, context=s.context, recommended_action=s.recommended_action)
+        return cls(
+            signal_id=s.signal_id,
+            signal_type=s.signal_type,
+            source_agent=s.source_agent,
+            severity=s.severity,
+            confidence=s.confidence,
+            created_at=s.created_at,
+            expires_at=s.expires_at,
+            status=None if e.delivery.status == "pending" else e.delivery.status,
+            decision_id=e.delivery.decision_id,
+            truncated=cut,
+            **shown,
+        )
+
+
+class InboxPage(Result):
+    entries: list[SignalSummary] = Field(description="Newest first.")
+    next_cursor: str | None = None
+
+
+class AckResult(Result):
+    signal_id: str
+    status: Literal["processed", "rejected"]
+    acknowledged: bool = Field(description="False: already acknowledged the same way.")
+    decision_id: str | None = None
+
+
+# --------------------------------------------------------------------------------------------------
+# state
+# --------------------------------------------------------------------------------------------------
+
+
+class StateResult(Result):
+    agent_id: str
+    version: int = Field(description="Pass as expected_version to update_state; 0 = never written.")
+    updated_at: Time | None = None
+    current: Any = None
+    configuration: Any = None
+    source_metrics: Any = None
+    context_performance: Any = None
+    truncated: list[str] | None = Field(None, description="Sections previewed: get_state(section=...).")
+
+    @classmethod
+    def of(cls, s: AgentState, section: str | None = None) -> StateResult:
+        sections = {name: getattr(s, name) for name in STATE_SECTIONS if section in (None, name)}
+        shown: dict[str, Any] = {k: v for k, v in sections.items() if v}
+        cut: list[str] = []
+        if section is None:
+            # Preview the largest sections until the rest fits the budget.
+            sizes = sorted(((len(str(v)), k) for k, v in shown.items()), reverse=True)
+            total = sum(n for n, _ in sizes)
+            for n, name in sizes:
+                if total <= STATE_BUDGET:
+                    break
+                shown[name], _ = preview(shown[name])
+                total -= n
+                cut.append(name)
+        return cls(
+            agent_id=s.agent_id,
+            version=s.version,
+            updated_at=s.updated_at,
+            truncated=sorted(cut) or None,
+            **shown,
+        )
+
+
+class StateWritten(Result):
+    version: int
+    checkpoint: str | None = None
+
+
+# --------------------------------------------------------------------------------------------------
+# errors
+# --------------------------------------------------------------------------------------------------
+
+
+class ErrorResult(Result):
+    """The structured content of every tool error: what went wrong, in data."""
+
+    code: str = Field(description="Stable: invalid_input, not_found, version_conflict, ...")
+    message: str = Field(description="What to change.")
+    retryable: bool = Field(description="Whether the same call may succeed later.")
+    retry_after_s: float | None = None
+    current: dict[str, Any] | None = Field(None, description="A conflict's record as it is now (summary).")
+
+
+def summarize(record: Any, caller_agent: str | None = None) -> dict[str, Any] | None:
+    """The compact form of a record a conflict carries (as a tool result would show it)."""
+    summary: Result | None
+    if isinstance(record, AgentState):
+        summary = StateResult.of(record)
+    elif isinstance(record, Decision):
+        summary = DecisionSummary.of(record, caller_agent)
+    elif isinstance(record, Pattern):
+        summary = PatternSummary.of(record, caller_agent)
+    elif isinstance(record, InboxEntry):
+        summary = SignalSummary.of(record)
+    elif isinstance(record, Signal):
+        summary = SignalSummary.of(
+            InboxEntry(agent_id=record.source_agent, signal=record, delivery=Delivery())
+        )
+    elif isinstance(record, BaseModel):
+        return record.model_dump(mode="json", exclude_none=True)
+    else:
+        return None
+    return summary.model_dump(mode="json", exclude_none=True)
+
+
+class AnalyticsResult(Result):
+    """The analytics report (fields as documented in docs/ANALYTICS.md), without nulls, with floats
+    rounded, and without sections that would repeat the totals (one agent's breakdown)."""
+
+    model_config = ConfigDict(extra="allow")
