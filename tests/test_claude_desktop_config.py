@@ -68,7 +68,7 @@ async def test_each_server_starts_as_configured_and_they_share_memory(tmp_path: 
         )
         assert not logged.is_error, logged.content
         assert logged.structured_content is not None
-        decision_id = logged.structured_content["decision"]["decision_id"]
+        decision_id = logged.structured_content["decision_id"]
         published = await hunter.call_tool(
             "publish_signal",
             {
@@ -84,7 +84,7 @@ async def test_each_server_starts_as_configured_and_they_share_memory(tmp_path: 
         assert not inbox.is_error, inbox.content
         assert inbox.structured_content is not None
         entries = inbox.structured_content["entries"]
-        assert [e["signal"]["source_agent"] for e in entries] == ["market-hunter"]
-        assert entries[0]["signal"]["data"]["decision_id"] == decision_id
+        assert [e["source_agent"] for e in entries] == ["market-hunter"]
+        assert entries[0]["data"]["decision_id"] == decision_id
 
     assert (tmp_path / "data" / "agent-memory" / "memory.db").exists()

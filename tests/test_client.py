@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from agent_memory.client import DecisionPlan, MemoryAwareAgent, MemoryClient, MemoryToolError
+from agent_memory.errors import AccessDenied, InvalidInput, NotFound, VersionConflict
 from agent_memory.memory.analytics import AnalyticsReport
 from agent_memory.models import InboxEntry, Pattern, PatternCondition
 from tests.fixtures.dynamodb import FAKE_AWS_ENV, dynamo_settings
@@ -69,14 +70,17 @@ async def test_two_agents_share_one_memory_over_stdio(launch: Launch) -> None:
         logged = await hunter.log_decision(
             "SOURCE_SELECTION", context=context, reasoning={"chosen": "whale_alert"}, decision_id="d-1"
         )
-        assert logged.created and logged.decision.agent_id == "hunter"
-        assert logged.decision.context == context
+        assert logged.created and logged.decision_id == "d-1"
+        whole = await hunter.get_decision("d-1")
+        assert whole.agent_id == "hunter" and whole.context == context
         retry = await hunter.log_decision(
             "SOURCE_SELECTION", context=context, reasoning={"chosen": "whale_alert"}, decision_id="d-1"
         )
         assert not retry.created
         outcome = await hunter.record_outcome("d-1", True, quality_score=0.8, latency_ms=120)
-        assert outcome.recorded and outcome.decision.outcome is not None and outcome.decision.outcome.success
+        assert outcome.recorded and outcome.decision_id == "d-1"
+        recorded = (await hunter.get_decision("d-1")).outcome
+        assert recorded is not None and recorded.success and recorded.quality_score == 0.8
         await hunter.store_stm("context/market", {"trend": "bullish"}, ttl_minutes=30)
         stm = await hunter.recall_stm()
         assert [d.decision_id for d in stm.decisions] == ["d-1"]
@@ -91,20 +95,20 @@ async def test_two_agents_share_one_memory_over_stdio(launch: Launch) -> None:
         published = await hunter.publish_signal(
             "WHALE_ACTIVITY", {"whale_count": 6}, ["risk"], 0.8, severity="high", recommended_action="ASSESS"
         )
-        assert published.created and published.signal.source_agent == "hunter"
+        assert published.created and published.signal_id.startswith("sig_")  # a client-made id
+        assert (await risk.get_signal(published.signal_id)).source_agent == "hunter"
         inbox = await risk.read_inbox()
-        assert [e.signal.signal_id for e in inbox.entries] == [published.signal.signal_id]
-        assert inbox.entries[0].signal.data == {"whale_count": 6}
+        assert [e.signal_id for e in inbox.entries] == [published.signal_id]
+        assert inbox.entries[0].data == {"whale_count": 6}
         assessed = await risk.log_decision("RISK_ASSESSMENT", parent_decision_id="d-1")
-        ack = await risk.ack_signal(
-            published.signal.signal_id, "processed", decision_id=assessed.decision.decision_id
-        )
-        assert ack.acknowledged and ack.delivery.status == "processed"
-        assert ack.delivery.decision_id == assessed.decision.decision_id
+        ack = await risk.ack_signal(published.signal_id, "processed", decision_id=assessed.decision_id)
+        assert ack.acknowledged and ack.status == "processed"
+        assert ack.decision_id == assessed.decision_id
         assert (await risk.read_inbox()).entries == []
         assert len((await risk.read_inbox(status="processed")).entries) == 1
-        with pytest.raises(MemoryToolError) as denied:
-            await hunter.ack_signal(published.signal.signal_id, "processed")
+        with pytest.raises(AccessDenied) as denied:  # the error tree's class, read from the data
+            await hunter.ack_signal(published.signal_id, "processed")
+        assert isinstance(denied.value, MemoryToolError) and not denied.value.retryable
         assert denied.value.tool == "ack_signal" and denied.value.code == "access_denied"
 
         # patterns: store, share, recall by context, history
@@ -120,7 +124,7 @@ async def test_two_agents_share_one_memory_over_stdio(launch: Launch) -> None:
             sample_size=40,
             domain="trading",
         )
-        assert isinstance(pattern, Pattern) and pattern.version == 1
+        assert pattern.version == 1 and pattern.pattern_id.startswith("pat_")
         assert (await risk.recall_patterns(context)).patterns == []  # private so far
         shared = await hunter.share_pattern(pattern.pattern_id, ["risk"])
         assert shared.version == 2
@@ -130,20 +134,22 @@ async def test_two_agents_share_one_memory_over_stdio(launch: Launch) -> None:
         cited = await risk.log_decision(
             "RISK_ASSESSMENT", context=context, patterns_applied=[pattern.pattern_id]
         )
-        assert cited.decision.memory_influenced
+        assert (await risk.get_decision(cited.decision_id)).memory_influenced
         history = await hunter.pattern_history(pattern.pattern_id)
         assert [p.version for p in history.patterns] == [2, 1]
         learned = await hunter.learn_patterns(window="24h", min_samples=5)
-        assert learned.decisions_examined == 1 and learned.created == []
+        assert learned.decisions_examined == 1 and learned.created == 0 and learned.top_pattern_ids == []
 
         # state: optimistic concurrency, the conflict carries the server's message and the state
         state = await hunter.get_state()
         assert state.version == 0
         updated = await hunter.update_state({"current": {"cycle": 1}}, 0, checkpoint="start")
-        assert updated.version == 1 and updated.current == {"cycle": 1}
-        with pytest.raises(MemoryToolError) as stale:
+        assert updated.version == 1 and updated.checkpoint == "start"
+        assert (await hunter.get_state()).current == {"cycle": 1}
+        with pytest.raises(VersionConflict) as stale:
             await hunter.update_state({"current": {"cycle": 2}}, 0)
         error = stale.value
+        assert isinstance(error, MemoryToolError) and error.retryable
         assert error.tool == "update_state" and error.code == "version_conflict"
         assert "stale" in error.message and "expected_version=1" in error.message
         assert not error.message.startswith("Error executing tool")
@@ -151,12 +157,13 @@ async def test_two_agents_share_one_memory_over_stdio(launch: Launch) -> None:
         assert (await hunter.get_state()).current == {"cycle": 1}
 
         # errors name what to change
-        with pytest.raises(MemoryToolError) as missing:
+        with pytest.raises(NotFound) as missing:
             await hunter.record_outcome("no-such-decision", True)
         assert missing.value.code == "not_found" and "no-such-decision" in missing.value.message
-        with pytest.raises(MemoryToolError) as invalid:
+        with pytest.raises(InvalidInput) as invalid:
             await hunter.log_decision("not a type!")
-        assert "decision_type" in invalid.value.message or "type" in invalid.value.message
+        assert invalid.value.code == "invalid_input"
+        assert invalid.value.message.startswith("decision_type: invalid type 'not a type!'")
 
         # analytics: the report model
         report = await hunter.get_analytics(window="24h")
@@ -203,18 +210,23 @@ async def test_memory_aware_agent_runs_a_cycle(tmp_path: Path) -> None:
         result = await agent.run_cycle({"whale_count": 6})
         assert [p.pattern_id for p in result.patterns] == [pattern.pattern_id]
         assert result.decision is not None and result.decision_id is not None
-        assert result.decision.decision.patterns_applied == [pattern.pattern_id]
-        assert result.decision.decision.memory_influenced
-        assert result.decision.decision.context == {"whale_count": 6}
-        assert [a.signal_id for a in result.acks] == [sent.signal.signal_id]
-        assert result.acks[0].delivery.status == "processed"
-        assert result.acks[0].delivery.decision_id == result.decision_id
+        logged = await risk_client.get_decision(result.decision_id)
+        assert logged.patterns_applied == [pattern.pattern_id]
+        assert logged.memory_influenced
+        assert logged.context == {"whale_count": 6}
+        assert [a.signal_id for a in result.acks] == [sent.signal_id]
+        assert result.acks[0].status == "processed"
+        assert result.acks[0].decision_id == result.decision_id
         assert (await risk_client.read_inbox()).entries == []
 
 
 async def test_stdio_accepts_an_explicit_command(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "agent_memory.cli", "serve", "--read-only"]
-    async with MemoryClient.stdio("reader", sqlite_path=tmp_path / "m.db", command=command) as reader:
+    # The command runs this interpreter; give it this checkout's import path when the tests have one.
+    env = {"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else None
+    async with MemoryClient.stdio(
+        "reader", sqlite_path=tmp_path / "m.db", command=command, env=env
+    ) as reader:
         state = await reader.get_state()
         assert state.agent_id == "reader" and state.version == 0
         raw = await reader.call("get_state")
@@ -234,9 +246,104 @@ async def test_from_client_wraps_an_in_process_session(tmp_path: Path) -> None:
     async with Client(server) as raw:
         memory = MemoryClient.from_client(raw)
         logged = await memory.log_decision("X", context={"k": 1}, outcome={"success": True})
-        assert logged.decision.agent_id == "inproc" and logged.decision.outcome is not None
+        whole = await memory.get_decision(logged.decision_id)
+        assert whole.agent_id == "inproc" and whole.outcome is not None and whole.outcome.success
         report = await memory.get_analytics(window="24h")
         assert report.totals.successes == 1
-        with pytest.raises(MemoryToolError) as invalid:
+        with pytest.raises(InvalidInput) as invalid:
             await memory.store_stm("bad key!", 1)
-        assert invalid.value.tool == "store_stm" and "key" in invalid.value.message
+        assert invalid.value.tool == "store_stm" and invalid.value.message.startswith("key: invalid key")
+
+
+# --------------------------------------------------------------------------------------------------
+# the client on its own: what it checks before sending, its ids, its timeout, what it imports
+# --------------------------------------------------------------------------------------------------
+
+
+class Unreachable:
+    """An ``mcp.Client`` stand-in that records calls: the checks below must refuse before sending."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.delay = delay
+
+    async def call_tool(self, name: str, arguments: dict[str, Any]) -> Any:
+        import anyio
+
+        self.calls.append((name, arguments))
+        await anyio.sleep(self.delay)
+        raise AssertionError("should have timed out")
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda m: m.log_decision("X", context={"p": float("nan")}), "NaN and Infinity cannot be stored"),
+        (lambda m: m.store_stm("k", {"x": float("inf")}), "NaN and Infinity cannot be stored"),
+        (lambda m: m.store_stm("k", "\ud800 lone"), "lone surrogate"),
+        (lambda m: m.publish_signal("X", {"t": "\udfff"}, ["a"], 0.5), "lone surrogate"),
+        (lambda m: m.store_stm("k", _nested(40)), "nested deeper than 16 levels"),
+        (lambda m: m.publish_signal("X", {}, ["a"], 1.5), "confidence: must be at most 1 (got 1.5)"),
+        (lambda m: m.recall_stm(limit=0), "limit: must be at least 1 (got 0)"),
+    ],
+)
+async def test_client_refuses_what_the_server_would_before_sending(call: Any, message: str) -> None:
+    stub = Unreachable()
+    memory = MemoryClient(stub)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput) as refused:
+        await call(memory)
+    assert message in refused.value.message and refused.value.code == "invalid_input"
+    assert isinstance(refused.value, MemoryToolError) and stub.calls == []
+
+
+def _nested(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+async def test_client_times_out_and_makes_retry_safe_ids() -> None:
+    stub = Unreachable(delay=5)
+    memory = MemoryClient(stub, timeout_s=0.05)  # type: ignore[arg-type]
+    with pytest.raises(MemoryToolError) as late:
+        await memory.log_decision("X")
+    assert late.value.code == "timeout" and late.value.retryable
+    await_log = stub.calls[0][1]["decision_id"]
+    assert await_log.startswith("dec_") and len(await_log) == 24
+    with pytest.raises(MemoryToolError):
+        await memory.publish_signal("X", {}, ["a"], 0.5)
+    assert stub.calls[1][1]["signal_id"].startswith("sig_")
+    with pytest.raises(MemoryToolError):
+        await memory.log_decision("X", decision_id="mine")
+    assert stub.calls[2][1]["decision_id"] == "mine"
+
+
+def test_importing_the_client_loads_no_server_code() -> None:
+    import subprocess
+
+    probe = (
+        "import sys, agent_memory.client; "
+        "print(sorted(m for m in sys.modules if m.startswith(("
+        "'agent_memory.server', 'agent_memory.tools', 'agent_memory.storage', 'agent_memory.memory', "
+        "'mcp.server', 'mcp.client'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_client_methods_match_the_tools() -> None:
+    """Every tool has a MemoryClient method of the same name taking the same parameters, with the
+    tool's required parameters required (and its optional ones optional)."""
+    import inspect
+
+    from agent_memory.api import TOOLS
+
+    for name, spec in TOOLS.items():
+        method = getattr(MemoryClient, name)
+        params = {p.name: p for p in list(inspect.signature(method).parameters.values())[1:]}
+        fields = spec.request.model_fields
+        assert set(params) == set(fields), (name, set(params) ^ set(fields))
+        for field_name, info in fields.items():
+            client_required = params[field_name].default is inspect.Parameter.empty
+            assert client_required == info.is_required(), (name, field_name)

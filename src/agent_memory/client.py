@@ -58,7 +58,7 @@ from agent_memory.models import (
 if TYPE_CHECKING:
     from mcp import Client
 
-    from agent_memory.memory.analytics import AnalyticsReport
+    from agent_memory.memory.analytics_report import AnalyticsReport
 
 __all__ = [
     "CycleResult",
@@ -567,7 +567,7 @@ class MemoryClient:
         all_agents: bool | None = None,
         include_series: bool | None = None,
     ) -> AnalyticsReport:
-        from agent_memory.memory.analytics import AnalyticsReport
+        from agent_memory.memory.analytics_report import AnalyticsReport
 
         data = await self.call(
             "get_analytics",

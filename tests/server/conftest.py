@@ -30,11 +30,21 @@ class Agent:
         return result.structured_content
 
     async def error(self, tool: str, **args: Any) -> str:
+        """The error text of a call that must fail (one line: "code: message")."""
+        return (await self.failure(tool, **args))[0]
+
+    async def failure(self, tool: str, **args: Any) -> tuple[str, dict[str, Any]]:
+        """Text and structured content of a call that must fail: the structured content is the
+        error as data (code, message, retryable), and the text says the same on one line."""
         result = await self.client.call_tool(tool, args)
         assert result.is_error, f"{tool} should have failed: {result.structured_content}"
         text: str = result.content[0].text  # type: ignore[union-attr]
-        assert "Traceback" not in text and 'File "' not in text
-        return text
+        assert "Traceback" not in text and 'File "' not in text and "pydantic" not in text
+        data = result.structured_content
+        assert data is not None, f"{tool}: an error without structured content: {text}"
+        assert isinstance(data["code"], str) and isinstance(data["retryable"], bool)
+        assert text == f"{data['code']}: {data['message']}" and "\n" not in text
+        return text, data
 
     async def resource(self, uri: str) -> Any:
         result = await self.client.read_resource(uri)

@@ -105,7 +105,8 @@ async def test_identity_comes_from_the_token(http_server: dict[str, Any]) -> Non
     async with _agent(url, tokens["market-hunter"]) as hunter, _agent(url, tokens["risk-manager"]) as risk:
         await risk.ok("get_state")
         logged = await hunter.ok("log_decision", decision_type="SOURCE_SELECTION", decision_id="h1")
-        assert logged["decision"]["agent_id"] == "market-hunter"
+        assert logged == {"decision_id": "h1", "created": True}
+        assert (await hunter.resource("memory://decisions/h1"))["agent_id"] == "market-hunter"
         sig = await hunter.ok(
             "publish_signal",
             signal_type="WHALE_ACTIVITY",
@@ -114,7 +115,8 @@ async def test_identity_comes_from_the_token(http_server: dict[str, Any]) -> Non
             confidence=0.9,
         )
         inbox = await risk.ok("read_inbox")
-        assert [e["signal"]["signal_id"] for e in inbox["entries"]] == [sig["signal"]["signal_id"]]
+        assert [e["signal_id"] for e in inbox["entries"]] == [sig["signal_id"]]
+        assert inbox["entries"][0]["source_agent"] == "market-hunter"
         assert "access_denied" in await risk.error("search_decisions", agent_id="market-hunter")
         # A retried write landing on any instance is idempotent.
         again = await hunter.ok("log_decision", decision_type="SOURCE_SELECTION", decision_id="h1")

@@ -45,4 +45,7 @@ def test_inspector_lists_tools_and_calls_one(tmp_path: Path) -> None:
         "--tool-arg", "decision_type=SOURCE_SELECTION", "--tool-arg", "decision_id=from-inspector",
     )  # fmt: skip
     assert called.get("isError") in (None, False), called
-    assert called["structuredContent"]["decision"]["agent_id"] == "inspector"  # type: ignore[index]
+    assert called["structuredContent"] == {"decision_id": "from-inspector", "created": True}
+    read = _inspect(tmp_path, "--method", "resources/read", "--uri", "memory://decisions/from-inspector")
+    record = json.loads(read["contents"][0]["text"])  # type: ignore[index]
+    assert record["agent_id"] == "inspector"

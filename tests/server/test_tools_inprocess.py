@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
+
+import pytest
+from mcp.shared.exceptions import MCPError
 
 from agent_memory.storage.engine import ItemEngine
 from agent_memory.storage.transfer import export_to
@@ -62,7 +66,8 @@ async def _trading_desk_round(hunter: Agent, risk: Agent) -> None:
         reasoning={"selected": ["whaleMovements"]},
         decision_id="hunt-1",
     )
-    assert logged["created"] and logged["decision"]["agent_id"] == "market-hunter"
+    assert logged["created"] and logged == {"decision_id": "hunt-1", "created": True}
+    assert (await hunter.resource("memory://decisions/hunt-1"))["agent_id"] == "market-hunter"
     retry = await hunter.ok("log_decision", decision_type="SOURCE_SELECTION",
                             context={"market": {"trend": "bullish"}, "whale_count": 7},
                             reasoning={"selected": ["whaleMovements"]}, decision_id="hunt-1")  # fmt: skip
@@ -76,26 +81,29 @@ async def _trading_desk_round(hunter: Agent, risk: Agent) -> None:
         confidence=0.85,
         severity="high",
     )
-    assert published["unregistered_targets"] == []
-    signal_id = published["signal"]["signal_id"]
+    assert published.get("unregistered_targets", []) == [] and published["targets"] == 1
+    signal_id = published["signal_id"]
 
     stm = await risk.ok("recall_stm")
     assert stm["pending_signals"] == 1 and stm["decisions"] == []
     inbox = await risk.ok("read_inbox")
-    assert [e["signal"]["signal_id"] for e in inbox["entries"]] == [signal_id]
-    assert inbox["entries"][0]["signal"]["source_agent"] == "market-hunter"
+    assert [e["signal_id"] for e in inbox["entries"]] == [signal_id]
+    assert inbox["entries"][0]["source_agent"] == "market-hunter"
+    assert inbox["entries"][0]["data"] == {"whale_count": 7}
 
     assessed = await risk.ok("log_decision", decision_type="RISK_ASSESSMENT", parent_decision_id="hunt-1")
     acked = await risk.ok(
-        "ack_signal", signal_id=signal_id, status="processed", decision_id=assessed["decision"]["decision_id"]
+        "ack_signal", signal_id=signal_id, status="processed", decision_id=assessed["decision_id"]
     )
-    assert acked["acknowledged"] and acked["delivery"]["status"] == "processed"
+    assert acked["acknowledged"] and acked["status"] == "processed"
+    assert acked["decision_id"] == assessed["decision_id"]
     assert (await risk.ok("read_inbox"))["entries"] == []
 
     outcome = await hunter.ok(
         "record_outcome", decision_id="hunt-1", success=True, quality_score=0.9, latency_ms=800
     )
-    assert outcome["recorded"] and outcome["decision"]["outcome"]["success"] is True
+    assert outcome == {"decision_id": "hunt-1", "recorded": True}
+    assert (await hunter.resource("memory://decisions/hunt-1"))["outcome"]["success"] is True
 
     await hunter.ok("store_stm", key="context/market", value={"regime": "risk-on"}, ttl_minutes=60)
     stm = await hunter.ok("recall_stm")
@@ -106,8 +114,10 @@ async def _trading_desk_round(hunter: Agent, risk: Agent) -> None:
         "update_state", patch={"current": {"cycle": 1}}, expected_version=0, checkpoint="first"
     )
     assert state["version"] == 1
-    stale = await hunter.error("update_state", patch={"current": {"cycle": 2}}, expected_version=0)
-    assert "version 0 is stale; current version is 1" in stale and '"cycle":1' in stale
+    stale, error = await hunter.failure("update_state", patch={"current": {"cycle": 2}}, expected_version=0)
+    assert "version 0 is stale; current version is 1" in stale and error["code"] == "version_conflict"
+    assert error["retryable"] is True and error["current"]["current"] == {"cycle": 1}
+    assert error["current"]["version"] == 1
 
     pattern = await hunter.ok(
         "store_pattern",
@@ -128,7 +138,7 @@ async def _trading_desk_round(hunter: Agent, risk: Agent) -> None:
 
     analytics = await hunter.ok("get_analytics", window="24h")
     assert analytics["totals"]["decisions"] == 1 and analytics["totals"]["successes"] == 1
-    assert analytics["series"] == []
+    assert "series" not in analytics and "by_agent" not in analytics  # not asked for; repeats totals
     assert len((await hunter.ok("get_analytics", window="24h", include_series=True))["series"]) >= 24
 
 
@@ -153,14 +163,15 @@ async def _resources(hunter: Agent, risk: Agent) -> None:
         "memory://agents/market-hunter/state",
         "memory://agents/market-hunter/stm",
         "memory://agents/market-hunter/patterns",
+        "memory://agents/market-hunter/checkpoints",
+        "memory://agents/market-hunter/checkpoints/1",
         "memory://decisions/hunt-1",
     ):
-        try:
+        with pytest.raises(MCPError) as refused:  # the SDK raises the resource error client side
             await risk.client.read_resource(uri)
-        except Exception as exc:  # the SDK raises the resource error on the client side
-            assert "market-hunter" not in str(exc) or "private" in str(exc) or "access" in str(exc)
-        else:
-            raise AssertionError(f"risk-manager could read {uri}")
+        message = refused.value.error.message
+        assert message.startswith(("not_found: ", "access_denied: ")), (uri, message)
+        assert "cycle" not in message and ("hunt-1" not in message or "no decision" in message)
 
 
 async def test_isolation_between_agents(engine: ItemEngine, clock: FakeClock) -> None:
@@ -188,20 +199,28 @@ async def _isolation(hunter: Agent, risk: Agent, executor: Agent) -> None:
     assert stm["decisions"] == [] and stm["notes"] == []
     assert (await risk.ok("get_state"))["version"] == 0
     assert (await executor.ok("read_inbox"))["entries"] == []
-    assert "not_found" in await executor.error(
-        "ack_signal", signal_id=sig["signal"]["signal_id"], status="processed"
-    )
+    assert "not_found" in await executor.error("ack_signal", signal_id=sig["signal_id"], status="processed")
     assert "not_found" in await risk.error("record_outcome", decision_id="hunt-1", success=False)
 
-    # Forged identities: an agent_id argument cannot make a write land in another agent's memory.
-    forged = await risk.client.call_tool(
-        "log_decision",
-        {"decision_type": "SOURCE_SELECTION", "agent_id": "market-hunter", "decision_id": "forged"},
+    # Forged identities: an agent_id argument is refused, naming the arguments log_decision takes.
+    forged = await risk.error(
+        "log_decision", decision_type="SOURCE_SELECTION", agent_id="market-hunter", decision_id="forged"
     )
-    if not forged.is_error:
-        assert forged.structured_content["decision"]["agent_id"] == "risk-manager"  # type: ignore[index]
+    assert forged.startswith("invalid_input: agent_id: unknown argument") and "decision_type" in forged
+    assert (await risk.error("recall_stm", agent_id="market-hunter")).startswith(
+        "invalid_input: agent_id: unknown argument; valid arguments are: cursor, decision_type, limit"
+    )
     hunter_history = await hunter.ok("search_decisions")
     assert [d["decision_id"] for d in hunter_history["decisions"]] == ["hunt-1"]
+
+
+def _keys(value: Any) -> set[str]:
+    """Every object key in ``value``, at any depth (the argument names a caller sent)."""
+    if isinstance(value, dict):
+        return set(value).union(*(_keys(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_keys(v) for v in value))
+    return set()
 
 
 async def _snapshot(engine: ItemEngine) -> str:
@@ -229,7 +248,7 @@ async def _bad_input(hunter: Agent, engine: ItemEngine) -> None:
         ("log_decision", {"decision_type": "has space"}, "type"),
         ("log_decision", {"decision_type": "X", "context": "not an object"}, "context"),
         ("log_decision", {"decision_type": "X", "context": {"blob": big}}, "65536"),
-        ("log_decision", {"decision_type": "X", "decision_id": "bad#id"}, "id"),
+        ("log_decision", {"decision_type": "X", "decision_id": "bad#id"}, "decision_id: invalid id 'bad#id'"),
         ("log_decision", {"decision_type": "X", "parent_decision_id": "nope"}, "parent_decision_id"),
         ("log_decision", {"decision_type": "X", "patterns_applied": ["nope"]}, "patterns_applied"),
         ("log_decision", {"decision_type": "SOURCE_SELECTION", "decision_id": "hunt-1", "context": {"a": 1}}, "different content"),
@@ -260,15 +279,28 @@ async def _bad_input(hunter: Agent, engine: ItemEngine) -> None:
         ("publish_signal", {"signal_type": "X", "data": {}, "target_agents": ["*", "b"], "confidence": 0.5}, "alone"),
         ("read_inbox", {"status": "done"}, "status"),
         ("ack_signal", {"signal_id": "nope", "status": "processed"}, "no signal"),
-        ("ack_signal", {"signal_id": sig["signal"]["signal_id"], "status": "maybe"}, "status"),
-        ("ack_signal", {"signal_id": sig["signal"]["signal_id"], "status": "processed", "decision_id": "nope"}, "decision_id"),
+        ("ack_signal", {"signal_id": sig["signal_id"], "status": "maybe"}, "status"),
+        ("ack_signal", {"signal_id": sig["signal_id"], "status": "processed", "decision_id": "nope"}, "decision_id"),
         ("update_state", {"patch": {"current": {"cycle": 2}}, "expected_version": 7}, "stale"),
         ("update_state", {"patch": {"mood": {}}, "expected_version": 1}, "unknown section"),
         ("update_state", {"patch": {"current": 5}, "expected_version": 1}, "object"),
         ("update_state", {"patch": {"current": {"x": 1}}, "expected_version": -1}, "expected_version"),
         ("get_analytics", {"window": "100y"}, "window"),
     ]  # fmt: skip
+    cases += [
+        ("record_outcome", {"decision_id": "hunt-1", "success": "yes"}, "success: must be true or false (got \"yes\")"),
+        ("recall_patterns", {"include_shared": 1}, "include_shared: must be true or false"),
+        ("publish_signal", {"signal_type": "X", "data": {}, "target_agents": ["a"], "confidence": 1.5}, "invalid_input: confidence: must be at most 1 (got 1.5)"),
+        ("get_state", {"verbose": True}, "verbose: unknown argument; valid arguments are: section"),
+    ]  # fmt: skip
+    params = {
+        t.name: set(t.input_schema.get("properties", {})) for t in (await hunter.client.list_tools()).tools
+    }
+    every_param = set().union(*params.values())
     for tool, args, hint in cases:
         text = await hunter.error(tool, **args)
         assert hint.lower() in text.lower(), (tool, args, text)
+        # A hint names only parameters this tool has (or the one that was sent and refused).
+        named = {w for w in re.findall(r"\b[a-z]+(?:_[a-z]+)+\b", text) if w in every_param}
+        assert named <= params[tool] | _keys(args), (tool, text, named - params[tool])
     assert await _snapshot(engine) == before

@@ -34,33 +34,31 @@ class Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-Limit = Annotated[int, Field(ge=1, le=MAX_PAGE, description=f"Page size (default {DEFAULT_PAGE}).")]
+Limit = Annotated[int, Field(ge=1, le=MAX_PAGE, description="Page size.")]
 Cursor = Annotated[
     str | None,
-    Field(max_length=MAX_CURSOR, description="next_cursor of the previous page; omit for the first."),
+    Field(max_length=MAX_CURSOR, description="From next_cursor."),
 ]
 Flag = StrictBool
 Unit = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 
 
 class LogDecision(Request):
-    decision_type: Annotated[TypeName, Field(description="e.g. SOURCE_SELECTION (letters, digits, _).")]
-    context: JsonObject | None = Field(None, description="What you knew (market, inputs).")
-    reasoning: JsonObject | None = Field(None, description="Why: scores, alternatives, choice.")
-    outcome: OutcomeArg | None = Field(None, description="If already known; else record_outcome later.")
-    decision_id: RecordId | None = Field(None, description="Your id; a retry with it is safe.")
-    parent_decision_id: RecordId | None = Field(None, description="The decision this follows from.")
-    patterns_applied: list[RecordId] | None = Field(
-        None, max_length=20, description="pattern_ids from recall_patterns you used."
-    )
-    memory_influenced: Flag | None = Field(None, description="Default: patterns_applied is not empty.")
+    decision_type: Annotated[TypeName, Field(description="e.g. SOURCE_SELECTION.")]
+    context: JsonObject | None = Field(None, description="What you knew.")
+    reasoning: JsonObject | None = Field(None, description="Why you chose so.")
+    outcome: OutcomeArg | None = Field(None, description="If known now.")
+    decision_id: RecordId | None = Field(None, description="Your id: retries are safe.")
+    parent_decision_id: RecordId | None = Field(None, description="Decision it follows.")
+    patterns_applied: list[RecordId] | None = Field(None, max_length=20, description="pattern_ids you used.")
+    memory_influenced: Flag | None = Field(None, description="Default: cited patterns.")
 
 
 class OutcomeArg(Request):
-    success: Flag = Field(description="Whether it achieved its goal.")
+    success: Flag = Field(description="Goal achieved.")
     quality_score: Unit | None = Field(None, description="Quality in [0, 1].")
     latency_ms: float | None = Field(None, ge=0, le=86_400_000, allow_inf_nan=False, description="ms.")
-    signals_generated: int = Field(0, ge=0, le=1_000_000, description="Signals it led to.")
+    signals_generated: int = Field(0, ge=0, le=1_000_000, description="Signals it caused.")
     errors: list[Annotated[str, Field(max_length=2000)]] = Field(
         default_factory=list, max_length=50, description="Errors met."
     )
@@ -70,67 +68,62 @@ LogDecision.model_rebuild()
 
 
 class RecordOutcome(OutcomeArg):
-    decision_id: RecordId = Field(description="A decision_id from log_decision.")
+    decision_id: RecordId = Field(description="From log_decision.")
 
 
 class RecallStm(Request):
-    decision_type: TypeName | None = Field(None, description="Only this decision type.")
+    decision_type: TypeName | None = Field(None, description="Filter.")
     limit: Limit = DEFAULT_PAGE
     cursor: Cursor = None
 
 
 class StoreStm(Request):
-    key: NoteKey = Field(description="Note name, e.g. context/market; same key overwrites.")
-    value: JsonValue = Field(description="Any JSON value (<= 64 KiB).")
-    ttl_minutes: int | None = Field(None, ge=1, le=1440, description="Lifetime, default and max 1440.")
+    key: NoteKey = Field(description="e.g. context/market.")
+    value: JsonValue = Field(description="Any JSON (<= 64 KiB).")
+    ttl_minutes: int | None = Field(None, ge=1, le=1440, description="Default and max 1440.")
 
 
 class SearchDecisions(Request):
-    decision_type: TypeName | None = Field(None, description="Only this type.")
-    since: Timestamp | None = Field(None, description="ISO 8601 with zone, e.g. 2026-11-01T00:00:00Z.")
+    decision_type: TypeName | None = Field(None, description="Filter.")
+    since: Timestamp | None = Field(None, description="e.g. 2026-11-01T00:00:00Z.")
     until: Timestamp | None = Field(None, description="ISO 8601 with zone.")
-    success: Flag | None = Field(None, description="Only decisions with this outcome.")
-    agent_id: AgentId | None = Field(None, description="Another agent's (observer role only).")
-    all_agents: Flag = Field(False, description="Across agents (observer; needs decision_type).")
+    success: Flag | None = Field(None, description="Outcome was this.")
+    agent_id: AgentId | None = Field(None, description="Another agent (observer).")
+    all_agents: Flag = Field(False, description="All agents (observer).")
     oldest_first: Flag = Field(False, description="Oldest first.")
     limit: Limit = DEFAULT_PAGE
     cursor: Cursor = None
 
 
 class StorePattern(Request):
-    description: str = Field(min_length=1, max_length=2000, description="The rule in one sentence.")
+    description: str = Field(min_length=1, max_length=2000, description="The rule, one sentence.")
     conditions: list[PatternCondition] = Field(
         max_length=20,
-        description='When it holds, e.g. [{"field":"whale_count","op":"gte","value":5}]; '
-        "op: eq ne gt gte lt lte in exists.",
+        description='When it holds, e.g. [{"field":"whale_count","op":"gte","value":5}].',
     )
-    outcomes: JsonObject = Field(description="What follows when it holds.")
+    outcomes: JsonObject = Field(description="What follows.")
     confidence: Unit = Field(description="In [0, 1].")
     success_rate: Unit = Field(description="In [0, 1].")
-    sample_size: int = Field(ge=0, le=10**12, description="Observations behind it.")
-    pattern_id: RecordId | None = Field(None, description="To update (with expected_version).")
-    domain: TypeName = Field("general", description="Topic, e.g. trading.")
-    decision_type: TypeName | None = Field(None, description="Decision type it is about.")
-    shared_with: list[str] | None = Field(
-        None, max_length=MAX_TARGETS, description="Agent ids, ['*'] = all; default private."
-    )
-    expected_version: int | None = Field(None, ge=1, description="To update: the version you read.")
+    sample_size: int = Field(ge=0, le=10**12, description="Observations.")
+    pattern_id: RecordId | None = Field(None, description="To update one.")
+    domain: TypeName = Field("general", description="e.g. trading.")
+    decision_type: TypeName | None = Field(None, description="Its decision type.")
+    shared_with: list[str] | None = Field(None, max_length=MAX_TARGETS, description="['*'] = all.")
+    expected_version: int | None = Field(None, ge=1, description="Version you read.")
 
 
 class RecallPatterns(Request):
-    context: JsonObject | None = Field(None, description="Your situation: only patterns that hold in it.")
-    domain: TypeName | None = Field(None, description="Only this domain.")
-    decision_type: TypeName | None = Field(None, description="Only this decision type.")
+    context: JsonObject | None = Field(None, description="Your situation.")
+    domain: TypeName | None = Field(None, description="Filter.")
+    decision_type: TypeName | None = Field(None, description="Filter.")
     min_confidence: Unit = Field(0.0, description="Lowest confidence.")
-    include_shared: Flag = Field(True, description="Also patterns shared with you.")
+    include_shared: Flag = Field(True, description="Include shared.")
     limit: Limit = DEFAULT_PAGE
 
 
 class SharePattern(Request):
-    pattern_id: RecordId = Field(description="One of your pattern_ids.")
-    shared_with: list[str] = Field(
-        max_length=MAX_TARGETS, description="Agent ids; ['*'] = all; [] = private."
-    )
+    pattern_id: RecordId = Field(description="Yours.")
+    shared_with: list[str] = Field(max_length=MAX_TARGETS, description="['*'] = all; [] = none.")
 
 
 class PatternHistory(Request):
@@ -139,58 +132,53 @@ class PatternHistory(Request):
 
 
 class LearnPatterns(Request):
-    decision_type: TypeName | None = Field(None, description="Only this type (default: each).")
-    window: str = Field("7d", max_length=10, description="How far back: 24h, 7d, 30d.")
-    min_samples: int = Field(20, ge=5, le=100_000, description="Fewest decisions behind a pattern.")
+    decision_type: TypeName | None = Field(None, description="Default: each.")
+    window: str = Field("7d", max_length=10, description="e.g. 24h, 7d.")
+    min_samples: int = Field(20, ge=5, le=100_000, description="Min support.")
 
 
 class PublishSignal(Request):
     signal_type: TypeName = Field(description="e.g. WHALE_ACTIVITY.")
     data: JsonObject = Field(description="The payload.")
-    target_agents: list[str] = Field(
-        min_length=1, max_length=MAX_TARGETS, description="Agent ids, or ['*'] for every registered agent."
-    )
+    target_agents: list[str] = Field(min_length=1, max_length=MAX_TARGETS, description="Agent ids or ['*'].")
     confidence: Unit = Field(description="In [0, 1].")
-    severity: Severity = Field("medium", description="low|medium|high|critical.")
-    recommended_action: str | None = Field(None, max_length=500, description="e.g. MONITOR_CLOSELY.")
-    context: JsonObject | None = Field(None, description="Situation it arose in.")
+    severity: Severity = Field("medium", description="Urgency.")
+    recommended_action: str | None = Field(None, max_length=500, description="e.g. MONITOR.")
+    context: JsonObject | None = Field(None, description="Situation.")
     ttl_hours: float | None = Field(
         None, gt=0, le=MAX_SIGNAL_TTL_HOURS, allow_inf_nan=False, description="Default 24."
     )
-    signal_id: RecordId | None = Field(None, description="Your id; a retry with it is safe.")
+    signal_id: RecordId | None = Field(None, description="Your id: retries are safe.")
 
 
 class ReadInbox(Request):
-    status: Literal["pending", "processed", "rejected"] = Field("pending", description="Which deliveries.")
-    signal_type: TypeName | None = Field(None, description="Only this type.")
+    status: Literal["pending", "processed", "rejected"] = Field("pending", description="Which ones.")
+    signal_type: TypeName | None = Field(None, description="Filter.")
     limit: Limit = DEFAULT_PAGE
     cursor: Cursor = None
 
 
 class AckSignal(Request):
     signal_id: RecordId = Field(description="From read_inbox.")
-    status: Literal["processed", "rejected"] = Field(description="processed = acted on; rejected = ignored.")
-    decision_id: RecordId | None = Field(None, description="Your decision that handled it.")
+    status: Literal["processed", "rejected"] = Field(description="Acted on or ignored.")
+    decision_id: RecordId | None = Field(None, description="Your decision on it.")
 
 
 class GetState(Request):
     section: Literal["current", "configuration", "source_metrics", "context_performance"] | None = Field(
-        None, description="Only this section, in full."
+        None, description="One section, whole."
     )
 
 
 class UpdateState(Request):
-    patch: JsonObject = Field(
-        description="JSON merge patch over current, configuration, source_metrics, context_performance, "
-        'e.g. {"current":{"cycle":143}}; null deletes.'
-    )
-    expected_version: int = Field(ge=0, description="The version get_state gave (0 = new).")
-    checkpoint: str | None = Field(None, max_length=128, description="Also keep this version under a label.")
+    patch: JsonObject = Field(description='JSON merge patch over the sections, e.g. {"current":{"cycle":3}}.')
+    expected_version: int = Field(ge=0, description="From get_state.")
+    checkpoint: str | None = Field(None, max_length=128, description="Keep as checkpoint.")
 
 
 class GetAnalytics(Request):
-    window: str = Field("7d", max_length=10, description=f"24h, 7d, 30d (up to {MAX_WINDOW_DAYS}d).")
-    decision_type: TypeName | None = Field(None, description="Only this type.")
-    agent_id: AgentId | None = Field(None, description="Another agent (observer role only).")
-    all_agents: Flag = Field(False, description="Every agent (observer role only).")
-    include_series: Flag = Field(False, description="Also time series (large; for charts).")
+    window: str = Field("7d", max_length=10, description=f"e.g. 24h, 7d (max {MAX_WINDOW_DAYS}d).")
+    decision_type: TypeName | None = Field(None, description="Filter.")
+    agent_id: AgentId | None = Field(None, description="Another (observer).")
+    all_agents: Flag = Field(False, description="All (observer).")
+    include_series: Flag = Field(False, description="Time series too.")

@@ -15,7 +15,7 @@ from agent_memory.api import results as rs
 
 Kind = Literal["read", "write", "write_idempotent"]
 
-PAGING = "Paged: pass next_cursor back as cursor for more."
+PAGING = "More: pass next_cursor as cursor."
 
 
 @dataclass(frozen=True)
@@ -40,9 +40,8 @@ TOOLS: dict[str, ToolSpec] = {
             rs.LogDecisionResult,
             "write_idempotent",
             """
-            Log a decision you made, with its context and reasoning (outcome if known). Call for
-            every decision worth learning from. Returns decision_id and created (false on a retry
-            with the same decision_id). Then call record_outcome when the result is known.""",
+            Log each decision worth learning from, with context and reasoning. Returns decision_id
+            and created (false on a retry with the same decision_id); call record_outcome later.""",
         ),
         _spec(
             "record_outcome",
@@ -50,9 +49,8 @@ TOOLS: dict[str, ToolSpec] = {
             rs.OutcomeResult,
             "write_idempotent",
             """
-            Attach the outcome to one of your decisions, once; it feeds analytics and
-            learn_patterns. Returns decision_id and recorded (false if the same outcome was
-            already there). A different outcome is refused: log a follow-up decision.""",
+            Record the result of one of your decisions, once (feeds analytics and learning).
+            Returns decision_id and recorded (false if already recorded the same way).""",
         ),
         _spec(
             "recall_stm",
@@ -60,10 +58,9 @@ TOOLS: dict[str, ToolSpec] = {
             rs.ShortTermResult,
             "read",
             f"""
-            Your short-term memory: decisions of the last 24 h (newest first), live notes and the
-            count of pending signals. Call at the start of each cycle. Returns summaries with
-            previews (memory://decisions/{{id}} has a whole record); notes count in limit
-            (default 10). {PAGING}""",
+            Call at the start of each cycle: your last 24 h of decisions (newest first), live
+            notes and pending signal count. Returns summaries; notes count in limit (default 10).
+            {PAGING}""",
         ),
         _spec(
             "store_stm",
@@ -71,8 +68,7 @@ TOOLS: dict[str, ToolSpec] = {
             rs.NoteResult,
             "write_idempotent",
             """
-            Keep a working note for at most 24 h; the same key overwrites it. recall_stm shows
-            your notes. Returns key and expires_at. For lasting facts use store_pattern.""",
+            Keep a working note up to 24 h (same key overwrites). Returns key and expires_at.""",
         ),
         _spec(
             "search_decisions",
@@ -80,9 +76,8 @@ TOOLS: dict[str, ToolSpec] = {
             rs.DecisionPage,
             "read",
             f"""
-            Search decision history of any age (newest first) by type, time range and outcome.
-            Use for older history; recall_stm is cheaper for the last 24 h. Returns summaries
-            with previews, 10 by default. {PAGING}""",
+            Search older decision history by type, time and outcome. Returns summaries, 10 by
+            default (memory://decisions/{{id}} has a whole record). {PAGING}""",
         ),
         _spec(
             "store_pattern",
@@ -90,9 +85,8 @@ TOOLS: dict[str, ToolSpec] = {
             rs.PatternResult,
             "write",
             """
-            Store a rule you learned (long-term memory), or a new version of yours (pattern_id +
-            expected_version; a stale version is refused). Returns pattern_id and version.
-            learn_patterns finds patterns from outcomes for you.""",
+            Store a rule you learned, or a new version of yours (pattern_id + expected_version).
+            Returns pattern_id and version.""",
         ),
         _spec(
             "recall_patterns",
@@ -100,9 +94,8 @@ TOOLS: dict[str, ToolSpec] = {
             rs.PatternList,
             "read",
             """
-            Patterns that apply now, highest confidence first: yours and those shared with you.
-            Pass your context to get only those whose conditions hold; cite the ones you use in
-            log_decision(patterns_applied). Returns up to limit (default 10) summaries.""",
+            Before deciding: patterns that hold in your context, best first (yours and shared).
+            Cite those you use in log_decision. Returns up to limit (default 10) summaries.""",
         ),
         _spec(
             "share_pattern",
@@ -110,8 +103,8 @@ TOOLS: dict[str, ToolSpec] = {
             rs.PatternResult,
             "write_idempotent",
             """
-            Share one of your patterns with other agents (['*'] = all, [] = private) as a new
-            version; they can read it, not change it. Returns pattern_id and version.""",
+            Share one of your patterns (read-only to others) as a new version. Returns pattern_id
+            and version.""",
         ),
         _spec(
             "pattern_history",
@@ -119,8 +112,7 @@ TOOLS: dict[str, ToolSpec] = {
             rs.PatternList,
             "read",
             """
-            Earlier versions of a pattern visible to you, newest first: how it evolved.
-            Returns up to limit (default 10) summaries.""",
+            How a pattern evolved: its versions, newest first. Returns up to limit (default 10).""",
         ),
         _spec(
             "learn_patterns",
@@ -128,9 +120,8 @@ TOOLS: dict[str, ToolSpec] = {
             rs.LearnResult,
             "write_idempotent",
             """
-            Mine your decisions with outcomes for conditions that predict success and store the
-            significant ones as learned patterns. Call after outcomes accumulate; repeating it
-            changes nothing if nothing changed. Returns counts and the top pattern_ids.""",
+            After outcomes accumulate: mine them for conditions that predict success and store
+            those as patterns. Returns counts and the top pattern_ids.""",
         ),
         _spec(
             "publish_signal",
@@ -138,9 +129,8 @@ TOOLS: dict[str, ToolSpec] = {
             rs.PublishResult,
             "write_idempotent",
             """
-            Send a signal to other agents' inboxes (all targets or none). Call when others should
-            know or act. Returns signal_id, created (false on a retry with the same signal_id)
-            and targets never seen yet (check their spelling).""",
+            Tell other agents something (all targets or none). Returns signal_id, created (false
+            on a retry with the same signal_id) and targets never seen yet.""",
         ),
         _spec(
             "read_inbox",
@@ -148,9 +138,8 @@ TOOLS: dict[str, ToolSpec] = {
             rs.InboxPage,
             "read",
             f"""
-            Signals sent to you, newest first (pending by default). Call each cycle, then
-            ack_signal each one. Returns summaries with previews, 10 by default
-            (memory://signals/{{id}} has a whole signal). {PAGING}""",
+            Each cycle: signals sent to you, newest first; ack_signal each. Returns summaries, 10
+            by default (memory://signals/{{id}} has a whole signal). {PAGING}""",
         ),
         _spec(
             "ack_signal",
@@ -158,8 +147,8 @@ TOOLS: dict[str, ToolSpec] = {
             rs.AckResult,
             "write_idempotent",
             """
-            Mark a signal sent to you processed (acted on) or rejected (ignored), once; it leaves
-            your pending inbox. Returns signal_id, status and acknowledged.""",
+            Mark a signal sent to you processed or rejected, once. Returns status and
+            acknowledged.""",
         ),
         _spec(
             "get_state",
@@ -167,9 +156,8 @@ TOOLS: dict[str, ToolSpec] = {
             rs.StateResult,
             "read",
             """
-            Your durable state (current, configuration, source_metrics, context_performance) and
-            its version; large sections are previewed: pass section for one in full. Read it
-            before update_state. Checkpoints: memory://agents/{agent_id}/checkpoints.""",
+            Your durable state and its version (read before update_state). Returns the sections,
+            large ones previewed (pass section for one whole).""",
         ),
         _spec(
             "update_state",
@@ -177,9 +165,8 @@ TOOLS: dict[str, ToolSpec] = {
             rs.StateWritten,
             "write",
             """
-            Change your state if nobody changed it since you read it: pass the version get_state
-            gave as expected_version. A stale one is refused with the current state: merge and
-            retry. Returns the new version.""",
+            Change your state if unchanged since you read it; a stale expected_version is refused
+            with the current state. Returns the new version.""",
         ),
         _spec(
             "get_analytics",
@@ -187,9 +174,8 @@ TOOLS: dict[str, ToolSpec] = {
             rs.AnalyticsResult,
             "read",
             """
-            How well you decide: success rate with its interval, quality, latency percentiles,
-            per decision type, uplift from memory, best and worst patterns, signal flow and
-            storage cost. Fast at any volume. Returns one report (no series unless asked).""",
+            How well you decide: success rate, quality, latency, per type, uplift from memory,
+            best and worst patterns, signals, cost. Returns one report.""",
         ),
     )
 }

@@ -70,6 +70,8 @@ def _problem(err: ErrorDetails, valid: Iterable[str]) -> str:
         return f"has characters that are not allowed (got {_got(value)})"
     if kind.startswith("datetime") or kind.startswith("date_"):
         return f"must be an ISO 8601 time with zone, e.g. 2026-11-01T00:00:00Z (got {_got(value)})"
+    if isinstance(ctx.get("error"), UnicodeError):
+        return "text contains a lone surrogate (not valid Unicode): send valid UTF-8 text"
     if kind in ("value_error", "assertion_error"):
         return str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
     return str(err["msg"])

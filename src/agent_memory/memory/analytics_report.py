@@ -58,15 +58,15 @@ class MemoryUplift(_Model):
     without_memory_decisions: int
     with_memory_outcomes: int
     with_memory_successes: int
-    with_memory_rate: float | None
-    with_memory_ci95: Interval | None
+    with_memory_rate: float | None = None
+    with_memory_ci95: Interval | None = None
     without_memory_outcomes: int
     without_memory_successes: int
-    without_memory_rate: float | None
-    without_memory_ci95: Interval | None
-    difference: float | None
+    without_memory_rate: float | None = None
+    without_memory_ci95: Interval | None = None
+    difference: float | None = None
     """with_memory_rate - without_memory_rate; None when either group has no outcome."""
-    difference_ci95: Interval | None
+    difference_ci95: Interval | None = None
     """Newcombe hybrid score interval (95 %) of the difference."""
 
 
@@ -74,7 +74,7 @@ class PatternEffectiveness(_Model):
     pattern_id: str
     agent_id: str
     description: str
-    decision_type: str | None
+    decision_type: str | None = None
     status: str
     confidence: float
     applied_count: int
@@ -107,9 +107,9 @@ class SeriesPoint(_Model):
     decisions: int
     outcomes: int
     successes: int
-    success_rate: float | None
-    latency_p50_ms: float | None
-    latency_p95_ms: float | None
+    success_rate: float | None = None
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
 
 
 class Series(_Model):
@@ -123,7 +123,7 @@ class AnalyticsReport(_Model):
     generated_at: datetime
     agents: list[str]
     all_agents: bool
-    decision_type: str | None
+    decision_type: str | None = None
     window_requested_hours: float
     granularity: Granularity
     window_start: datetime
@@ -146,4 +146,4 @@ class AnalyticsReport(_Model):
     """Every bucket of the window, oldest first (zeros where nothing happened)."""
     series_by_agent: list[Series]
     series_by_type: list[Series]
-    costs: CostSection | None
+    costs: CostSection | None = None

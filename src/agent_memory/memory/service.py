@@ -325,7 +325,9 @@ class Memory:
         )
         return await self.store.update_pattern(updated, expected_version)
 
-    async def _own_pattern_for_write(self, caller: Caller, pattern_id: str) -> Pattern:
+    async def _own_pattern_for_write(
+        self, caller: Caller, pattern_id: str, missing_hint: str = "omit expected_version to create it"
+    ) -> Pattern:
         current = await self.store.get_own_pattern(caller.agent_id, pattern_id)
         if current is not None:
             return current
@@ -337,11 +339,13 @@ class Memory:
                     f"pattern {pattern_id!r} belongs to agent {author!r}; shared patterns are read-only "
                     "to others: store your own pattern (omit pattern_id) instead"
                 )
-        raise NotFound(f"no pattern {pattern_id!r} of yours: omit expected_version to create it")
+        raise NotFound(f"no pattern {pattern_id!r} of yours: {missing_hint}")
 
     async def share_pattern(self, caller: Caller, pattern_id: str, shared_with: list[str]) -> Pattern:
         """Promote a pattern to shared (['*'] = every agent) or change who it is shared with."""
-        current = await self._own_pattern_for_write(caller, pattern_id)
+        current = await self._own_pattern_for_write(
+            caller, pattern_id, "pass one of your pattern_ids (recall_patterns lists them)"
+        )
         updated = current.model_copy(
             update={"shared_with": shared_with, "version": current.version + 1, "updated_at": self.clock()}
         )

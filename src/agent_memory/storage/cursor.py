@@ -3,8 +3,9 @@
 A cursor wraps the engine's continuation key and a short digest of the query it belongs to, so a
 cursor handed to a different query is refused with a clear message instead of returning a wrong
 page. The key's values are written once (the index key of a query often repeats the table's sort
-key) and without attribute names; the whole is base64url: opaque to callers, identical on every
-backend.
+key), without attribute names and sharing prefixes with the query's partition key, so a cursor
+stays under about 100 characters. It is opaque to callers (they pass it back unchanged) and
+identical on every backend.
 
 A query whose bounds move with time (recall_stm's "last 24 h") puts the bound it was issued for
 in front of the cursor (:func:`with_origin`), so every later page continues the same window.
@@ -12,7 +13,6 @@ in front of the cursor (:func:`with_origin`), so every later page continues the 
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 from datetime import UTC, datetime
@@ -30,40 +30,71 @@ def query_digest(*parts: Any) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:8]
 
 
-def encode(key: Key, digest: str) -> str:
+def encode(key: Key, digest: str, known: str = "") -> str:
+    """``digest~mask~v1~v2...``: each key value written once, as a back-reference (``=i``), as a
+    shared prefix of ``known`` (the query's partition key) or of an earlier value plus the rest
+    (``^k.n.rest``, ``^i.n.rest``), or literally."""
     mask = 0
-    values: list[str | int] = []
+    parts: list[str] = []
+    values: list[str] = []
     for bit, name in enumerate(_NAMES):
-        if name in key:
-            mask |= 1 << bit
-            value = key[name]
-            values.append(values.index(value) if value in values else value)
-    raw = json.dumps([digest, mask, *values], separators=(",", ":"), ensure_ascii=False)
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+        if name not in key:
+            continue
+        mask |= 1 << bit
+        value = key[name]
+        parts.append(_encode_value(value, known, values))
+        values.append(value)
+    return "~".join([digest, _base36(mask), *parts])
 
 
-def decode(cursor: str | None, digest: str) -> Key | None:
+def _encode_value(value: str, known: str, earlier: list[str]) -> str:
+    if value in earlier:
+        return f"={earlier.index(value)}"
+    best, ref = 0, ""
+    for tag, other in (("k", known), *((str(i), v) for i, v in enumerate(earlier))):
+        n = len(_common_prefix(value, other))
+        if n > best:
+            best, ref = n, tag
+    if best >= 6:
+        return f"^{ref}.{best}.{value[best:]}"
+    return "!" + value if value[:1] in ("=", "^", "!") else value
+
+
+def _common_prefix(a: str, b: str) -> str:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return a[:n]
+
+
+def decode(cursor: str | None, digest: str, known: str = "") -> Key | None:
     if not cursor:
         return None
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        owner, mask, *values = data
+        owner, mask_text, *parts = cursor.split("~")
+        mask = int(mask_text, 36)
         names = [name for bit, name in enumerate(_NAMES) if mask & (1 << bit)]
-        if len(names) != len(values) or not names:
+        if len(names) != len(parts) or not names:
             raise ValueError("bad key")
-        resolved: list[str] = []
-        for value in values:
-            resolved.append(resolved[value] if isinstance(value, int) else value)
-        if not all(isinstance(v, str) for v in resolved):
-            raise ValueError("bad key")
-    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        values: list[str] = []
+        for part in parts:
+            if part.startswith("="):
+                values.append(values[int(part[1:])])
+            elif part.startswith("^"):
+                ref, n, rest = part[1:].split(".", 2)
+                base = known if ref == "k" else values[int(ref)]
+                if int(n) > len(base):
+                    raise ValueError("bad prefix")
+                values.append(base[: int(n)] + rest)
+            else:
+                values.append(part.removeprefix("!"))
+    except (ValueError, IndexError) as exc:
         raise InvalidInput(_INVALID) from exc
     if owner != digest:
         raise InvalidInput(
             "cursor belongs to a different query: repeat the same arguments with it, or omit it to start over"
         )
-    return dict(zip(names, resolved, strict=True))
+    return dict(zip(names, values, strict=True))
 
 
 def with_origin(cursor: str | None, origin: datetime) -> str | None:

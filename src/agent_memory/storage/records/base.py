@@ -71,7 +71,7 @@ class RecordBase:
         filter never makes a page skip or repeat items.
         """
         digest = cursors.query_digest(table, index, pk, sk_gte, sk_lte, sk_prefix, forward, *digest_parts)
-        start = cursors.decode(cursor, digest)
+        start = cursors.decode(cursor, digest, pk)
         now = self.clock()
         out: list[R] = []
         scanned = 0
@@ -95,11 +95,11 @@ class RecordBase:
                     if len(out) == limit:
                         # One more matching item exists: the page is full and has a successor.
                         assert start is not None
-                        return Page(items=out, next_cursor=cursors.encode(start, digest))
+                        return Page(items=out, next_cursor=cursors.encode(start, digest, pk))
                     out.append(convert(item))
                 start = key_of(item, index)
                 if scanned >= MAX_SCANNED:
-                    return Page(items=out, next_cursor=cursors.encode(start, digest))
+                    return Page(items=out, next_cursor=cursors.encode(start, digest, pk))
             if page.last_key is None:
                 return Page(items=out, next_cursor=None)
             start = page.last_key
