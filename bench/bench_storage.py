@@ -201,7 +201,7 @@ class Workload:
             ),
             record,
         )
-        signal_id = published.signal.signal_id
+        signal_id = published.signal_id
         await self._op(
             "ack_signal",
             lambda: m.ack_signal(self.peer, signal_id, "processed"),

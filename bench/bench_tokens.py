@@ -80,13 +80,29 @@ async def run(decisions: int) -> list[tuple[str, int]]:
 
                 first_id = None
                 for i in range(decisions):
-                    text, data = await call(hunter, "log_decision", {
-                        "decision_type": ("SOURCE_SELECTION", "RISK_CHECK")[i % 2],
-                        "context": trading_context(i),
-                        "reasoning": {"chosen": f"source_{i % 10}", "scores": [0.1 * k for k in range(5)]},
-                        **({"outcome": {"success": i % 3 != 0, "quality_score": (i % 10) / 10, "latency_ms": 100 + i}}
-                           if i else {}),
-                    })  # fmt: skip
+                    text, data = await call(
+                        hunter,
+                        "log_decision",
+                        {
+                            "decision_type": ("SOURCE_SELECTION", "RISK_CHECK")[i % 2],
+                            "context": trading_context(i),
+                            "reasoning": {
+                                "chosen": f"source_{i % 10}",
+                                "scores": [0.1 * k for k in range(5)],
+                            },
+                            **(
+                                {
+                                    "outcome": {
+                                        "success": i % 3 != 0,
+                                        "quality_score": (i % 10) / 10,
+                                        "latency_ms": 100 + i,
+                                    }
+                                }
+                                if i
+                                else {}
+                            ),
+                        },
+                    )
                     if i == 0:
                         first_id = (data or {}).get("decision_id") or data["decision"]["decision_id"]  # type: ignore[index]
                         rows.append(("log_decision (a 1.2 KB context in)", len(text)))
@@ -99,34 +115,65 @@ async def run(decisions: int) -> list[tuple[str, int]]:
                     )
                 rows.append(("store_stm (a 1.2 KB note in)", len(text)))
                 for k in range(30):
-                    text, data = await call(hunter, "publish_signal", {
-                        "signal_type": "WHALE_ACTIVITY", "data": trading_context(k), "target_agents": ["risk-manager"],
-                        "confidence": 0.8, "severity": "high", "recommended_action": "ASSESS_ENTRY",
-                    })  # fmt: skip
+                    text, data = await call(
+                        hunter,
+                        "publish_signal",
+                        {
+                            "signal_type": "WHALE_ACTIVITY",
+                            "data": trading_context(k),
+                            "target_agents": ["risk-manager"],
+                            "confidence": 0.8,
+                            "severity": "high",
+                            "recommended_action": "ASSESS_ENTRY",
+                        },
+                    )
                 rows.append(("publish_signal (a 1.2 KB payload in)", len(text)))
                 pattern_id = None
                 for k in range(15):
-                    text, data = await call(hunter, "store_pattern", {
-                        "description": f"Whales in a {('bullish', 'bearish', 'sideways')[k % 3]} market predict a move",
-                        "conditions": [{"field": "market.trend", "op": "eq", "value": "bullish"},
-                                       {"field": "whale_count", "op": "gte", "value": k % 7}],
-                        "outcomes": {"pump_probability": 0.7, "horizon_h": 4}, "confidence": 0.5 + k / 40,
-                        "success_rate": 0.7, "sample_size": 40 + k, "shared_with": ["*"], "domain": "trading",
-                    })  # fmt: skip
+                    text, data = await call(
+                        hunter,
+                        "store_pattern",
+                        {
+                            "description": f"Whales in a {('bullish', 'bearish', 'sideways')[k % 3]} market predict a move",
+                            "conditions": [
+                                {"field": "market.trend", "op": "eq", "value": "bullish"},
+                                {"field": "whale_count", "op": "gte", "value": k % 7},
+                            ],
+                            "outcomes": {"pump_probability": 0.7, "horizon_h": 4},
+                            "confidence": 0.5 + k / 40,
+                            "success_rate": 0.7,
+                            "sample_size": 40 + k,
+                            "shared_with": ["*"],
+                            "domain": "trading",
+                        },
+                    )
                     pattern_id = pattern_id or data["pattern_id"]  # type: ignore[index]
                 rows.append(("store_pattern", len(text)))
                 for version in (1, 2):
-                    await call(hunter, "store_pattern", {
-                        "pattern_id": pattern_id, "expected_version": version, "description": "revised rule",
-                        "conditions": [{"field": "whale_count", "op": "gte", "value": 5}], "outcomes": {"p": 0.8},
-                        "confidence": 0.8, "success_rate": 0.8, "sample_size": 60, "shared_with": ["*"],
-                    })  # fmt: skip
+                    await call(
+                        hunter,
+                        "store_pattern",
+                        {
+                            "pattern_id": pattern_id,
+                            "expected_version": version,
+                            "description": "revised rule",
+                            "conditions": [{"field": "whale_count", "op": "gte", "value": 5}],
+                            "outcomes": {"p": 0.8},
+                            "confidence": 0.8,
+                            "success_rate": 0.8,
+                            "sample_size": 60,
+                            "shared_with": ["*"],
+                        },
+                    )
                 text, _ = await call(
                     hunter, "share_pattern", {"pattern_id": pattern_id, "shared_with": ["*"]}
                 )
                 rows.append(("share_pattern", len(text)))
-                state = {"current": {"cycle": 143, "positions": trading_context(1)},
-                         "configuration": {"risk": {"max_position": 0.1}}, "source_metrics": trading_context(2)}  # fmt: skip
+                state = {
+                    "current": {"cycle": 143, "positions": trading_context(1)},
+                    "configuration": {"risk": {"max_position": 0.1}},
+                    "source_metrics": trading_context(2),
+                }
                 text, _ = await call(
                     hunter, "update_state", {"patch": state, "expected_version": 0, "checkpoint": "c1"}
                 )
@@ -146,7 +193,7 @@ async def run(decisions: int) -> list[tuple[str, int]]:
                 ):
                     text, _ = await call(who, tool, args)
                     rows.append((f"{tool} (default)", len(text)))
-                inbox_text, inbox = await call(risk, "read_inbox", {"limit": 1})
+                _, inbox = await call(risk, "read_inbox", {"limit": 1})
                 entry = inbox["entries"][0]  # type: ignore[index]
                 signal_id = entry.get("signal_id") or entry["signal"]["signal_id"]
                 text, _ = await call(risk, "ack_signal", {"signal_id": signal_id, "status": "processed"})

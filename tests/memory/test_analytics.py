@@ -212,7 +212,7 @@ async def play(world: World, memory: Memory, clock: FakeClock, concurrency: int 
                 confidence=0.7,
                 ttl_hours=s.ttl_hours,
             )
-        s.signal_id = result.signal.signal_id
+        s.signal_id = result.signal_id
 
     async def outcome(d: GenDecision, when: datetime) -> None:
         async with gate:

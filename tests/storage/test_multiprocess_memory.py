@@ -89,7 +89,7 @@ async def _work(options: dict[str, Any], index: int, rounds: int) -> dict[str, A
                 me, signal_type="STRESS", data={"i": i}, target_agents=[target], confidence=0.5,
                 signal_id=f"p{index}-s{i}",
             )  # fmt: skip
-            done["signals"].append(published.signal.signal_id)
+            done["signals"].append(published.signal_id)
             if i % 10 == 9:
                 await ack_pending()
     return done

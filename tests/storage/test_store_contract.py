@@ -104,12 +104,12 @@ async def test_stm_window_and_history(engine: ItemEngine) -> None:
     await memory.log_decision(HUNTER, "SOURCE_SELECTION", decision_id="new")
     await memory.log_decision(HUNTER, "ENTRY_TIMING", decision_id="new-other-type")
     stm = await memory.recall_stm(HUNTER)
-    assert [d.decision_id for d in stm.decisions.items] == ["new-other-type", "new"]
+    assert [d.decision_id for d in stm.decisions] == ["new-other-type", "new"]
     typed = await memory.recall_stm(HUNTER, decision_type="SOURCE_SELECTION")
-    assert [d.decision_id for d in typed.decisions.items] == ["new"]
+    assert [d.decision_id for d in typed.decisions] == ["new"]
     history = await memory.search_decisions(HUNTER, decision_type="SOURCE_SELECTION")
     assert [d.decision_id for d in history.items] == ["new", "old"]
-    assert (await memory.recall_stm(RISK)).decisions.items == []
+    assert (await memory.recall_stm(RISK)).decisions == []
 
 
 async def test_expired_records_are_never_returned_even_if_still_stored(engine: ItemEngine) -> None:
@@ -125,7 +125,7 @@ async def test_expired_records_are_never_returned_even_if_still_stored(engine: I
         confidence=0.8,
         ttl_hours=1,
     )
-    sid = published.signal.signal_id
+    sid = published.signal_id
     assert (await memory.recall_stm(HUNTER)).notes[0].value == {"mood": "calm"}
 
     clock.advance(minutes=31)
@@ -255,7 +255,8 @@ async def test_broadcast_targets_every_registered_agent(engine: ItemEngine) -> N
     result = await memory.publish_signal(
         HUNTER, signal_type="MARKET_HALT", data={}, target_agents=["*"], confidence=1.0
     )
-    assert result.signal.target_agents == ["risk-manager", "trade-executor"]
+    signal = await memory.get_signal(HUNTER, result.signal_id)
+    assert result.targets == 2 and signal.target_agents == ["risk-manager", "trade-executor"]
 
 
 async def test_too_many_targets_stores_nothing(engine: ItemEngine) -> None:

@@ -43,7 +43,7 @@ async def _fill(memory) -> None:  # type: ignore[no-untyped-def]
     sig = await memory.publish_signal(
         HUNTER, signal_type="WHALE", data={"n": 1}, target_agents=["risk-manager"], confidence=1.0
     )
-    await memory.ack_signal(RISK, sig.signal.signal_id, "processed")
+    await memory.ack_signal(RISK, sig.signal_id, "processed")
 
 
 async def _export(engine) -> str:  # type: ignore[no-untyped-def]

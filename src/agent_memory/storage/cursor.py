@@ -76,6 +76,13 @@ def decode(cursor: str | None, digest: str, known: str = "") -> Key | None:
         names = [name for bit, name in enumerate(_NAMES) if mask & (1 << bit)]
         if len(names) != len(parts) or not names:
             raise ValueError("bad key")
+    except ValueError as exc:
+        raise InvalidInput(_INVALID) from exc
+    if owner != digest:
+        raise InvalidInput(
+            "cursor belongs to a different query: repeat the same arguments with it, or omit it to start over"
+        )
+    try:
         values: list[str] = []
         for part in parts:
             if part.startswith("="):
@@ -90,10 +97,6 @@ def decode(cursor: str | None, digest: str, known: str = "") -> Key | None:
                 values.append(part.removeprefix("!"))
     except (ValueError, IndexError) as exc:
         raise InvalidInput(_INVALID) from exc
-    if owner != digest:
-        raise InvalidInput(
-            "cursor belongs to a different query: repeat the same arguments with it, or omit it to start over"
-        )
     return dict(zip(names, values, strict=True))
 
 
