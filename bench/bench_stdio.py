@@ -211,7 +211,7 @@ class Rounds:
             },
             record,
         )
-        decision_id = logged["decision"]["decision_id"]
+        decision_id = logged["decision_id"]
         await c(
             "record_outcome",
             {"decision_id": decision_id, "success": i % 3 != 0, "quality_score": 0.75},
@@ -232,7 +232,7 @@ class Rounds:
         )
         inbox = await c("read_inbox", {}, record)
         assert len(inbox["entries"]) == 6, len(inbox["entries"])
-        await c("ack_signal", {"signal_id": published["signal"]["signal_id"], "status": "processed"}, record)
+        await c("ack_signal", {"signal_id": published["signal_id"], "status": "processed"}, record)
         state = await c("get_state", {}, record)
         updated = await c(
             "update_state", {"patch": {"current": {"cycle": i}}, "expected_version": state["version"]}, record
@@ -288,7 +288,7 @@ async def profile(workdir: Path, rounds_n: int, focus: Sequence[str]) -> tuple[s
 
     from agent_memory.config import Settings
     from agent_memory.server.app import build_server
-    from agent_memory.tools import _common, decisions, patterns, signals, state
+    from agent_memory.tools import _common
 
     db = workdir / "profiled.db"
     await seed(db)
@@ -302,12 +302,12 @@ async def profile(workdir: Path, rounds_n: int, focus: Sequence[str]) -> tuple[s
     original_convert = FuncMetadata.convert_result
     original_validate = ClientSession.validate_tool_result
 
-    async def timed_run(ctx: Any, tool: str, body: Any) -> Any:
+    async def timed_run(state: Any, spec: Any, handler: Any, arguments: Any) -> Any:
         start = now_ns()
         try:
-            return await original_run(ctx, tool, body)
+            return await original_run(state, spec, handler, arguments)
         finally:
-            add(tool, "body", now_ns() - start)
+            add(spec.name, "body", now_ns() - start)
 
     def timed_convert(self: FuncMetadata, result: Any) -> Any:
         start = now_ns()
@@ -323,9 +323,7 @@ async def profile(workdir: Path, rounds_n: int, focus: Sequence[str]) -> tuple[s
         finally:
             add(name, "check", now_ns() - start)
 
-    modules = (decisions, patterns, signals, state)
-    for module in modules:
-        module.run = timed_run  # type: ignore[attr-defined]
+    _common.run = timed_run
     FuncMetadata.convert_result = timed_convert  # type: ignore[method-assign]
     ClientSession.validate_tool_result = timed_validate  # type: ignore[method-assign]
     profiler = cProfile.Profile()
@@ -362,8 +360,7 @@ async def profile(workdir: Path, rounds_n: int, focus: Sequence[str]) -> tuple[s
                     for i in range(10 + rounds_n, 10 + rounds_n + min(rounds_n, 50)):
                         await rounds.round(i, record=False)
     finally:
-        for module in modules:
-            module.run = original_run  # type: ignore[attr-defined]
+        _common.run = original_run
         FuncMetadata.convert_result = original_convert  # type: ignore[method-assign]
         ClientSession.validate_tool_result = original_validate  # type: ignore[method-assign]
 

@@ -32,6 +32,9 @@ from agent_memory.server.app import build_server
 from agent_memory.storage.factory import open_store
 
 
+TRENDS = ("bullish", "bearish", "sideways")
+
+
 def trading_context(i: int) -> dict[str, Any]:
     """A ~1.2 KB decision context of a trading agent."""
     return {
@@ -134,7 +137,7 @@ async def run(decisions: int) -> list[tuple[str, int]]:
                         hunter,
                         "store_pattern",
                         {
-                            "description": f"Whales in a {('bullish', 'bearish', 'sideways')[k % 3]} market predict a move",
+                            "description": f"Whales in a {TRENDS[k % 3]} market predict a move",
                             "conditions": [
                                 {"field": "market.trend", "op": "eq", "value": "bullish"},
                                 {"field": "whale_count", "op": "gte", "value": k % 7},
