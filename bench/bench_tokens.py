@@ -31,7 +31,6 @@ from agent_memory.config import Settings
 from agent_memory.server.app import build_server
 from agent_memory.storage.factory import open_store
 
-
 TRENDS = ("bullish", "bearish", "sideways")
 
 
