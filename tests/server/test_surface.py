@@ -177,3 +177,24 @@ async def test_checkpoints_are_listed_and_read_over_mcp(engine: ItemEngine, cloc
         assert [(c["version"], c["label"]) for c in listed] == [(3, "three"), (1, "one")]
         one = await hunter.resource("memory://agents/hunter/checkpoints/1")
         assert one["label"] == "one" and one["state"]["current"] == {"cycle": 1}
+
+
+async def test_prompt_arguments_are_validated(engine: ItemEngine, clock: FakeClock) -> None:
+    from mcp.shared.exceptions import MCPError
+
+    async with team(engine, clock, "hunter") as [hunter]:
+        ok = await hunter.client.get_prompt("memory_aware_decision", {"decision_type": "ENTRY_TIMING"})
+        assert "recall_stm" in ok.messages[0].content.text  # type: ignore[union-attr]
+        for args, problem in (
+            ({"decision_type": "not a type"}, "invalid_input: decision_type: invalid type 'not a type'"),
+            (
+                {"decision_type": "X", "situation": "s" * 2001},
+                "invalid_input: situation: must be at most 2000",
+            ),
+        ):
+            try:
+                await hunter.client.get_prompt("memory_aware_decision", args)
+            except MCPError as exc:
+                assert exc.error.message.startswith(problem), exc.error.message
+            else:
+                raise AssertionError(f"prompt accepted {args}")

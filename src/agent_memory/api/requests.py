@@ -182,3 +182,10 @@ class GetAnalytics(Request):
     agent_id: AgentId | None = Field(None, description="Another (observer).")
     all_agents: Flag = Field(False, description="All (observer).")
     include_series: Flag = Field(False, description="Time series too.")
+
+
+class MemoryAwareDecisionPrompt(Request):
+    """Arguments of the ``memory_aware_decision`` prompt."""
+
+    decision_type: TypeName = Field(description="The kind of decision about to be made.")
+    situation: str = Field("", max_length=2000, description="The situation, in a sentence or two.")

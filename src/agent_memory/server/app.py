@@ -12,9 +12,14 @@ from typing import Any
 
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS
+from pydantic import ValidationError
 
 from agent_memory import __version__
 from agent_memory.analytics.emf import MetricsEmitter
+from agent_memory.api.requests import MemoryAwareDecisionPrompt
+from agent_memory.api.validation import describe
 from agent_memory.config import Settings
 from agent_memory.memory.analytics import Analytics
 from agent_memory.memory.costs import UsageLedger
@@ -179,6 +184,11 @@ def _register_prompt(server: MCPServer[AppContext]) -> None:
         description="Walks you through recall -> decide -> log -> outcome for one decision.",
     )
     def memory_aware_decision(decision_type: str, situation: str = "") -> str:
+        try:
+            MemoryAwareDecisionPrompt(decision_type=decision_type, situation=situation)
+        except ValidationError as exc:
+            problem = describe(exc, MemoryAwareDecisionPrompt)
+            raise MCPError(INVALID_PARAMS, f"invalid_input: {problem}") from None
         situation_line = f"\nThe situation: {situation}\n" if situation else "\n"
         return f"""You are about to make a {decision_type} decision.{situation_line}
 Use your memory in this order:
