@@ -132,11 +132,13 @@ async def test_pydantic_ai_mcp_toolset_and_provider_transforms(tmp_path: Path) -
     for name, definition in definitions.items():
         schema = definition.parameters_json_schema
         # What pydantic-ai's OpenAI models send: the schema unchanged but for an empty
-        # ``properties`` on free-form objects, not strict (arguments with defaults are optional,
-        # which strict mode cannot say).
+        # ``properties`` on free-form objects, not strict when an argument has a default (an
+        # optional argument is what strict mode cannot say); a tool whose arguments are all
+        # required and typed (share_pattern) is strict-compatible as it is.
         openai = OpenAIJsonSchemaTransformer(json.loads(json.dumps(schema)), strict=None)
         assert _no_empty_properties(openai.walk()) == _no_empty_properties(schema), name
-        assert openai.is_strict_compatible is False, name
+        all_required = set(schema.get("required", [])) == set(schema["properties"])
+        assert openai.is_strict_compatible is all_required, name
         # What its Google models send: every node keeps its type.
         google = GoogleJsonSchemaTransformer(json.loads(json.dumps(schema))).walk()
         for path, node in _json_nodes(google):

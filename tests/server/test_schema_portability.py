@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 from mcp import Client
-from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
 
+from agent_memory.api import TOOLS
 from agent_memory.server.app import build_server
 from agent_memory.server.schemas import JSON_VALUE, flat_output_schema, portable_input_schema
 from agent_memory.storage.store import MemoryStore
@@ -108,7 +108,7 @@ async def test_free_form_and_any_fields_keep_their_meaning(tmp_path: Path) -> No
     assert condition["properties"]["value"]["anyOf"] == JSON_VALUE["anyOf"]
     assert condition["properties"]["op"]["enum"][:2] == ["eq", "ne"]  # enums kept
     assert tools["store_pattern"]["properties"]["confidence"] == {  # bounds and description kept
-        "description": "How sure you are, in [0, 1].",
+        "description": "In [0, 1].",
         "maximum": 1,
         "minimum": 0,
         "type": "number",
@@ -207,7 +207,7 @@ async def _result_corpus(hunter: Agent, risk: Agent) -> dict[str, list[dict[str,
     )
     await call(risk, "recall_stm")
     await call(risk, "read_inbox")
-    await call(risk, "ack_signal", signal_id=signal["signal"]["signal_id"], status="processed")
+    await call(risk, "ack_signal", signal_id=signal["signal_id"], status="processed")
     await call(hunter, "store_stm", key="plan", value="buy the dip")
     await call(hunter, "store_stm", key="numbers", value=[1, 2.5, None])
     await call(hunter, "recall_stm")
@@ -234,6 +234,11 @@ async def _result_corpus(hunter: Agent, risk: Agent) -> dict[str, list[dict[str,
     await call(hunter, "learn_patterns", min_samples=5)
     await call(hunter, "get_analytics", window="24h")
     await call(hunter, "get_analytics", window="24h", include_series=True)
+    # Results are summaries now: more of them keep the mutation count of the check up.
+    await call(hunter, "store_stm", key="big", value={"blob": "x" * 500})
+    await call(hunter, "recall_stm", limit=4)
+    await call(risk, "read_inbox", status="processed")
+    await call(hunter, "search_decisions", oldest_first=True, limit=2)
     return corpus
 
 
@@ -287,12 +292,9 @@ async def test_flat_output_schemas_accept_exactly_the_same_results(tmp_path: Pat
         assert flat is not None and tool.name in corpus, f"no result of {tool.name} in the corpus"
         text = json.dumps(flat)
         assert "$ref" not in text and '{"type": "null"}' not in text, tool.name
-        metadata = tool.fn_metadata
-        # The schema the SDK derives from the tool's return type, as it publishes it without us.
-        original = FuncMetadata(
-            arg_model=metadata.arg_model, output_model=metadata.output_model, wrap_output=metadata.wrap_output
-        ).output_schema
-        assert original is not None and flat == flat_output_schema(original)
+        # The schema pydantic derives from the tool's result model (agent_memory.api), unrewritten.
+        original = TOOLS[tool.name].result.model_json_schema()
+        assert flat == flat_output_schema(original)
         before, after = Draft202012Validator(original), Draft202012Validator(flat)
         for result in corpus[tool.name]:
             assert before.is_valid(result) and after.is_valid(result), tool.name

@@ -99,7 +99,9 @@ async def _strict_shaped_calls(agent: Agent) -> None:
         patterns_applied=None,
         memory_influenced=None,
     )
-    assert logged["decision"]["context"] == {"market": {"trend": "bullish"}, "whale_count": 7}
+    assert logged == {"decision_id": "hunt-1", "created": True}
+    whole = await agent.resource("memory://decisions/hunt-1")
+    assert whole["context"] == {"market": {"trend": "bullish"}, "whale_count": 7}
     pattern = await agent.ok(
         "store_pattern",
         description="Whales in a bullish trend predict a pump",

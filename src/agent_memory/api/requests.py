@@ -46,17 +46,17 @@ Unit = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 class LogDecision(Request):
     decision_type: Annotated[TypeName, Field(description="e.g. SOURCE_SELECTION.")]
     context: JsonObject | None = Field(None, description="What you knew.")
-    reasoning: JsonObject | None = Field(None, description="Why you chose so.")
+    reasoning: JsonObject | None = Field(None, description="Why.")
     outcome: OutcomeArg | None = Field(None, description="If known now.")
-    decision_id: RecordId | None = Field(None, description="Your id: retries are safe.")
-    parent_decision_id: RecordId | None = Field(None, description="Decision it follows.")
+    decision_id: RecordId | None = Field(None, description="Retry-safe id.")
+    parent_decision_id: RecordId | None = Field(None, description="Its parent.")
     patterns_applied: list[RecordId] | None = Field(None, max_length=20, description="pattern_ids you used.")
-    memory_influenced: Flag | None = Field(None, description="Default: cited patterns.")
+    memory_influenced: Flag | None = Field(None, description="Default: cited any.")
 
 
 class OutcomeArg(Request):
     success: Flag = Field(description="Goal achieved.")
-    quality_score: Unit | None = Field(None, description="Quality in [0, 1].")
+    quality_score: Unit | None = Field(None, description="In [0, 1].")
     latency_ms: float | None = Field(None, ge=0, le=86_400_000, allow_inf_nan=False, description="ms.")
     signals_generated: int = Field(0, ge=0, le=1_000_000, description="Signals it caused.")
     errors: list[Annotated[str, Field(max_length=2000)]] = Field(
@@ -85,11 +85,11 @@ class StoreStm(Request):
 
 class SearchDecisions(Request):
     decision_type: TypeName | None = Field(None, description="Filter.")
-    since: Timestamp | None = Field(None, description="e.g. 2026-11-01T00:00:00Z.")
+    since: Timestamp | None = Field(None, description="ISO 8601 with zone.")
     until: Timestamp | None = Field(None, description="ISO 8601 with zone.")
     success: Flag | None = Field(None, description="Outcome was this.")
-    agent_id: AgentId | None = Field(None, description="Another agent (observer).")
-    all_agents: Flag = Field(False, description="All agents (observer).")
+    agent_id: AgentId | None = Field(None, description="Another (observer).")
+    all_agents: Flag = Field(False, description="All (observer).")
     oldest_first: Flag = Field(False, description="Oldest first.")
     limit: Limit = DEFAULT_PAGE
     cursor: Cursor = None
@@ -99,7 +99,7 @@ class StorePattern(Request):
     description: str = Field(min_length=1, max_length=2000, description="The rule, one sentence.")
     conditions: list[PatternCondition] = Field(
         max_length=20,
-        description='When it holds, e.g. [{"field":"whale_count","op":"gte","value":5}].',
+        description='e.g. [{"field":"n","op":"gte","value":5}].',
     )
     outcomes: JsonObject = Field(description="What follows.")
     confidence: Unit = Field(description="In [0, 1].")
@@ -148,7 +148,7 @@ class PublishSignal(Request):
     ttl_hours: float | None = Field(
         None, gt=0, le=MAX_SIGNAL_TTL_HOURS, allow_inf_nan=False, description="Default 24."
     )
-    signal_id: RecordId | None = Field(None, description="Your id: retries are safe.")
+    signal_id: RecordId | None = Field(None, description="Retry-safe id.")
 
 
 class ReadInbox(Request):

@@ -41,7 +41,7 @@ TOOLS: dict[str, ToolSpec] = {
             "write_idempotent",
             """
             Log each decision worth learning from, with context and reasoning. Returns decision_id
-            and created (false on a retry with the same decision_id); call record_outcome later.""",
+            and created (false on a retry); call record_outcome later.""",
         ),
         _spec(
             "record_outcome",
@@ -49,8 +49,7 @@ TOOLS: dict[str, ToolSpec] = {
             rs.OutcomeResult,
             "write_idempotent",
             """
-            Record the result of one of your decisions, once (feeds analytics and learning).
-            Returns decision_id and recorded (false if already recorded the same way).""",
+            Record the result of your decision, once; feeds analytics and learning. Returns decision_id and recorded (false if already so).""",
         ),
         _spec(
             "recall_stm",
@@ -58,8 +57,8 @@ TOOLS: dict[str, ToolSpec] = {
             rs.ShortTermResult,
             "read",
             f"""
-            Call at the start of each cycle: your last 24 h of decisions (newest first), live
-            notes and pending signal count. Returns summaries; notes count in limit (default 10).
+            First each cycle: your last 24 h of decisions (newest first), notes and pending
+            signal count. Returns summaries; notes count in limit (default 10).
             {PAGING}""",
         ),
         _spec(
@@ -76,8 +75,8 @@ TOOLS: dict[str, ToolSpec] = {
             rs.DecisionPage,
             "read",
             f"""
-            Search older decision history by type, time and outcome. Returns summaries, 10 by
-            default (memory://decisions/{{id}} has a whole record). {PAGING}""",
+            Older decision history by type, time, outcome. Returns summaries, 10 by default
+            (whole: memory://decisions/{{id}}). {PAGING}""",
         ),
         _spec(
             "store_pattern",
@@ -94,8 +93,8 @@ TOOLS: dict[str, ToolSpec] = {
             rs.PatternList,
             "read",
             """
-            Before deciding: patterns that hold in your context, best first (yours and shared).
-            Cite those you use in log_decision. Returns up to limit (default 10) summaries.""",
+            Before deciding: patterns that hold in your context, best first (yours and shared);
+            cite those you use in log_decision. Returns summaries, 10 by default.""",
         ),
         _spec(
             "share_pattern",
@@ -112,7 +111,7 @@ TOOLS: dict[str, ToolSpec] = {
             rs.PatternList,
             "read",
             """
-            How a pattern evolved: its versions, newest first. Returns up to limit (default 10).""",
+            A pattern's versions, newest first. Returns summaries, 10 by default.""",
         ),
         _spec(
             "learn_patterns",
@@ -120,8 +119,7 @@ TOOLS: dict[str, ToolSpec] = {
             rs.LearnResult,
             "write_idempotent",
             """
-            After outcomes accumulate: mine them for conditions that predict success and store
-            those as patterns. Returns counts and the top pattern_ids.""",
+            After outcomes accumulate: store conditions that predict success as patterns. Returns counts and the top pattern_ids.""",
         ),
         _spec(
             "publish_signal",
@@ -130,7 +128,7 @@ TOOLS: dict[str, ToolSpec] = {
             "write_idempotent",
             """
             Tell other agents something (all targets or none). Returns signal_id, created (false
-            on a retry with the same signal_id) and targets never seen yet.""",
+            on a retry) and targets never seen yet.""",
         ),
         _spec(
             "read_inbox",
@@ -138,8 +136,8 @@ TOOLS: dict[str, ToolSpec] = {
             rs.InboxPage,
             "read",
             f"""
-            Each cycle: signals sent to you, newest first; ack_signal each. Returns summaries, 10
-            by default (memory://signals/{{id}} has a whole signal). {PAGING}""",
+            Signals sent to you, newest first; ack_signal each. Returns summaries, 10
+            by default (whole: memory://signals/{{id}}). {PAGING}""",
         ),
         _spec(
             "ack_signal",
@@ -156,8 +154,7 @@ TOOLS: dict[str, ToolSpec] = {
             rs.StateResult,
             "read",
             """
-            Your durable state and its version (read before update_state). Returns the sections,
-            large ones previewed (pass section for one whole).""",
+            Your durable state and version; read it before update_state. Returns its sections (large ones previewed; section= for one whole).""",
         ),
         _spec(
             "update_state",
@@ -165,8 +162,7 @@ TOOLS: dict[str, ToolSpec] = {
             rs.StateWritten,
             "write",
             """
-            Change your state if unchanged since you read it; a stale expected_version is refused
-            with the current state. Returns the new version.""",
+            Change your state if unchanged since you read it (a stale expected_version is refused with the current state). Returns the new version.""",
         ),
         _spec(
             "get_analytics",
@@ -174,8 +170,7 @@ TOOLS: dict[str, ToolSpec] = {
             rs.AnalyticsResult,
             "read",
             """
-            How well you decide: success rate, quality, latency, per type, uplift from memory,
-            best and worst patterns, signals, cost. Returns one report.""",
+            How well you decide: success, quality, latency, per type, memory uplift, best and worst patterns, signals, cost. Returns one report.""",
         ),
     )
 }

@@ -120,19 +120,6 @@ async def _flush_usage_periodically(
         await _flush_usage(ledger, state_, clock)
 
 
-def publish_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """The form in which a tool's input or output schema is published.
-
-    The seam for the portable-schema pass (inline $ref/$defs, additionalProperties:false, a type
-    on every node, flat nullables, no titles) of server/schemas.py; until it is in, only the
-    generated titles are dropped."""
-    if isinstance(schema, dict):
-        return {k: publish_schema(v) for k, v in schema.items() if not (k == "title" and isinstance(v, str))}
-    if isinstance(schema, list):
-        return [publish_schema(v) for v in schema]
-    return schema
-
-
 def build_server(
     settings: Settings,
     *,
@@ -157,10 +144,6 @@ def build_server(
         resource_url = (settings.public_url or f"http://{settings.http_host}:{settings.http_port}") + "/mcp"
         auth = AuthSettings(issuer_url=resource_url.removesuffix("/mcp"), resource_server_url=resource_url)
     tools = all_tools(settings.read_only)
-    for tool in tools:
-        tool.parameters = publish_schema(tool.parameters)
-        if tool.fn_metadata.output_schema is not None:
-            tool.fn_metadata.output_schema = publish_schema(tool.fn_metadata.output_schema)
     server: MCPServer[AppContext] = MCPServer(
         name="agent-memory",
         title="Agent memory",

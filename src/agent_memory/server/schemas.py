@@ -25,6 +25,9 @@ from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
 from pydantic import PrivateAttr, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from agent_memory.api.validation import describe
+from agent_memory.tools._common import ARGUMENT_PROBLEMS
+
 __all__ = [
     "JSON_VALUE",
     "SchemaProfile",
@@ -308,9 +311,12 @@ class _StrictArguments(FuncMetadata):
     def validate_arguments(self, arguments_to_validate: dict[str, Any]) -> dict[str, Any]:
         errors: list[InitErrorDetails] = []
         relaxed = _relax(arguments_to_validate, self._portable, (), errors)
+        arguments = self._inner.validate_arguments(relaxed)
         if errors:
-            raise ValidationError.from_exception_data(f"{self.arg_model.__name__}", errors)
-        return self._inner.validate_arguments(relaxed)
+            # The tool reports them in its own words, as data (tools._common.run).
+            problem = ValidationError.from_exception_data(f"{self.arg_model.__name__}", errors)
+            arguments[ARGUMENT_PROBLEMS] = describe(problem)
+        return arguments
 
     async def call_fn(
         self,

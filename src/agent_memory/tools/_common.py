@@ -107,6 +107,11 @@ def app(ctx: Context[AppContext]) -> AppContext:
     return state
 
 
+ARGUMENT_PROBLEMS = "argument_problems"
+"""Keyword under which a step before the tool (the strict schema profile's decoding) hands over
+problems it found in the arguments, as a description; the tool refuses the call with them."""
+
+
 class _RawArguments(ArgModelBase):
     """Lets every argument through the SDK untouched: the tool validates them itself."""
 
@@ -148,7 +153,11 @@ class ToolDef(Generic[Req]):
 
 
 async def run(
-    state: AppContext, spec: ToolSpec, handler: Handler[Any], arguments: dict[str, Any]
+    state: AppContext,
+    spec: ToolSpec,
+    handler: Handler[Any],
+    arguments: dict[str, Any],
+    problems: str | None = None,
 ) -> CallToolResult:
     """Run one call: resolve and register the caller, validate, meter, map errors to data.
 
@@ -158,6 +167,8 @@ async def run(
     with state.meter(spec.name):
         try:
             caller = caller_of(state)
+            if problems:
+                raise InvalidInput(problems)
             request = validate(spec, arguments)
             await state.memory.register(caller)
             return success(await handler(state, caller, request))
@@ -181,8 +192,10 @@ async def run(
 def build_tool(spec: ToolSpec, handler: Handler[Any]) -> Tool:
     """The SDK tool for ``spec``: its schemas from the api models, its body :func:`run`."""
 
-    async def call(ctx: Context[AppContext], arguments: dict[str, Any]) -> CallToolResult:
-        return await run(app(ctx), spec, handler, arguments)
+    async def call(
+        ctx: Context[AppContext], arguments: dict[str, Any], argument_problems: str | None = None
+    ) -> CallToolResult:
+        return await run(app(ctx), spec, handler, arguments, argument_problems)
 
     return Tool(
         fn=call,
