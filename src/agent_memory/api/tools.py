@@ -49,7 +49,8 @@ TOOLS: dict[str, ToolSpec] = {
             rs.OutcomeResult,
             "write_idempotent",
             """
-            Record the result of your decision, once; feeds analytics and learning. Returns decision_id and recorded (false if already so).""",
+            Record the result of your decision, once; feeds analytics and learning. Returns decision_id
+            and recorded (false if already so).""",
         ),
         _spec(
             "recall_stm",
@@ -119,7 +120,8 @@ TOOLS: dict[str, ToolSpec] = {
             rs.LearnResult,
             "write_idempotent",
             """
-            After outcomes accumulate: store conditions that predict success as patterns. Returns counts and the top pattern_ids.""",
+            After outcomes accumulate: store conditions that predict success as patterns. Returns counts
+            and the top pattern_ids.""",
         ),
         _spec(
             "publish_signal",
@@ -154,7 +156,8 @@ TOOLS: dict[str, ToolSpec] = {
             rs.StateResult,
             "read",
             """
-            Your durable state and version; read it before update_state. Returns its sections (large ones previewed; section= for one whole).""",
+            Your durable state and version; read it before update_state. Returns its sections (large ones
+            previewed; section= for one whole).""",
         ),
         _spec(
             "update_state",
@@ -162,7 +165,8 @@ TOOLS: dict[str, ToolSpec] = {
             rs.StateWritten,
             "write",
             """
-            Change your state if unchanged since you read it (a stale expected_version is refused with the current state). Returns the new version.""",
+            Change your state if unchanged since you read it (a stale expected_version is refused with the
+            current state). Returns the new version.""",
         ),
         _spec(
             "get_analytics",
@@ -170,7 +174,8 @@ TOOLS: dict[str, ToolSpec] = {
             rs.AnalyticsResult,
             "read",
             """
-            How well you decide: success, quality, latency, per type, memory uplift, best and worst patterns, signals, cost. Returns one report.""",
+            How well you decide: success, quality, latency, per type, memory uplift, best and worst
+            patterns, signals, cost. Returns one report.""",
         ),
     )
 }
