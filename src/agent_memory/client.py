@@ -43,6 +43,7 @@ from pydantic import BaseModel, ValidationError
 from agent_memory.api import TOOLS, to_exception
 from agent_memory.api import requests as rq
 from agent_memory.api import results as rs
+from agent_memory.api.requests import new_id
 from agent_memory.api.validation import describe
 from agent_memory.errors import AgentMemoryError
 from agent_memory.models import (
@@ -100,12 +101,6 @@ def _raise(tool: str, error: rs.ErrorResult) -> AgentMemoryError:
     exc = to_exception(error, MemoryToolError, tool=tool)
     exc.args = (f"{tool}: {error.code}: {error.message}",)
     return exc
-
-
-def new_id(prefix: str) -> str:
-    import uuid
-
-    return f"{prefix}_{uuid.uuid4().hex[:20]}"
 
 
 def _server_log(errlog: TextIO | None, files: contextlib.ExitStack) -> TextIO:
@@ -663,14 +658,15 @@ class MemoryAwareAgent(abc.ABC):
         """Recall short-term memory (into ``self.short_term``) and return the pending signals,
         whole (the inbox lists summaries; each signal is then read in full)."""
         self.short_term = await self.memory.recall_stm(self.decision_type)
+        summaries = (await self.memory.read_inbox(limit=inbox_limit)).entries
+        if summaries and self.memory.agent_id is None:
+            self.memory.agent_id = (await self.memory.get_state()).agent_id
+        me = self.memory.agent_id or ""
         entries = []
-        for summary in (await self.memory.read_inbox(limit=inbox_limit)).entries:
+        for summary in summaries:
             signal = await self.memory.get_signal(summary.signal_id)
-            entries.append(InboxEntry(agent_id=self.agent_id(signal), signal=signal, delivery=Delivery()))
+            entries.append(InboxEntry(agent_id=me, signal=signal, delivery=Delivery()))
         return entries
-
-    def agent_id(self, signal: Signal) -> str:
-        return self.memory.agent_id or signal.target_agents[0]
 
     async def act(self, context: Mapping[str, Any], signals: Sequence[InboxEntry] = ()) -> CycleResult:
         """Recall the patterns for ``context``, decide, log the decision, acknowledge ``signals``."""

@@ -7,6 +7,7 @@ Unknown arguments are refused (``extra="forbid"``) and booleans are strict: ``"y
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
@@ -28,6 +29,12 @@ DEFAULT_PAGE = 10
 """Default page size of every list tool: ten summaries fit a model's budget at any stored volume."""
 MAX_PAGE = 50
 MAX_CURSOR = 200
+
+
+def new_id(prefix: str) -> str:
+    """A fresh record id (``dec_…``, ``sig_…``, ``pat_…``): made by the server when a call names
+    none, and by the Python client before it sends, so that a retried call names the same one."""
+    return f"{prefix}_{uuid.uuid4().hex[:20]}"
 
 
 class Request(BaseModel):

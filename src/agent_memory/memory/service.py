@@ -8,11 +8,11 @@ decide whose memory is written.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from agent_memory.api.requests import new_id
 from agent_memory.api.results import DecisionSummary, NoteSummary, PublishResult, ShortTermResult
 from agent_memory.config import Settings
 from agent_memory.errors import AccessDenied, InvalidInput, NotFound
@@ -37,11 +37,6 @@ from agent_memory.models import (
 )
 from agent_memory.storage import cursor as cursors
 from agent_memory.storage.store import DecisionQuery, MemoryStore
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:20]}"
-
 
 NOTES_SHOWN = 5
 """Most notes recall_stm shows (on its first page, taking slots of the page)."""

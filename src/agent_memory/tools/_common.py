@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import Context
@@ -41,7 +41,6 @@ from agent_memory.models import Decision, Outcome
 log = logging.getLogger("agent_memory.tools")
 
 Req = TypeVar("Req", bound=BaseModel)
-Res = TypeVar("Res", bound=BaseModel)
 
 ANNOTATIONS: dict[Kind, ToolAnnotations] = {
     "read": ToolAnnotations(
@@ -144,12 +143,6 @@ def validate(spec: ToolSpec, arguments: dict[str, Any]) -> BaseModel:
 
 
 Handler = Callable[[AppContext, Caller, Req], Awaitable[BaseModel]]
-
-
-@dataclass(frozen=True)
-class ToolDef(Generic[Req]):
-    spec: ToolSpec
-    handler: Handler[Req]
 
 
 async def run(
