@@ -24,6 +24,7 @@ import asyncio
 import cProfile
 import io
 import json
+import os
 import pstats
 import sys
 import tempfile
@@ -245,9 +246,10 @@ def memory_params(db: Path, profile_to: Path | None = None) -> mcp.StdioServerPa
     args = ["-m", "agent_memory.cli", "serve", "--agent-id", ME]
     if profile_to is not None:
         args = ["-m", "cProfile", "-o", str(profile_to), *args]
-    return mcp.StdioServerParameters(
-        command=sys.executable, args=args, env={"AGENT_MEMORY_SQLITE_PATH": str(db)}
-    )
+    env = {"AGENT_MEMORY_SQLITE_PATH": str(db)}
+    if "PYTHONPATH" in os.environ:  # the server runs this checkout's code, like the bench itself
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    return mcp.StdioServerParameters(command=sys.executable, args=args, env=env)
 
 
 async def measure(
