@@ -6,12 +6,13 @@ message naming the variable.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from agent_memory.limits import MAX_SIGNAL_TTL_HOURS
 
@@ -73,8 +74,9 @@ class Settings(BaseSettings):
     public_url: str | None = Field(
         None, description="Public base URL of the HTTP server (audience of its tokens)."
     )
-    allowed_origins: list[str] = Field(
-        default_factory=list, description="Extra Origin values accepted by the HTTP transport."
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Extra Origin values accepted by the HTTP transport (JSON list or comma-separated).",
     )
 
     # --- analytics -----------------------------------------------------------------------------
@@ -89,6 +91,24 @@ class Settings(BaseSettings):
     price_write_per_million: float = Field(
         0.625, ge=0, description="On-demand USD per million write request units (cost estimates)."
     )
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        # Parsed here rather than by pydantic-settings, whose JSON error names no variable.
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if not text.startswith("["):
+            return [part.strip() for part in text.split(",") if part.strip()]
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                "AGENT_MEMORY_ALLOWED_ORIGINS must be a JSON list of origins "
+                '(\'["https://a.example"]\') or comma-separated origins '
+                f"(https://a.example,https://b.example): {exc.msg}"
+            ) from None
 
     @field_validator("dax_endpoint")
     @classmethod

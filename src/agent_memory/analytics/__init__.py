@@ -1,23 +1,17 @@
-"""Presenting analytics: terminal table, self-contained HTML, CloudWatch EMF records, and the
-entry point of the ``agent-memory analytics`` command.
+"""Presenting analytics: terminal table, self-contained HTML, CloudWatch EMF records (the
+``agent-memory analytics`` command itself lives in :mod:`agent_memory.cli.analytics`).
 
 The figures themselves are computed by :class:`agent_memory.memory.analytics.Analytics`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-from datetime import timedelta
-from pathlib import Path
 from typing import Literal
 
-from agent_memory.config import Settings
-from agent_memory.memory.analytics import Analytics, AnalyticsReport
-from agent_memory.memory.identity import Caller
-from agent_memory.models import utcnow
+from agent_memory.memory.analytics import AnalyticsReport
 
-__all__ = ["analytics_command", "render"]
+__all__ = ["render"]
 
 Format = Literal["table", "json", "html"]
 
@@ -32,35 +26,3 @@ def render(report: AnalyticsReport, fmt: Format) -> str:
     from agent_memory.analytics.table import render_table
 
     return render_table(report)
-
-
-async def analytics_command(
-    settings: Settings,
-    *,
-    agent: str | None,
-    window: timedelta,
-    fmt: Format,
-    output: Path | None,
-    all_agents: bool,
-) -> str:
-    """Run a report as an observer (an operator at the terminal may read every agent) and return
-    it rendered. ``agent`` None and not ``all_agents``: the configured ``AGENT_MEMORY_AGENT_ID``.
-    With ``output``, the rendered text is also written to that file (e.g. the HTML report).
-    """
-    from agent_memory.storage.factory import open_store
-
-    caller = Caller(agent_id=settings.agent_id, role="observer")
-    target = None if all_agents else (agent or settings.agent_id)
-    async with open_store(settings, utcnow) as store:
-        report = await Analytics(store, settings, store.clock).report(
-            caller, window=window, agent_id=target, all_agents=all_agents
-        )
-    text = render(report, fmt)
-    if output is not None:
-        await asyncio.to_thread(_write, output, text)
-    return text
-
-
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")

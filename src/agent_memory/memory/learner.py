@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -305,13 +304,6 @@ class Learner:
 # --------------------------------------------------------------------------------------------------
 
 
-def _progress(done: int, total: int, label: str) -> None:
-    width = 30
-    filled = int(width * done / total) if total else width
-    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label[:40]:<40}")
-    sys.stderr.flush()
-
-
 async def consolidate(
     store: MemoryStore,
     settings: Settings,
@@ -348,34 +340,7 @@ async def consolidate(
         }
     if progress:
         progress(len(names), len(names), "done")
-        sys.stderr.write("\n")
     return summary
-
-
-async def consolidate_command(
-    settings: Settings,
-    *,
-    agents: Sequence[str] | None,
-    window: str,
-    decision_type: str | None,
-    min_samples: int,
-) -> int:
-    from agent_memory.models import utcnow
-    from agent_memory.storage.factory import open_store
-
-    async with open_store(settings) as store:
-        summary = await consolidate(
-            store,
-            settings,
-            utcnow,
-            agents=agents,
-            window=parse_window(window),
-            decision_type=decision_type,
-            min_samples=min_samples,
-            progress=_progress,
-        )
-    print(json.dumps(summary, indent=2))
-    return 0
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
