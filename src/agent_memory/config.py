@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -98,17 +99,23 @@ class Settings(BaseSettings):
         # Parsed here rather than by pydantic-settings, whose JSON error names no variable.
         if not isinstance(value, str):
             return value
+        expected = (
+            "AGENT_MEMORY_ALLOWED_ORIGINS must be a JSON list of origins "
+            """('["https://a.example"]') or comma-separated origins (https://a.example,https://b.example)"""
+        )
         text = value.strip()
-        if not text.startswith("["):
-            return [part.strip() for part in text.split(",") if part.strip()]
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(
-                "AGENT_MEMORY_ALLOWED_ORIGINS must be a JSON list of origins "
-                '(\'["https://a.example"]\') or comma-separated origins '
-                f"(https://a.example,https://b.example): {exc.msg}"
-            ) from None
+        origins: Any
+        if text.startswith("["):
+            try:
+                origins = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{expected}: {exc.msg}") from None
+        else:
+            origins = [part.strip() for part in text.split(",") if part.strip()]
+        for origin in origins if isinstance(origins, list) else []:
+            if not isinstance(origin, str) or not re.fullmatch(r"https?://[^/\s]+", origin):
+                raise ValueError(f"{expected}; {origin!r} is not an origin (scheme://host[:port])")
+        return origins
 
     @field_validator("dax_endpoint")
     @classmethod

@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 
 from agent_memory.analytics import render
-from agent_memory.cli.analytics import analytics_command
 from agent_memory.analytics.table import render_table
+from agent_memory.cli.analytics import analytics_command
 from agent_memory.memory.analytics import Analytics
 from agent_memory.memory.identity import Caller
 from agent_memory.memory.service import Memory

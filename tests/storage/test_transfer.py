@@ -103,23 +103,41 @@ async def _base(memory, clock: FakeClock) -> None:  # type: ignore[no-untyped-de
     for i in range(6):
         await memory.log_decision(HUNTER, "SOURCE_SELECTION", context={"i": i}, decision_id=f"d{i}")
         if i < 3:
-            await memory.record_outcome(HUNTER, f"d{i}", Outcome(success=i % 2 == 0, latency_ms=50.0 + i, recorded_at=T0))
+            await memory.record_outcome(
+                HUNTER, f"d{i}", Outcome(success=i % 2 == 0, latency_ms=50.0 + i, recorded_at=T0)
+            )
     await memory.publish_signal(
-        HUNTER, signal_type="WHALE", data={"n": 1}, target_agents=["risk-manager"], confidence=1.0, signal_id="s1"
+        HUNTER,
+        signal_type="WHALE",
+        data={"n": 1},
+        target_agents=["risk-manager"],
+        confidence=1.0,
+        signal_id="s1",
     )
 
 
 async def _source_only(memory, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
     """What only the exported store saw: an outcome for d3, new decisions, an ack, a new signal."""
     clock.now = T0 + timedelta(hours=2)
-    await memory.record_outcome(HUNTER, "d3", Outcome(success=True, quality_score=0.9, latency_ms=70.0, recorded_at=T0))
+    await memory.record_outcome(
+        HUNTER, "d3", Outcome(success=True, quality_score=0.9, latency_ms=70.0, recorded_at=T0)
+    )
     for i in range(6, 10):
         await memory.log_decision(
-            HUNTER, "SOURCE_SELECTION", context={"i": i}, decision_id=f"d{i}", outcome=Outcome(success=True, recorded_at=T0)
+            HUNTER,
+            "SOURCE_SELECTION",
+            context={"i": i},
+            decision_id=f"d{i}",
+            outcome=Outcome(success=True, recorded_at=T0),
         )
     await memory.ack_signal(RISK, "s1", "processed")
     await memory.publish_signal(
-        RISK, signal_type="VETO", data={"n": 2}, target_agents=["market-hunter"], confidence=0.5, signal_id="s2"
+        RISK,
+        signal_type="VETO",
+        data={"n": 2},
+        target_agents=["market-hunter"],
+        confidence=0.5,
+        signal_id="s2",
     )
 
 
@@ -128,17 +146,17 @@ async def _target_only(memory, clock: FakeClock) -> None:  # type: ignore[no-unt
     clock.now = T0 + timedelta(hours=2, minutes=30)
     for i in range(3):
         await memory.log_decision(
-            RISK, "RISK_ASSESSMENT", context={"t": i}, decision_id=f"t{i}", outcome=Outcome(success=False, recorded_at=T0)
+            RISK,
+            "RISK_ASSESSMENT",
+            context={"t": i},
+            decision_id=f"t{i}",
+            outcome=Outcome(success=False, recorded_at=T0),
         )
     await memory.log_decision(HUNTER, "SOURCE_SELECTION", context={"t": 9}, decision_id="t9")
 
 
 def _lines(export: str, *prefixes: str) -> list[str]:
-    return [
-        line
-        for line in export.splitlines()[1:]
-        if json.loads(line)["item"]["pk"].startswith(prefixes)
-    ]
+    return [line for line in export.splitlines()[1:] if json.loads(line)["item"]["pk"].startswith(prefixes)]
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "dynamodb"])

@@ -23,10 +23,27 @@ class UsageError(Exception):
     """A mistake in the command line itself: printed as is, exit code 2."""
 
 
+# The option that sets each setting, where one does: a bad value given as an option is reported
+# under the option's name, not the variable's.
+FLAGS = {
+    "backend": "--backend",
+    "sqlite_path": "--sqlite-path",
+    "agent_id": "--agent-id",
+    "read_only": "--read-only",
+    "http_host": "--host",
+    "http_port": "--port",
+    "tokens_file": "--tokens-file",
+}
+
+
 def settings_from(args: argparse.Namespace, **overrides: Any) -> Settings:
     """Settings from the environment, overridden by the global options and ``overrides``."""
-    given = {"backend": args.backend, "sqlite_path": args.sqlite_path, **overrides}
-    return Settings(**{k: v for k, v in given.items() if v is not None})
+    given = {k: v for k, v in {"backend": args.backend, "sqlite_path": args.sqlite_path, **overrides}.items()}
+    given = {k: v for k, v in given.items() if v is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        raise UsageError(f"invalid settings: {describe_settings_error(exc, set(given))}") from None
 
 
 # What a pattern-checked setting accepts, in words (a regex tells a user nothing).
@@ -36,7 +53,8 @@ _PATTERN_WORDS = {
 }
 
 
-def describe_settings_error(exc: ValidationError) -> str:
+def describe_settings_error(exc: ValidationError, from_options: set[str] | None = None) -> str:
+    """Each error in words, under the option that set the value, else its variable."""
     parts = []
     for err in exc.errors():
         field = ".".join(str(p) for p in err["loc"]) or "settings"
@@ -44,10 +62,12 @@ def describe_settings_error(exc: ValidationError) -> str:
         msg = str(err["msg"]).removeprefix("Value error, ")
         if err["type"] == "string_pattern_mismatch" and field in _PATTERN_WORDS:
             msg = f"{err.get('input')!r} is not valid: use {_PATTERN_WORDS[field]}"
-        if variable in msg:  # the validator already names it
+        if from_options and field in from_options and field in FLAGS:
+            parts.append(f"{FLAGS[field]}: {msg.replace(variable, FLAGS[field])}")
+        elif variable in msg:  # the validator already names it
             parts.append(msg)
         else:
-            parts.append(f"{variable} ({field}): {msg}")
+            parts.append(f"{variable}: {msg}")
     return "; ".join(parts)
 
 
@@ -90,11 +110,28 @@ def main(argv: Sequence[str] | None = None) -> None:
         fail(f"invalid settings: {name} cannot be parsed ({exc.__cause__ or exc})")
         code = 2
     except AgentMemoryError as exc:
-        fail(exc.message)
+        fail(_blame(args, exc.message))
         code = 1
     except KeyboardInterrupt:
         code = 130
+    except Exception as exc:
+        # Not a mistake we foresaw: still no traceback unless asked for (-v), but enough to report.
+        if args.verbose:
+            raise
+        fail(f"unexpected error: {type(exc).__name__}: {exc} (run again with -v for the details)")
+        code = 1
     sys.exit(code)
+
+
+def _blame(args: argparse.Namespace, message: str) -> str:
+    """Name the option the user typed, not the variable it overrides (the store's own messages
+    name the variable)."""
+    flag = None
+    if args.command == "demo" and getattr(args, "store", None) is not None:
+        flag = "--store"
+    elif args.sqlite_path is not None:
+        flag = "--sqlite-path"
+    return message.replace("AGENT_MEMORY_SQLITE_PATH", flag) if flag else message
 
 
 def dispatch(args: argparse.Namespace) -> int:

@@ -61,9 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         "http: streamable HTTP for many agents, with bearer tokens",
     )
     serve.add_argument("--agent-id", help="the agent a stdio server acts as (AGENT_MEMORY_AGENT_ID)")
-    serve.add_argument(
-        "--read-only", action="store_true", default=None, help="register the read tools only"
-    )
+    serve.add_argument("--read-only", action="store_true", default=None, help="register the read tools only")
     serve.add_argument("--host", help="HTTP bind address (AGENT_MEMORY_HTTP_HOST; default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="HTTP port (AGENT_MEMORY_HTTP_PORT; default 8765)")
     serve.add_argument(
@@ -115,9 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="table",
         help="table for a terminal (default), json for scripts, html for a self-contained page",
     )
-    analytics.add_argument(
-        "--output", "-o", type=Path, metavar="FILE", help="write the report to this file"
-    )
+    analytics.add_argument("--output", "-o", type=Path, metavar="FILE", help="write the report to this file")
 
     tokens = command("tokens", "manage HTTP bearer tokens")
     tokens.add_argument("action", choices=["add"], help="add: create a token and print it once")

@@ -23,7 +23,6 @@ from agent_memory.api.validation import describe
 from agent_memory.config import Settings
 from agent_memory.memory.analytics import Analytics
 from agent_memory.memory.costs import UsageLedger
-from agent_memory.memory.identity import Caller
 from agent_memory.memory.learner import Learner
 from agent_memory.memory.service import Memory
 from agent_memory.models import utcnow
@@ -66,11 +65,9 @@ async def _services(
     async with contextlib.AsyncExitStack() as stack:
         if store is None:
             store = await stack.enter_async_context(open_store(settings, clock))
+        # An agent is registered on its first tool call (tools/_common.run), not at start-up: a
+        # server started with a mistyped id must not put that typo in the registry.
         memory = Memory(store, settings, clock)
-        if not http:
-            # A stdio server knows its agent before any call: register it on connect, so other
-            # agents see it in the registry (and in publish_signal's targets) right away.
-            await memory.register(Caller(settings.agent_id))
         ledger = UsageLedger()
 
         @contextlib.contextmanager

@@ -1,11 +1,10 @@
-"""Transports: stdio (one agent per process) and streamable HTTP (many agents, bearer tokens)."""
+"""The streamable HTTP transport (many agents, bearer tokens) as an ASGI app. The command that runs
+it, and the stdio transport, are in :mod:`agent_memory.cli.serve`."""
 
 from __future__ import annotations
 
 import logging
-import sys
 
-import anyio
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 
@@ -27,7 +26,14 @@ def http_app(settings: Settings) -> Starlette:
         )
     port = settings.http_port
     resource_url = (settings.public_url or f"http://{settings.http_host}:{port}") + "/mcp"
-    verifier = TokensFileVerifier(load_tokens(settings.tokens_file), resource_url)
+    tokens = load_tokens(settings.tokens_file)
+    if not tokens.tokens:
+        raise ConfigurationError(
+            f"tokens file {settings.tokens_file} holds no tokens, so every request would be refused: "
+            "add one with 'agent-memory tokens add --agent-id NAME --file "
+            f"{settings.tokens_file}'"
+        )
+    verifier = TokensFileVerifier(tokens, resource_url)
     server = build_server(settings, http=True, token_verifier=verifier)
     hosts = [f"127.0.0.1:{port}", f"localhost:{port}", f"{settings.http_host}:{port}"]
     origins = [f"http://127.0.0.1:{port}", f"http://localhost:{port}", *settings.allowed_origins]
@@ -44,18 +50,3 @@ def http_app(settings: Settings) -> Starlette:
             enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
         ),
     )
-
-
-def serve(settings: Settings, transport: str) -> None:
-    if transport == "stdio":
-        server = build_server(settings)
-        anyio.run(server.run_stdio_async)
-        return
-    import uvicorn
-
-    app = http_app(settings)
-    print(
-        f"agent-memory: serving MCP on http://{settings.http_host}:{settings.http_port}/mcp",
-        file=sys.stderr,
-    )
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="warning")

@@ -142,7 +142,7 @@ class ImportReport:
     """Counter items both stores hold with different counts: the target's plus the counts of the
     records the import adds (never the file's counts, which overlap the target's)."""
     counters_adjusted: Counter[str] = field(default_factory=Counter)
-    """Counter items changed: buckets copied or incremented, usage raised to the larger count."""
+    """Counter updates: a bucket copied, or incremented for one record; usage raised."""
     dry_run: bool = False
     read: int = 0
 
@@ -166,7 +166,7 @@ class ImportReport:
             ]
             out.append(f"  {kind}: " + ", ".join(p for p in parts if p))
         adjusted = ", ".join(f"{n} {kind}" for kind, n in sorted(self.counters_adjusted.items()))
-        out.append(f"  counters adjusted: {adjusted or 'none'}")
+        out.append(f"  counter updates: {adjusted or 'none'}")
         head = f"{self.read} items read; {self.changes} items {verb} written"
         return [head, *out]
 
@@ -192,9 +192,11 @@ class _Counters:
         current_set, current = self.deltas.get((pk, sk), ({}, {}))
         self.deltas[(pk, sk)] = ({**current_set, **(set_ or {})}, rollups.merge(current, delta))
 
-    def ops(self) -> list[WriteOp]:
+    def ops(self) -> list[Update]:
         return [
-            Update("state", pk, sk, set=set_, add=delta) for (pk, sk), (set_, delta) in self.deltas.items() if delta
+            Update("state", pk, sk, set=set_, add=delta)
+            for (pk, sk), (set_, delta) in self.deltas.items()
+            if delta
         ]
 
 
@@ -203,7 +205,9 @@ def _decision_counters(item: Item, counters: _Counters, *, logged: bool, outcome
     influenced = bool(item.get("memory_influenced"))
     delta: rollups.Delta = rollups.decision_logged(influenced) if logged else {}
     if outcome and item.get("outcome") is not None:
-        delta = rollups.merge(delta, rollups.outcome_recorded(Outcome.model_validate(item["outcome"]), influenced))
+        delta = rollups.merge(
+            delta, rollups.outcome_recorded(Outcome.model_validate(item["outcome"]), influenced)
+        )
     for grain in ("hour", "day"):
         bucket = keys.bucket(created, grain)
         counters.add(
@@ -229,7 +233,9 @@ def _ack_counters(item: Item, counters: _Counters) -> None:
     created, expires = _when(signal["created_at"]), _when(signal["expires_at"])
     acked = _when(delivery["processed_at"]) if delivery.get("processed_at") else created
     agent = keys.signal_rollup_pk(item["agent_id"], "hour")
-    counters.add(agent, keys.bucket(created, "hour"), rollups.signal_acked(delivery["status"], created, acked))
+    counters.add(
+        agent, keys.bucket(created, "hour"), rollups.signal_acked(delivery["status"], created, acked)
+    )
     counters.add(agent, keys.bucket(expires, "hour"), {rollups.DUE_DONE: 1})
 
 
@@ -240,7 +246,9 @@ def _merge_deliveries(target: Item, incoming: Item) -> Item | None:
         if not attr.startswith(keys.delivery_attr("")) or not isinstance(delivery, dict):
             continue
         mine = target.get(attr)
-        if delivery.get("status") in _ACKED and (not isinstance(mine, dict) or mine.get("status") == "pending"):
+        if delivery.get("status") in _ACKED and (
+            not isinstance(mine, dict) or mine.get("status") == "pending"
+        ):
             merged[attr] = delivery
     return None if merged == target else merged
 
@@ -361,7 +369,7 @@ async def import_from(
             deltas = counters.ops()
             for op in deltas:
                 planner.report.counters_adjusted[kind_of("state", {"pk": op.pk, "sk": op.sk})] += 1
-            ops += deltas
+            ops = [*ops, *deltas]
         return ops
 
     transactions = [ops for ops in await asyncio.gather(*(plan(t, i) for t, i in others)) if ops]

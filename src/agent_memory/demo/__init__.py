@@ -21,7 +21,7 @@ records, so ids and timestamps differ from run to run.
 from __future__ import annotations
 
 import asyncio
-import random
+import os
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -29,229 +29,32 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
 
 from mcp.shared.exceptions import MCPError
 
-from agent_memory.client import DecisionPlan, MemoryAwareAgent, MemoryClient, MemoryToolError
-from agent_memory.memory.analytics import AnalyticsReport
-from agent_memory.models import InboxEntry, Pattern
-
-__all__ = ["HIDDEN_RULE", "Market", "run_demo"]
-
-HUNTER, RISK, EXECUTOR = "market-hunter", "risk-manager", "trade-executor"
-AGENTS = (HUNTER, RISK, EXECUTOR)
-
-TOKENS = ("ORCA", "LYNX", "KOI", "IBIS", "YAK")
-"""The hunter's watch list (made-up tickers). Five scans a cycle give the learner enough outcomes:
-it keeps a two-condition rule only if it beats each condition alone at a 5% false-discovery rate,
-which with these odds takes about 75-100 decisions (one scan a cycle would need 100+ cycles)."""
-TREND_BLOCK = ("bullish", "bullish", "bearish", "sideways")
-"""Trends come in shuffled blocks of four, so every stretch of cycles holds bull and bear markets."""
-WHALE_WEIGHTS = (2, 2, 3, 3, 3, 5, 3, 3, 3, 2, 1)
-"""Relative odds of 0..10 whales on a token: about half the scans show 5 or more."""
-PUMP_WHEN_RULE_HOLDS = 0.85
-PUMP_OTHERWISE = 0.30
-HIDDEN_RULE = (
-    f"a token pumps {PUMP_WHEN_RULE_HOLDS:.0%} of the time when the trend is bullish and whale_count >= 5, "
-    f"else {PUMP_OTHERWISE:.0%}"
+from agent_memory.client import MemoryClient, MemoryToolError
+from agent_memory.config import Settings
+from agent_memory.demo.agents import MarketHunter, RiskManager, TradeExecutor, _refines, rule_text, trusted
+from agent_memory.demo.market import (
+    AGENTS,
+    ALERT_WHALES,
+    EXECUTOR,
+    HIDDEN_RULE,
+    HUNTER,
+    LEARN_EVERY,
+    LEARN_FROM,
+    MIN_SAMPLES,
+    RISK,
+    TOKENS,
+    Market,
+    Tick,
+    TokenTick,
+    hidden_pump_probability,
 )
+from agent_memory.memory.analytics import AnalyticsReport
+from agent_memory.models import Pattern
 
-ALERT_WHALES = 3
-"""Before it has learned anything, the hunter alerts on any token with this many whales."""
-LEARN_FROM, LEARN_EVERY = 15, 5
-"""The hunter consolidates (learn_patterns) at cycle 15, then every 5 cycles."""
-MIN_SAMPLES = 15
-TRUST = 0.75
-"""An agent relies on a matching pattern whose observed success rate is at least this."""
-
-
-def hidden_pump_probability(trend: str, whale_count: int) -> float:
-    return PUMP_WHEN_RULE_HOLDS if trend == "bullish" and whale_count >= 5 else PUMP_OTHERWISE
-
-
-# --------------------------------------------------------------------------------------------------
-# The simulated market
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TokenTick:
-    token: str
-    whale_count: int
-    pumped: bool
-    move_pct: float
-
-
-@dataclass(frozen=True)
-class Tick:
-    """One cycle of the market. Everything is drawn up front, so the agents' choices never change
-    the market that follows them."""
-
-    cycle: int
-    trend: str
-    volatility: str
-    tokens: tuple[TokenTick, ...]
-    fill_latency_ms: float
-
-    def context(self, token: TokenTick) -> dict[str, Any]:
-        """What the hunter observes about one token: the context its decision is logged with."""
-        return {
-            "token": token.token,
-            "market": {"trend": self.trend, "volatility": self.volatility},
-            "whale_count": token.whale_count,
-        }
-
-    def token(self, name: str) -> TokenTick:
-        return next(t for t in self.tokens if t.token == name)
-
-
-class Market:
-    """A reproducible market: ``Market(seed).tick(cycle)`` for cycles 1, 2, 3, ... in order."""
-
-    def __init__(self, seed: int) -> None:
-        self.rng = random.Random(seed)
-        self._trends: list[str] = []
-
-    def tick(self, cycle: int) -> Tick:
-        rng = self.rng
-        if not self._trends:
-            block = list(TREND_BLOCK)
-            rng.shuffle(block)
-            self._trends = block
-        trend = self._trends.pop()
-        volatility = rng.choice(("low", "high"))
-        tokens = []
-        for name in TOKENS:
-            whales = rng.choices(range(len(WHALE_WEIGHTS)), weights=WHALE_WEIGHTS)[0]
-            pumped = rng.random() < hidden_pump_probability(trend, whales)
-            move = rng.uniform(6.0, 25.0) if pumped else rng.uniform(-9.0, -0.5)
-            tokens.append(TokenTick(name, whales, pumped, round(move, 1)))
-        return Tick(cycle, trend, volatility, tuple(tokens), round(rng.uniform(40.0, 400.0), 1))
-
-
-# --------------------------------------------------------------------------------------------------
-# The agents
-# --------------------------------------------------------------------------------------------------
-
-
-def trusted(patterns: Sequence[Pattern]) -> list[Pattern]:
-    """The patterns an agent is willing to rely on: observed success rate of at least TRUST."""
-    return [p for p in patterns if p.success_rate >= TRUST]
-
-
-def rule_text(pattern: Pattern) -> str:
-    return " and ".join(c.describe() for c in pattern.conditions)
-
-
-def _refines(sharper: Pattern, broader: Pattern) -> bool:
-    """``sharper`` has every condition of ``broader`` and more."""
-    mine = {c.describe() for c in broader.conditions}
-    return mine < {c.describe() for c in sharper.conditions}
-
-
-class DeskAgent(MemoryAwareAgent):
-    """What the three desk agents share: which recalled patterns they rely on.
-
-    recall_patterns(context) returns every pattern that holds. An agent relies on the trusted
-    ones, keeping only the sharpest: a broad pattern is set aside when the agent trusts a
-    refinement of it (the same conditions and more). Where the refinement holds, the agent cites
-    the refinement; where it does not ("bullish" but too few whales), the broad pattern's average
-    over both cases says nothing useful.
-    """
-
-    def __init__(self, memory: MemoryClient) -> None:
-        super().__init__(memory)
-        self.known: list[Pattern] = []
-
-    async def refresh_known(self) -> None:
-        """Re-read every trusted pattern visible to this agent (its own and those shared with it)."""
-        self.known = trusted(await self.memory.pattern_records())
-
-    def relied_on(self, holding: Sequence[Pattern]) -> list[Pattern]:
-        return [p for p in trusted(holding) if not any(_refines(q, p) for q in self.known)]
-
-
-class MarketHunter(DeskAgent):
-    """Scans each token on the watch list: one SOURCE_SELECTION decision per token, "alert" or
-    "pass". Until it trusts a pattern it alerts on 3+ whales; then only where one holds."""
-
-    decision_type = "SOURCE_SELECTION"
-
-    async def decide(
-        self, context: dict[str, Any], patterns: list[Pattern], signals: list[InboxEntry]
-    ) -> DecisionPlan:
-        rely_on = self.relied_on(patterns)
-        whales = context["whale_count"]
-        if rely_on:
-            verdict, why = "alert", f"learned pattern holds: {rule_text(rely_on[0])}"
-        elif self.known:
-            verdict, why = "pass", "no trusted learned pattern holds here"
-        elif whales >= ALERT_WHALES:
-            verdict, why = "alert", f"rule of thumb: {ALERT_WHALES}+ whales"
-        else:
-            verdict, why = "pass", f"fewer than {ALERT_WHALES} whales"
-        return DecisionPlan(
-            "SOURCE_SELECTION",
-            context=context,
-            reasoning={"verdict": verdict, "why": why},
-            patterns_applied=[p.pattern_id for p in rely_on],
-        )
-
-
-class RiskManager(DeskAgent):
-    """Assesses the hunter's alert: a RISK_ASSESSMENT chained to the hunter's decision. Approves
-    when a trusted (shared) pattern holds; otherwise by a conservative rule of thumb."""
-
-    async def decide(
-        self, context: dict[str, Any], patterns: list[Pattern], signals: list[InboxEntry]
-    ) -> DecisionPlan | None:
-        alert = next((e.signal for e in signals if e.signal.signal_type == "WHALE_ACTIVITY"), None)
-        if alert is None:
-            return None
-        rely_on = self.relied_on(patterns)
-        whales = context["whale_count"]
-        calm = context["market"]["volatility"] == "low"
-        if rely_on:
-            approve, why = True, f"shared pattern holds: {rule_text(rely_on[0])}"
-        else:
-            approve = whales >= 6 or (whales >= 4 and calm)
-            why = "rule of thumb: 6+ whales, or 4+ in a calm market"
-        return DecisionPlan(
-            "RISK_ASSESSMENT",
-            context=context,
-            reasoning={"verdict": "approve" if approve else "reject", "why": why},
-            patterns_applied=[p.pattern_id for p in rely_on],
-            parent_decision_id=alert.data.get("decision_id"),
-            signals_used=[alert.signal_id],
-        )
-
-
-class TradeExecutor(DeskAgent):
-    """Executes approved trades (TRADE_EXECUTION), at double size when a trusted pattern holds;
-    stands down on a rejection."""
-
-    async def decide(
-        self, context: dict[str, Any], patterns: list[Pattern], signals: list[InboxEntry]
-    ) -> DecisionPlan | None:
-        order = next((e.signal for e in signals if e.signal.signal_type == "TRADE_APPROVED"), None)
-        if order is None:
-            return None
-        rely_on = self.relied_on(patterns)
-        units = 2 if rely_on else 1
-        return DecisionPlan(
-            "TRADE_EXECUTION",
-            context=context,
-            reasoning={"action": "buy", "units": units, "why": "approved by risk-manager"},
-            patterns_applied=[p.pattern_id for p in rely_on],
-            parent_decision_id=order.data.get("decision_id"),
-            signals_used=[order.signal_id],
-        )
-
-    def ack_status(self, entry: InboxEntry, plan: DecisionPlan | None) -> Literal["processed", "rejected"]:
-        if entry.signal.signal_type == "TRADE_REJECTED":
-            return "processed"  # standing down is acting on it
-        return super().ack_status(entry, plan)
+__all__ = ["HIDDEN_RULE", "LEARN_FROM", "Market", "Tick", "hidden_pump_probability", "run_demo"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -315,19 +118,30 @@ def default_store() -> Path:
     return Path(".data") / f"demo-{datetime.now().strftime('%Y%m%d-%H%M%S')}.db"
 
 
+def server_env(settings: Settings) -> dict[str, str]:
+    """The environment of the demo's servers: the configured backend and its settings (the SDK
+    passes only a few safe variables on to a server it launches)."""
+    env = {k: v for k, v in os.environ.items() if k.startswith(("AGENT_MEMORY_", "AWS_"))}
+    env["AGENT_MEMORY_BACKEND"] = settings.backend
+    if settings.backend == "sqlite":
+        env["AGENT_MEMORY_SQLITE_PATH"] = str(settings.sqlite_path.absolute())
+    return env
+
+
 @asynccontextmanager
-async def open_sessions(names: Sequence[str], store: Path) -> AsyncIterator[dict[str, MemoryClient]]:
-    """One ``agent-memory serve`` subprocess per agent, all on ``store``, started concurrently.
+async def open_sessions(names: Sequence[str], settings: Settings) -> AsyncIterator[dict[str, MemoryClient]]:
+    """One ``agent-memory serve`` subprocess per agent, all on the configured store, started
+    concurrently.
 
     Each session lives in its own task (an MCP client must be closed by the task that opened it);
     the sessions themselves may be used from any task.
     """
     sessions: dict[str, MemoryClient] = {}
     stop = asyncio.Event()
-    env = {"AGENT_MEMORY_BACKEND": "sqlite"}
+    env = server_env(settings)
 
     async def hold(name: str, ready: asyncio.Event) -> None:
-        async with MemoryClient.stdio(name, sqlite_path=store, env=env) as client:
+        async with MemoryClient.stdio(name, env=env) as client:
             sessions[name] = client
             ready.set()
             await stop.wait()
@@ -343,6 +157,15 @@ async def open_sessions(names: Sequence[str], store: Path) -> AsyncIterator[dict
             stop.set()
 
 
+def store_words(settings: Settings, origin: str) -> str:
+    """Which store the demo uses and what chose it, as the user should read it."""
+    if settings.backend == "sqlite":
+        return f"{shown(settings.sqlite_path)} (embedded SQLite, from {origin})"
+    from agent_memory.cli.serve import where
+
+    return where(settings) + " (from AGENT_MEMORY_BACKEND / --backend)"
+
+
 @dataclass
 class Desk:
     hunter: MarketHunter
@@ -353,27 +176,49 @@ class Desk:
     pnl_pct: float = 0.0
 
 
-async def run_demo(store: Path | None = None, cycles: int = 40, seed: int = 7) -> int:
-    """Run the trading-desk demo; return the process exit code (0 on success)."""
+async def run_demo(
+    settings: Settings, *, store_origin: str = "the settings", cycles: int = 40, seed: int = 7
+) -> int:
+    """Run the trading-desk demo on the store ``settings`` name; return the process exit code.
+
+    ``store_origin`` says which option or variable chose the store, so messages name it.
+    """
+    from agent_memory.storage.factory import open_store
+
     if cycles < 1:
         print("agent-memory demo: --cycles must be at least 1", file=sys.stderr)
         return 2
-    store = store if store is not None else default_store()
-    try:
-        store.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        print(f"agent-memory demo: cannot create the folder for {shown(store)}: {exc}", file=sys.stderr)
-        return 1
+    if settings.backend == "sqlite":
+        store = settings.sqlite_path
+        if store.is_dir():
+            print(
+                f"agent-memory demo: {store_origin} {shown(store)} is a folder: give a file path",
+                file=sys.stderr,
+            )
+            return 2
+        try:
+            store.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            print(
+                f"agent-memory demo: cannot create the folder of {store_origin} {shown(store)}: "
+                f"{exc.strerror}",
+                file=sys.stderr,
+            )
+            return 1
+    # Open the store here first: a store the servers cannot use fails now, in our own words,
+    # rather than as three servers stopping.
+    async with open_store(settings):
+        pass
     began = time.monotonic()
     print("agent-memory demo: a trading desk of three agents sharing one memory")
     print(f"  {HUNTER}, {RISK} and {EXECUTOR} each talk MCP over stdio to their own")
-    print(f"  `agent-memory serve`; the three servers share one store: {shown(store)}")
+    print(f"  `agent-memory serve`; the three servers share one store: {store_words(settings, store_origin)}")
     print(f"  Each cycle the hunter scans {len(TOKENS)} tokens (a SOURCE_SELECTION decision each) and may")
     print("  alert the risk-manager, who approves or rejects; the executor trades what is approved.")
     print("  Tokens pump by a hidden rule the agents are not told: watch the hunter learn it from")
     print(f"  outcomes (learn_patterns), share it, and the desk use it. Seed {seed}, {cycles} cycles.")
     try:
-        async with open_sessions(AGENTS, store) as sessions:
+        async with open_sessions(AGENTS, settings) as sessions:
             print(f"  servers ready in {time.monotonic() - began:.1f} s\n", flush=True)
             desk = Desk(
                 MarketHunter(sessions[HUNTER]), RiskManager(sessions[RISK]), TradeExecutor(sessions[EXECUTOR])
@@ -392,9 +237,14 @@ async def run_demo(store: Path | None = None, cycles: int = 40, seed: int = 7) -
         if any(isinstance(c, MCPError) for c in causes):
             print("agent-memory demo: a memory server stopped; its own message is above", file=sys.stderr)
         return 1
-    print(f"\nthe memory is kept in {shown(store)}; inspect it with:")
-    print(f"  AGENT_MEMORY_SQLITE_PATH={shown(store)} agent-memory analytics")
-    print(f"  AGENT_MEMORY_SQLITE_PATH={shown(store)} agent-memory export")
+    if settings.backend == "sqlite":
+        path = shown(settings.sqlite_path)
+        print(f"\nthe memory is kept in {path}; inspect it with:")
+        print(f"  agent-memory --sqlite-path {path} analytics")
+        print(f"  agent-memory --sqlite-path {path} export")
+    else:
+        print("\nthe memory is kept in the DynamoDB tables; inspect it with:")
+        print("  agent-memory --backend dynamodb analytics")
     print(f"finished in {time.monotonic() - began:.1f} s")
     return 0
 

@@ -1,0 +1,233 @@
+"""One handler per subcommand: build the settings, call the domain, print the result.
+
+A handler returns the exit code (or a coroutine that does); a user's mistake is raised as
+:class:`UsageError` (or a domain error) and printed by ``main``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from agent_memory.cli.main import UsageError, settings_from
+
+
+def serve(args: argparse.Namespace) -> int:
+    from agent_memory.cli.serve import serve as run
+
+    settings = settings_from(
+        args,
+        agent_id=args.agent_id,
+        read_only=args.read_only,
+        http_host=args.host,
+        http_port=args.port,
+        tokens_file=args.tokens_file,
+    )
+    return run(settings, args.transport)
+
+
+async def tables(args: argparse.Namespace) -> int:
+    from agent_memory.storage.dynamodb import create_tables, delete_tables, table_status
+
+    settings = settings_from(args)
+    if settings.backend != "dynamodb":
+        raise UsageError(
+            "tables manages DynamoDB: set AGENT_MEMORY_BACKEND=dynamodb (or add --backend dynamodb)"
+        )
+    if args.action == "create":
+        statuses = await create_tables(settings)
+    elif args.action == "status":
+        statuses = await table_status(settings)
+    else:
+        if not args.yes:
+            raise UsageError("deleting the tables deletes all memory; add --yes to confirm")
+        await delete_tables(settings)
+        statuses = await table_status(settings)
+    for status in statuses:
+        print(status.model_dump_json())
+    if args.action == "delete":
+        return 0
+    missing = [s.name for s in statuses if s.status != "ACTIVE"]
+    if missing:
+        print(
+            f"agent-memory: not active: {', '.join(missing)}; create them with 'agent-memory tables create'",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+async def export(args: argparse.Namespace) -> int:
+    from agent_memory.storage.factory import open_engine
+    from agent_memory.storage.transfer import export_to
+
+    settings = settings_from(args)
+    out = None
+    if args.output is not None:
+        try:
+            args.output.parent.mkdir(parents=True, exist_ok=True)
+            out = args.output.open("w", encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(
+                f"cannot write {args.output} ({exc.strerror}): give --output/-o a file in a folder "
+                "you can write to, or leave it out to write to stdout"
+            ) from None
+    engine = await open_engine(settings)
+    try:
+        count = await export_to(engine, out or sys.stdout)
+    finally:
+        await engine.close()
+        if out is not None:
+            out.close()
+    print(f"agent-memory: exported {count} items", file=sys.stderr)
+    return 0
+
+
+async def import_(args: argparse.Namespace) -> int:
+    from agent_memory.storage.factory import open_engine
+    from agent_memory.storage.transfer import import_from
+
+    settings = settings_from(args)
+    try:
+        with args.input.open(encoding="utf-8") as lines:
+            text = lines.read()
+    except FileNotFoundError:
+        raise UsageError(
+            f"no file {args.input}: give --input/-i the path of a file written by 'agent-memory export'"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+        raise UsageError(f"cannot read {args.input} ({reason}): give --input/-i an export file") from None
+    engine = await open_engine(settings)
+    try:
+        report = await import_from(engine, text.splitlines(), dry_run=args.dry_run)
+    finally:
+        await engine.close()
+    lines = report.lines()
+    prefix = "dry run, nothing written: " if args.dry_run else "imported: "
+    print(f"agent-memory: {prefix}{lines[0]}", file=sys.stderr)
+    for line in lines[1:]:
+        print(line, file=sys.stderr)
+    return 0
+
+
+async def consolidate(args: argparse.Namespace) -> int:
+    from agent_memory.cli.progress import ProgressBar
+    from agent_memory.memory.learner import consolidate as learn
+    from agent_memory.models import parse_window, utcnow
+    from agent_memory.storage.factory import open_store
+
+    settings = settings_from(args)
+    window = parse_window(args.window)
+    if args.min_samples < 1:
+        raise UsageError("--min-samples must be at least 1")
+    with ProgressBar() as bar:
+        async with open_store(settings) as store:
+            summary = await learn(
+                store,
+                settings,
+                utcnow,
+                agents=args.agent,
+                window=window,
+                decision_type=args.decision_type,
+                min_samples=args.min_samples,
+                progress=bar.update,
+            )
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+async def analytics(args: argparse.Namespace) -> int:
+    from agent_memory.cli.analytics import analytics_command
+    from agent_memory.models import parse_window
+
+    settings = settings_from(args)
+    text = await analytics_command(
+        settings,
+        agent=args.agent,
+        window=parse_window(args.window),
+        fmt=args.format,
+        output=args.output,
+        all_agents=args.agent is None,
+    )
+    if args.output is None or args.format != "html":
+        print(text)
+    else:
+        print(f"agent-memory: report written to {args.output}", file=sys.stderr)
+    return 0
+
+
+def tokens(args: argparse.Namespace) -> int:
+    from agent_memory.server.auth import add_token
+
+    settings = settings_from(args)
+    path = args.file or settings.tokens_file
+    if path is None:
+        raise UsageError("give --file or set AGENT_MEMORY_TOKENS_FILE")
+    settings_from(args, agent_id=args.agent_id)  # the same rule as every agent id, in words
+    token = add_token(path, args.agent_id, args.role)
+    print(token)
+    print(
+        f"agent-memory: token for {args.agent_id} ({args.role}) added to {path}; it is shown only once",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def claude_config(args: argparse.Namespace) -> int:
+    from agent_memory.cli.claude import claude_config as run
+
+    for agent in args.agent_id:
+        settings_from(args, agent_id=agent)  # refuse a bad id before writing anything
+    explicit = {
+        name
+        for name in ("backend", "sqlite_path")
+        if getattr(args, name) is not None or os.environ.get(f"AGENT_MEMORY_{name.upper()}")
+    }
+    return run(
+        args.agent_id,
+        merge=args.merge,
+        config_file=args.config_file,
+        settings=settings_from(args),
+        explicit=explicit,
+    )
+
+
+async def demo(args: argparse.Namespace) -> int:
+    from agent_memory.demo import run_demo
+
+    store, origin = _demo_store(args)
+    settings = settings_from(args, sqlite_path=store) if store is not None else settings_from(args)
+    return await run_demo(settings, store_origin=origin, cycles=args.cycles, seed=args.seed)
+
+
+def _demo_store(args: argparse.Namespace) -> tuple[Path | None, str]:
+    """Which embedded store file the demo uses, and the option or variable that chose it."""
+    if args.store is not None:
+        return args.store, "--store"
+    if args.sqlite_path is not None:
+        return args.sqlite_path, "--sqlite-path"
+    if os.environ.get("AGENT_MEMORY_SQLITE_PATH"):
+        return None, "AGENT_MEMORY_SQLITE_PATH"
+    from agent_memory.demo import default_store
+
+    return default_store(), "the demo's default"
+
+
+Handler = Callable[[argparse.Namespace], int | Awaitable[int]]
+
+HANDLERS: dict[str, Handler] = {
+    "serve": serve,
+    "tables": tables,
+    "export": export,
+    "import": import_,
+    "consolidate": consolidate,
+    "analytics": analytics,
+    "tokens": tokens,
+    "claude-config": claude_config,
+    "demo": demo,
+}

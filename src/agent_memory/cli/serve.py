@@ -1,0 +1,112 @@
+"""``agent-memory serve``: run the MCP server over stdio (one agent) or streamable HTTP (many)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import socket
+import sys
+import threading
+from types import FrameType
+
+import anyio
+
+from agent_memory.cli.main import UsageError
+from agent_memory.config import Settings
+from agent_memory.storage.engine import PHYSICAL_NAMES
+
+STOP_GRACE_SECONDS = 2.0
+"""How long a stdio server interrupted by Ctrl-C may take to shut down before it just exits."""
+
+
+def where(settings: Settings) -> str:
+    """The store a server uses, in words a user can act on."""
+    if settings.backend == "sqlite":
+        return f"the embedded store {settings.sqlite_path}"
+    names = ", ".join(settings.table_name(name) for name in PHYSICAL_NAMES.values())
+    endpoint = f" at {settings.dynamodb_endpoint_url}" if settings.dynamodb_endpoint_url else ""
+    return f"the DynamoDB tables {names}{endpoint}"
+
+
+def serve(settings: Settings, transport: str) -> int:
+    if transport == "stdio":
+        return serve_stdio(settings)
+    return serve_http(settings)
+
+
+def serve_stdio(settings: Settings) -> int:
+    from agent_memory.server.app import build_server
+
+    server = build_server(settings)
+    if sys.stdin.isatty():
+        # Typed into a terminal by hand: say what this process is waiting for.
+        print(
+            f"agent-memory: MCP server for agent {settings.agent_id!r} on {where(settings)}.\n"
+            "It waits for an MCP client on stdin (an MCP client launches it; see the README's "
+            "Claude Desktop section). Stop it with Ctrl-C.",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def interrupted(signum: int, frame: FrameType | None) -> None:
+        # The SDK reads stdin in a worker thread that no cancellation reaches: after the server
+        # has shut down (usage counters flushed), a blocked read would keep the process alive.
+        # Every record is committed by the call that wrote it, so ending the process then loses
+        # nothing.
+        timer = threading.Timer(STOP_GRACE_SECONDS, os._exit, args=(130,))
+        timer.daemon = True
+        timer.start()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupted)
+    signal.signal(signal.SIGTERM, interrupted)
+    anyio.run(server.run_stdio_async)
+    return 0
+
+
+def serve_http(settings: Settings) -> int:
+    import uvicorn
+
+    from agent_memory.server.run import http_app
+
+    sock = _bind(settings.http_host, settings.http_port)
+    port = sock.getsockname()[1]
+    try:
+        # With --port 0 the system picks the port: the app's Host/Origin checks need the real one.
+        app = http_app(settings.model_copy(update={"http_port": port}))
+    except BaseException:
+        sock.close()
+        raise
+    print(
+        f"agent-memory: serving MCP on http://{settings.http_host}:{port}/mcp ({where(settings)}); "
+        "stop with Ctrl-C",
+        file=sys.stderr,
+        flush=True,
+    )
+    config = uvicorn.Config(app, log_level="warning")
+    uvicorn.Server(config).run(sockets=[sock])
+    return 0
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Bind before announcing anything, so a port in use is reported as such (not after a banner)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise UsageError(
+                f"port {port} on {host} is already in use: choose another with --port "
+                "(or AGENT_MEMORY_HTTP_PORT), or stop the process using it"
+            ) from None
+        raise UsageError(
+            f"cannot listen on {host}:{port}: {exc.strerror}; check --host and --port "
+            "(AGENT_MEMORY_HTTP_HOST, AGENT_MEMORY_HTTP_PORT)"
+        ) from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
