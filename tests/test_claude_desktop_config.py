@@ -22,9 +22,15 @@ def _servers() -> dict[str, dict[str, Any]]:
     return servers
 
 
+PLACEHOLDER = "/ABSOLUTE/PATH/TO/.venv/bin/agent-memory"
+"""What the example says in place of the path 'agent-memory claude-config' prints."""
+
+
 def _resolve(command: str) -> str:
-    """The command as a shell would find it; else the console script next to this interpreter
-    (the package is installed in the virtualenv running the tests)."""
+    """The example's placeholder as the installed console script (next to this interpreter, or
+    on PATH)."""
+    assert command == PLACEHOLDER, "the example must show an absolute path, not rely on PATH"
+    command = Path(command).name
     found = shutil.which(command)
     if found:
         return found
@@ -46,6 +52,7 @@ def test_config_declares_two_agents_on_the_default_store() -> None:
     agents = sorted(entry["env"]["AGENT_MEMORY_AGENT_ID"] for entry in servers.values())
     assert agents == ["market-hunter", "risk-manager"]
     for entry in servers.values():
+        assert Path(entry["command"]).is_absolute()
         assert isinstance(entry["command"], str) and all(isinstance(a, str) for a in entry["args"])
         # No store path: both use the default data-dir file, which is how they share one memory
         # (Claude Desktop does not expand '~' or variables in env values).

@@ -10,8 +10,11 @@ import pytest
 from agent_memory.config import Settings
 from agent_memory.demo import LEARN_FROM, Market, Tick, hidden_pump_probability, run_demo
 from agent_memory.models import Decision
+from agent_memory.storage.dynamodb import create_tables, delete_tables
 from agent_memory.storage.factory import open_store
 from agent_memory.storage.store import DecisionQuery, MemoryStore
+from tests.cli.support import cli
+from tests.fixtures.dynamodb import dynamo_settings
 
 
 async def _decisions(store: MemoryStore, agent: str, decision_type: str) -> list[Decision]:
@@ -51,13 +54,15 @@ async def test_demo_learns_the_planted_rule_and_the_desk_applies_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = tmp_path / "demo.db"
-    code = await run_demo(store=db, cycles=40, seed=7)
+    code = await run_demo(Settings(sqlite_path=db), store_origin="--store", cycles=40, seed=7)
     out = capsys.readouterr().out
     assert code == 0, out
     assert "found a rule it trusts" in out
     assert "get_analytics" in out and "memory-influenced" in out
     assert 'market.trend = "bullish" and whale_count >= 5' in out
-    assert "agent-memory analytics" in out and str(db) in out
+    assert (
+        f"agent-memory --sqlite-path {db} analytics" in out and f"{db} (embedded SQLite, from --store)" in out
+    )
 
     async with open_store(Settings(sqlite_path=db)) as store:
         patterns = (await store.list_patterns("market-hunter", limit=100, cursor=None)).items
@@ -96,3 +101,36 @@ async def test_demo_learns_the_planted_rule_and_the_desk_applies_it(
             assert any(rule_ids & set(d.patterns_applied) for d in decisions)
         applied = rule.feedback.applied_count
         assert applied >= len(citing)
+
+
+async def _hunter_scans(settings: Settings) -> int:
+    async with open_store(settings) as store:
+        return len(await _decisions(store, "market-hunter", "SOURCE_SELECTION"))
+
+
+async def test_demo_uses_the_store_given_by_the_global_option(tmp_path: Path) -> None:
+    db = tmp_path / "chosen.db"
+    result = cli("--sqlite-path", str(db), "demo", "--cycles", "2", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "./chosen.db (embedded SQLite, from --sqlite-path)" in result.stdout
+    assert await _hunter_scans(Settings(sqlite_path=db)) == 2 * 5
+    assert not (tmp_path / ".data").exists()
+
+
+async def test_demo_runs_on_the_configured_dynamodb(moto_endpoint: str, tmp_path: Path) -> None:
+    settings = dynamo_settings(moto_endpoint)
+    await create_tables(settings)
+    try:
+        env = {
+            "AGENT_MEMORY_BACKEND": "dynamodb",
+            "AGENT_MEMORY_DYNAMODB_ENDPOINT_URL": moto_endpoint,
+            "AGENT_MEMORY_AWS_REGION": "us-east-1",
+            "AGENT_MEMORY_TABLE_PREFIX": settings.table_prefix,
+        }
+        result = cli("demo", "--cycles", "2", env=env, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert f"DynamoDB tables {settings.table_prefix}agent_decisions" in result.stdout
+        assert await _hunter_scans(settings) == 2 * 5
+        assert not (tmp_path / ".data").exists()
+    finally:
+        await delete_tables(settings, wait=False)

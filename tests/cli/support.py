@@ -9,12 +9,17 @@ from pathlib import Path
 
 
 def cli(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 120,
+    input_: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "agent_memory.cli", *args],
         env={**os.environ, **(env or {})},
         cwd=cwd,
+        input=input_,
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -71,21 +71,19 @@ def serve_http(settings: Settings) -> int:
     from agent_memory.server.run import http_app
 
     sock = _bind(settings.http_host, settings.http_port)
-    port = sock.getsockname()[1]
     try:
+        port = sock.getsockname()[1]
         # With --port 0 the system picks the port: the app's Host/Origin checks need the real one.
         app = http_app(settings.model_copy(update={"http_port": port}))
-    except BaseException:
+        print(
+            f"agent-memory: serving MCP on http://{settings.http_host}:{port}/mcp ({where(settings)}); "
+            "stop with Ctrl-C",
+            file=sys.stderr,
+            flush=True,
+        )
+        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+    finally:
         sock.close()
-        raise
-    print(
-        f"agent-memory: serving MCP on http://{settings.http_host}:{port}/mcp ({where(settings)}); "
-        "stop with Ctrl-C",
-        file=sys.stderr,
-        flush=True,
-    )
-    config = uvicorn.Config(app, log_level="warning")
-    uvicorn.Server(config).run(sockets=[sock])
     return 0
 
 
