@@ -86,10 +86,13 @@ def fail(message: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    # The level is the stderr handler's, not only the root logger's: the server's own loggers pass
+    # every record on (a client may ask for them with logging/setLevel) and stderr stays quiet.
+    level = logging.DEBUG if args.verbose else logging.WARNING
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setLevel(level)
     logging.basicConfig(
-        stream=sys.stderr,
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        level=level, handlers=[stderr], format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
         try:

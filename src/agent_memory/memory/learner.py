@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -36,6 +38,15 @@ from agent_memory.memory.service import Memory
 from agent_memory.memory.stats import wilson_interval
 from agent_memory.models import Decision, LearnResult, Pattern, PatternCondition, parse_window
 from agent_memory.storage.store import DecisionQuery, MemoryStore
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int, str], Awaitable[None]]
+"""``progress(done, total, label)``: awaited as learning advances."""
+
+REQUEST_PROGRESS: ContextVar[Progress | None] = ContextVar("agent_memory_request_progress", default=None)
+"""The progress reporter of the request being served, if its client asked for progress (set by the
+server, see server/client_log.py): learning reports to it when no ``progress`` is passed."""
 
 MAX_DECISIONS = 200_000
 """Most decisions one learning run reads for one agent (the newest in the window)."""
@@ -109,9 +120,10 @@ class Learner:
         decision_type: str | None = None,
         window: timedelta = timedelta(days=7),
         min_samples: int = 20,
+        progress: Progress | None = None,
     ) -> LearnResult:
         results = await self.learn_types(
-            caller, decision_type=decision_type, window=window, min_samples=min_samples
+            caller, decision_type=decision_type, window=window, min_samples=min_samples, progress=progress
         )
         examined = sum(r.decisions_examined for r in results)
         successes = sum(
@@ -119,6 +131,13 @@ class Learner:
         )
         created = [p for r in results for p in r.created]
         updated = [p for r in results for p in r.updated]
+        log.info(
+            "learn_patterns for %s: %d decisions examined, %d patterns created, %d updated",
+            caller.agent_id,
+            examined,
+            len(created),
+            len(updated),
+        )
         return LearnResult(
             decisions_examined=examined,
             baseline_success_rate=round(successes / examined, 6) if examined else None,
@@ -141,15 +160,21 @@ class Learner:
         decision_type: str | None = None,
         window: timedelta = timedelta(days=7),
         min_samples: int = 20,
+        progress: Progress | None = None,
     ) -> list[TypeResult]:
+        """Learn for each decision type; ``progress(done, total, decision_type)`` is awaited after
+        each type (the learn_patterns tool turns it into MCP progress notifications)."""
+        progress = progress or REQUEST_PROGRESS.get()
         since = self.clock() - window
         decisions = await self._decisions(caller.agent_id, decision_type, since)
         by_type: dict[str, list[Decision]] = defaultdict(list)
         for d in decisions:
             by_type[d.decision_type].append(d)
-        results = [
-            await self._learn_type(caller, t, by_type[t], window, min_samples) for t in sorted(by_type)
-        ]
+        results = []
+        for done, name in enumerate(sorted(by_type), 1):
+            results.append(await self._learn_type(caller, name, by_type[name], window, min_samples))
+            if progress is not None:
+                await progress(done, len(by_type), name)
         await self._decay_by_feedback(caller, min_samples)
         return results
 

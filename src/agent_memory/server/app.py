@@ -26,7 +26,7 @@ from agent_memory.memory.costs import UsageLedger
 from agent_memory.memory.learner import Learner
 from agent_memory.memory.service import Memory
 from agent_memory.models import utcnow
-from agent_memory.server import resources
+from agent_memory.server import client_log, resources
 from agent_memory.server.schemas import apply_portable_schemas
 from agent_memory.storage import usage
 from agent_memory.storage.factory import open_store
@@ -154,6 +154,7 @@ def build_server(
     resources.register(server, running)
     _register_prompt(server)
     apply_portable_schemas(server, settings.schema_profile)  # after every tool is registered
+    client_log.enable(server)
     return server
 
 
