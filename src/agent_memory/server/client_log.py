@@ -1,6 +1,6 @@
 """The MCP logging capability, and progress for long tools: ``logging/setLevel`` is honoured, and
-what the server logs while it answers a request (``agent_memory.*`` loggers) is also sent to that request's client as
-``notifications/message`` at or above the level the client chose.
+what the server logs while it answers a request (``agent_memory.*`` loggers) is also sent to that
+request's client as ``notifications/message`` at or above the level the client chose.
 
 Kept apart from the server wiring on purpose: :func:`enable` is the only hook.
 
