@@ -1,0 +1,211 @@
+"""Docs that cannot go stale silently: every `agent-memory` command shown in README.md and docs/
+is checked against the CLI's own parser (a synopsis like `analytics [--agent A]` by its
+subcommand and option names), and every command of a shell block is run, in order, against a
+temporary store (DynamoDB blocks against the emulator), as a reader would paste it."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from agent_memory.cli.parser import build_parser
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+SYNOPSIS = re.compile(r"[\[\]|]|\b(?:NAME|FILE|COMMAND|ID|N)\b|\.\.\.")
+
+
+@dataclass(frozen=True)
+class Shown:
+    doc: str
+    text: str
+    block: int | None
+    """Index of the shell block in its document; None for inline code."""
+
+
+def _shown() -> list[Shown]:
+    out: list[Shown] = []
+    for doc in DOCS:
+        text = doc.read_text(encoding="utf-8")
+        for n, block in enumerate(re.finditer(r"```(?:bash|sh|shell)\n(.*?)```", text, re.S)):
+            out += [Shown(doc.name, line.strip(), n) for line in block.group(1).splitlines() if line.strip()]
+        for span in re.finditer(r"`(agent-memory [^`]+)`", text):
+            out.append(Shown(doc.name, " ".join(span.group(1).split()), None))
+    return out
+
+
+SHOWN = _shown()
+
+
+def _segments(line: str) -> list[list[str]]:
+    """The simple commands of a shell line (split at && ; |, comments dropped)."""
+    words = shlex.split(line, comments=True)
+    commands: list[list[str]] = [[]]
+    for word in words:
+        if word in ("&&", ";", "|", "||"):
+            commands.append([])
+        else:
+            commands[-1].append(word)
+    return [c for c in commands if c]
+
+
+def _agent_memory(command: list[str]) -> tuple[dict[str, str], list[str]] | None:
+    """(leading VAR=value assignments, arguments) of an agent-memory command, else None."""
+    env: dict[str, str] = {}
+    words = list(command)
+    while words and re.match(r"^[A-Z_][A-Z0-9_]*=", words[0]):
+        name, _, value = words.pop(0).partition("=")
+        env[name] = value
+    if not words or words[0] != "agent-memory":
+        return None
+    return env, words[1:]
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def _check_synopsis(args: list[str]) -> None:
+    parser = build_parser()
+    commands = _subparsers(parser)
+    words = [w for w in re.split(r"[\s\[\]|]+", " ".join(args)) if w]
+    subcommand = words[0]
+    if subcommand == "COMMAND":
+        return
+    assert subcommand in commands, f"no subcommand {subcommand!r}"
+    known = {s for a in [*parser._actions, *commands[subcommand]._actions] for s in a.option_strings}
+    choices = {c for a in commands[subcommand]._actions if a.choices for c in a.choices}
+    for word in words[1:]:
+        if word.startswith("-"):
+            assert word in known, f"{subcommand} has no option {word}"
+        elif word.islower() and word.isalpha() and choices and not SYNOPSIS.search(word):
+            assert word in choices or not any(
+                a.choices for a in commands[subcommand]._actions if not a.option_strings
+            ), word
+
+
+COMMANDS = [(s, parsed) for s in SHOWN for seg in _segments(s.text) if (parsed := _agent_memory(seg))]
+
+
+def test_the_docs_show_commands() -> None:
+    assert len(COMMANDS) > 20 and {s.doc for s, _ in COMMANDS} >= {"README.md", "DEPLOYMENT.md"}
+
+
+@pytest.mark.parametrize(("shown", "parsed"), COMMANDS, ids=[f"{s.doc}:{s.text[:60]}" for s, _ in COMMANDS])
+def test_command_is_accepted_by_the_cli_parser(
+    shown: Shown, parsed: tuple[dict[str, str], list[str]]
+) -> None:
+    _, args = parsed
+    if SYNOPSIS.search(" ".join(args)):
+        _check_synopsis(args)
+        return
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(said):
+            build_parser().parse_args(args)
+    except SystemExit as exc:
+        # Prose may name a command without its required options ("`agent-memory tokens add`");
+        # a shell block must show it complete.
+        if shown.block is None and "the following arguments are required" in said.getvalue():
+            _check_synopsis(args)
+            return
+        pytest.fail(
+            f"{shown.doc}: `{shown.text}` is refused by the CLI's parser (exit {exc.code}): {said.getvalue()}"
+        )
+
+
+def test_install_commands_name_our_distribution() -> None:
+    for shown in SHOWN:
+        for command in _segments(shown.text):
+            if command[:2] == ["pip", "install"]:
+                names = [w for w in command[2:] if not w.startswith("-") and not w.startswith((".", "/"))]
+                assert all(n.split("[")[0] == "agent-team-memory" for n in names), (shown.doc, shown.text)
+
+
+def _blocks() -> list[tuple[str, list[list[Shown]]]]:
+    by_doc: dict[str, dict[int, list[Shown]]] = {}
+    for shown in SHOWN:
+        if shown.block is not None:
+            by_doc.setdefault(shown.doc, {}).setdefault(shown.block, []).append(shown)
+    return [(doc, list(blocks.values())) for doc, blocks in by_doc.items()]
+
+
+@pytest.mark.parametrize(("doc", "blocks"), _blocks(), ids=[doc for doc, _ in _blocks()])
+def test_shell_blocks_run_in_order(
+    doc: str, blocks: list[list[Shown]], tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Each document's shell blocks, pasted in order into one shell session: `export` lines set
+    the environment, agent-memory commands run (the long-running `serve` until it listens, the
+    demo with 2 cycles), other programs (pip, npx, python) are left to CI."""
+    env = {
+        **os.environ,
+        "HOME": str(tmp_path / "home"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "AGENT_MEMORY_SQLITE_PATH": str(tmp_path / "memory.db"),
+    }
+    ran = 0
+    for block in blocks:
+        for shown in block:
+            for command in _segments(shown.text):
+                if command[0] == "export":
+                    for assignment in command[1:]:
+                        name, _, value = assignment.partition("=")
+                        env[name] = value
+                    if env.get("AGENT_MEMORY_BACKEND") == "dynamodb":
+                        # The docs' region and AWS account become the emulator and a fresh prefix.
+                        env.setdefault(
+                            "AGENT_MEMORY_DYNAMODB_ENDPOINT_URL", request.getfixturevalue("moto_endpoint")
+                        )
+                        # The emulator's fake credentials (set by its fixture).
+                        env.update({k: v for k, v in os.environ.items() if k.startswith("AWS_")})
+                        env["AGENT_MEMORY_TABLE_PREFIX"] = (
+                            f"doc{uuid.uuid4().hex[:8]}_{env.get('AGENT_MEMORY_TABLE_PREFIX', '')}"
+                        )
+                    continue
+                parsed = _agent_memory(command)
+                if parsed is None:
+                    continue
+                extra, args = parsed
+                _run(args, {**env, **extra}, tmp_path, shown)
+                ran += 1
+    assert ran > 0
+
+
+def _run(args: list[str], env: dict[str, str], cwd: Path, shown: Shown) -> None:
+    argv = [sys.executable, "-m", "agent_memory.cli", *args]
+    where = f"{shown.doc}: `{shown.text}`"
+    if args[0] == "serve":
+        proc = subprocess.Popen(
+            [*argv, "--port", "0"],
+            env=env,
+            cwd=cwd,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stdin=subprocess.PIPE,
+        )
+        try:
+            assert proc.stderr is not None
+            line = proc.stderr.readline().decode()
+            assert "serving MCP" in line or "waits for an MCP client" in line, f"{where}: {line}"
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=30)
+        return
+    if args[0] == "demo":
+        argv += ["--cycles", "2"]
+    result = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, f"{where}\n{result.stderr}"
