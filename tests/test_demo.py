@@ -117,13 +117,13 @@ async def test_demo_uses_the_store_given_by_the_global_option(tmp_path: Path) ->
     assert not (tmp_path / ".data").exists()
 
 
-async def test_demo_runs_on_the_configured_dynamodb(moto_endpoint: str, tmp_path: Path) -> None:
-    settings = dynamo_settings(moto_endpoint)
+async def test_demo_runs_on_the_configured_dynamodb(dynamodb_endpoint: str, tmp_path: Path) -> None:
+    settings = dynamo_settings(dynamodb_endpoint)
     await create_tables(settings)
     try:
         env = {
             "AGENT_MEMORY_BACKEND": "dynamodb",
-            "AGENT_MEMORY_DYNAMODB_ENDPOINT_URL": moto_endpoint,
+            "AGENT_MEMORY_DYNAMODB_ENDPOINT_URL": dynamodb_endpoint,
             "AGENT_MEMORY_AWS_REGION": "us-east-1",
             "AGENT_MEMORY_TABLE_PREFIX": settings.table_prefix,
         }

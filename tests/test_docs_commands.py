@@ -168,7 +168,7 @@ def test_shell_blocks_run_in_order(
                     if env.get("AGENT_MEMORY_BACKEND") == "dynamodb":
                         # The docs' region and AWS account become the emulator and a fresh prefix.
                         env.setdefault(
-                            "AGENT_MEMORY_DYNAMODB_ENDPOINT_URL", request.getfixturevalue("moto_endpoint")
+                            "AGENT_MEMORY_DYNAMODB_ENDPOINT_URL", request.getfixturevalue("dynamodb_endpoint")
                         )
                         # The emulator's fake credentials (set by its fixture).
                         env.update({k: v for k, v in os.environ.items() if k.startswith("AWS_")})

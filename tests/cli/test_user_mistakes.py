@@ -131,10 +131,10 @@ def test_every_option_has_help_text() -> None:
     assert missing == []
 
 
-def test_tables_status_is_non_zero_while_anything_is_missing(moto_endpoint: str) -> None:
+def test_tables_status_is_non_zero_while_anything_is_missing(dynamodb_endpoint: str) -> None:
     env = {
         "AGENT_MEMORY_BACKEND": "dynamodb",
-        "AGENT_MEMORY_DYNAMODB_ENDPOINT_URL": moto_endpoint,
+        "AGENT_MEMORY_DYNAMODB_ENDPOINT_URL": dynamodb_endpoint,
         "AGENT_MEMORY_AWS_REGION": "us-east-1",
         "AGENT_MEMORY_TABLE_PREFIX": f"st{uuid.uuid4().hex[:6]}_",
     }

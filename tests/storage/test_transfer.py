@@ -183,7 +183,7 @@ async def test_import_into_a_non_empty_store_merges(
     if backend == "sqlite":
         opened = sqlite_engine(tmp_path / "target.db")
     else:
-        opened = dynamo_engine(request.getfixturevalue("moto_endpoint"))
+        opened = dynamo_engine(request.getfixturevalue("dynamodb_endpoint"))
     async with opened as target:
         clock = FakeClock()
         memory = memory_on(target, clock)

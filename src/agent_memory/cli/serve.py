@@ -8,9 +8,10 @@ import signal
 import socket
 import sys
 import threading
-from types import FrameType
+from typing import Any
 
 import anyio
+from mcp.server.mcpserver import MCPServer
 
 from agent_memory.cli.main import UsageError
 from agent_memory.config import Settings
@@ -39,30 +40,45 @@ def serve_stdio(settings: Settings) -> int:
     from agent_memory.server.app import build_server
 
     server = build_server(settings)
+    greeting = None
     if sys.stdin.isatty():
         # Typed into a terminal by hand: say what this process is waiting for.
-        print(
+        greeting = (
             f"agent-memory: MCP server for agent {settings.agent_id!r} on {where(settings)}.\n"
             "It waits for an MCP client on stdin (an MCP client launches it; see the README's "
-            "Claude Desktop section). Stop it with Ctrl-C.",
-            file=sys.stderr,
-            flush=True,
+            "Claude Desktop section). Stop it with Ctrl-C."
         )
+    stopped = anyio.run(_until_interrupted, server, greeting)
+    return 130 if stopped else 0
 
-    def interrupted(signum: int, frame: FrameType | None) -> None:
-        # The SDK reads stdin in a worker thread that no cancellation reaches: after the server
-        # has shut down (usage counters flushed), a blocked read would keep the process alive.
-        # Every record is committed by the call that wrote it, so ending the process then loses
-        # nothing.
-        timer = threading.Timer(STOP_GRACE_SECONDS, os._exit, args=(130,))
-        timer.daemon = True
-        timer.start()
-        raise KeyboardInterrupt
 
-    signal.signal(signal.SIGINT, interrupted)
-    signal.signal(signal.SIGTERM, interrupted)
-    anyio.run(server.run_stdio_async)
-    return 0
+async def _until_interrupted(server: MCPServer[Any], greeting: str | None) -> bool:
+    """Serve over stdio until the client closes stdin (False) or Ctrl-C / SIGTERM (True).
+
+    A signal cancels the server, whose shutdown flushes the usage counters. The SDK reads stdin
+    in a worker thread that no cancellation reaches, so a blocked read would then keep the
+    process alive: it ends after a short grace instead (every record is committed by the call
+    that wrote it, so nothing is lost)."""
+    interrupted = False
+    async with anyio.create_task_group() as group:
+
+        async def watch() -> None:
+            nonlocal interrupted
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                if greeting:  # said once Ctrl-C is handled as it says
+                    print(greeting, file=sys.stderr, flush=True)
+                async for _ in signals:
+                    interrupted = True
+                    timer = threading.Timer(STOP_GRACE_SECONDS, os._exit, args=(130,))
+                    timer.daemon = True
+                    timer.start()
+                    group.cancel_scope.cancel()
+                    return
+
+        group.start_soon(watch)
+        await server.run_stdio_async()
+        group.cancel_scope.cancel()  # the client closed stdin: stop watching for signals
+    return interrupted
 
 
 def serve_http(settings: Settings) -> int:
