@@ -7,6 +7,7 @@ only HOME / XDG_DATA_HOME pointed at a temporary directory so the default data d
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -42,6 +43,8 @@ def _resolve(command: str) -> str:
 def _params(entry: dict[str, Any], home: Path) -> StdioServerParameters:
     env = dict(entry.get("env", {}))
     env.update(HOME=str(home), XDG_DATA_HOME=str(home / "data"))
+    if "PYTHONPATH" in os.environ:  # a test run from a checkout other than the installed one
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     return StdioServerParameters(
         command=_resolve(entry["command"]), args=list(entry.get("args", [])), env=env
     )
