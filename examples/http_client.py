@@ -29,8 +29,9 @@ async def main() -> None:
             "log_decision", {"decision_type": "RISK_ASSESSMENT", "context": {"exposure": 0.2}}
         )
         assert logged.structured_content is not None, logged.content
-        decision = logged.structured_content["decision"]
-        print(f"logged {decision['decision_id']} as {decision['agent_id']}")
+        state = await client.call_tool("get_state", {})  # who the token says we are
+        assert state.structured_content is not None, state.content
+        print(f"logged {logged.structured_content['decision_id']} as {state.structured_content['agent_id']}")
         recent = await client.call_tool("recall_stm", {})
         assert recent.structured_content is not None, recent.content
         print(f"recall_stm: {len(recent.structured_content['decisions'])} recent decision(s)")

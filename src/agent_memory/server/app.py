@@ -139,7 +139,12 @@ def build_server(
     auth = None
     if http:
         resource_url = (settings.public_url or f"http://{settings.http_host}:{settings.http_port}") + "/mcp"
-        auth = AuthSettings(issuer_url=resource_url.removesuffix("/mcp"), resource_server_url=resource_url)
+        # Our verifier checks each token's audience itself (server/auth.py).
+        auth = AuthSettings(
+            issuer_url=resource_url.removesuffix("/mcp"),
+            resource_server_url=resource_url,
+            validate_token_resource=False,
+        )
     tools = all_tools(settings.read_only)
     server: MCPServer[AppContext] = MCPServer(
         name="agent-memory",
