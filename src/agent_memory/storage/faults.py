@@ -8,20 +8,13 @@ versions and emulators. Each entry carries text that is true for that cause and 
 Programming errors (a closed connection used, bad SQL, wrong types) are not in the table: they are
 bugs, and stay the exceptions Python raised.
 
-The deadline: every engine call runs under one overall deadline (``call_timeout`` seconds, setting
-``AGENT_MEMORY_CALL_TIMEOUT_SECONDS``), across its retries. A tool call opens one :func:`deadline`
-scope around everything it does, so the engine calls inside it share that single budget; an engine
-call outside any scope gets a budget of its own.
+The deadline every engine call runs under is in :mod:`agent_memory.deadline`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import sqlite3
-import time
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from agent_memory.errors import (
@@ -36,8 +29,6 @@ from agent_memory.errors import (
     Throttled,
     TransactionConflict,
 )
-
-DEFAULT_CALL_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -213,51 +204,3 @@ def sqlite_error(exc: sqlite3.Error, path: object) -> AgentMemoryError | None:
     if fault is None:
         return StorageUnavailable(f"the SQLite database {path} failed: {exc} ({name})")
     return _build(fault, f"the SQLite database {path} failed: {fault.cause} ({name}); {fault.action}")
-
-
-# --- the per-call deadline ---------------------------------------------------------------------------
-
-_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
-    "agent_memory_deadline", default=None
-)
-
-
-def remaining() -> float | None:
-    """Seconds left before the current call's deadline, or None outside any deadline scope."""
-    at = _deadline.get()
-    return None if at is None else at - time.monotonic()
-
-
-@contextmanager
-def deadline(seconds: float) -> Iterator[float]:
-    """Run the block under a deadline ``seconds`` from now (or the enclosing one, if sooner)."""
-    at = time.monotonic() + seconds
-    outer = _deadline.get()
-    if outer is not None:
-        at = min(at, outer)
-    token = _deadline.set(at)
-    try:
-        yield at
-    finally:
-        _deadline.reset(token)
-
-
-def deadline_passed(what: str, where: str, budget: float) -> StorageUnreachable:
-    return StorageUnreachable(
-        f"{what} did not complete within the call's deadline of {budget:g} s: {where} did not answer "
-        "in time; nothing is known to be written, and retrying the same call is safe",
-        retry_after_s=1.0,
-    )
-
-
-@asynccontextmanager
-async def bounded(call_timeout: float, what: str, where: str) -> AsyncIterator[None]:
-    """Bound the block by the current deadline (or a new one of ``call_timeout`` seconds);
-    past it, raise :class:`StorageUnreachable`."""
-    with deadline(call_timeout) as at:
-        budget = at - time.monotonic()
-        try:
-            async with asyncio.timeout_at(asyncio.get_running_loop().time() + max(budget, 0.0)):
-                yield
-        except TimeoutError as exc:
-            raise deadline_passed(what, where, call_timeout) from exc

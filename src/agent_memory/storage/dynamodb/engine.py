@@ -2,7 +2,7 @@
 
 One long-lived low-level client per engine (created in :meth:`DynamoEngine.open`, closed in
 :meth:`DynamoEngine.close`). Retries are layered deliberately, all inside one deadline per call
-(:func:`agent_memory.storage.faults.bounded`):
+(:func:`agent_memory.deadline.bounded`):
 
 - throttling and transient service/network errors are retried by botocore itself (standard mode,
   :data:`~agent_memory.storage.dynamodb.requests.MAX_ATTEMPTS` attempts, jittered backoff, timeouts
@@ -27,6 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from agent_memory.config import Settings
+from agent_memory.deadline import bounded
 from agent_memory.errors import (
     ConfigurationError,
     InvalidInput,
@@ -62,7 +63,7 @@ from agent_memory.storage.engine import (
     Update,
     WriteOp,
 )
-from agent_memory.storage.faults import bounded, dynamodb_error
+from agent_memory.storage.faults import dynamodb_error
 from agent_memory.storage.limits import MAX_ITEM_BYTES, check_transaction, item_too_large
 
 __all__ = ["TRANSACTION_ATTEMPTS", "DynamoEngine"]

@@ -26,6 +26,7 @@ from botocore.exceptions import (
 )
 
 from agent_memory.config import Settings
+from agent_memory.deadline import DEFAULT_CALL_TIMEOUT_S
 from agent_memory.errors import (
     AgentMemoryError,
     ConfigurationError,
@@ -35,7 +36,7 @@ from agent_memory.errors import (
 )
 from agent_memory.storage.dynamodb.codec import AttributeValue, check_item_size, item_size, to_attr
 from agent_memory.storage.engine import Cond, Put, Update, WriteOp
-from agent_memory.storage.faults import DEFAULT_CALL_TIMEOUT_S, dynamodb_error
+from agent_memory.storage.faults import dynamodb_error
 
 MAX_ATTEMPTS = 3
 # Errors the engine turns into engine exceptions itself, with the operation's context.

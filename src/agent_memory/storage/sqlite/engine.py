@@ -39,6 +39,7 @@ from typing import Any, TypeVar, cast
 
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
+from agent_memory.deadline import DEFAULT_CALL_TIMEOUT_S, deadline, deadline_passed, remaining
 from agent_memory.errors import (
     ConfigurationError,
     StorageBusy,
@@ -58,14 +59,7 @@ from agent_memory.storage.engine import (
     Update,
     WriteOp,
 )
-from agent_memory.storage.faults import (
-    DEFAULT_CALL_TIMEOUT_S,
-    deadline,
-    deadline_passed,
-    remaining,
-    sqlite_error,
-    sqlite_result_code,
-)
+from agent_memory.storage.faults import sqlite_error, sqlite_result_code
 from agent_memory.storage.limits import (
     MAX_PARTITION_KEY_BYTES,
     MAX_SORT_KEY_BYTES,
