@@ -46,7 +46,7 @@ def deadline(seconds: float) -> Iterator[float]:
 def deadline_passed(what: str, where: str, budget: float) -> StorageUnreachable:
     return StorageUnreachable(
         f"{what} did not complete within the call's deadline of {budget:g} s: {where} did not answer "
-        "in time; nothing is known to be written, and retrying the same call is safe",
+        "in time; if it was a write, it may or may not have been applied: retrying the same call is safe",
         retry_after_s=1.0,
     )
 

@@ -39,6 +39,7 @@ from agent_memory.storage.engine import Cond, Put, Update, WriteOp
 from agent_memory.storage.faults import dynamodb_error
 
 MAX_ATTEMPTS = 3
+"""Requests per call, the first included (botocore's total_max_attempts)."""
 # Errors the engine turns into engine exceptions itself, with the operation's context.
 CONDITIONAL_CODES = frozenset({"ConditionalCheckFailedException", "TransactionCanceledException"})
 # Named by the no-op REMOVE of an empty Update; no item ever has it.
@@ -49,7 +50,7 @@ def timeouts(call_timeout: float = DEFAULT_CALL_TIMEOUT_S) -> Config:
     """Connect and read timeouts and retries that fit :data:`MAX_ATTEMPTS` attempts (plus their
     backoff) inside one call's deadline."""
     return Config(
-        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
         connect_timeout=min(3.0, call_timeout / 10),
         read_timeout=call_timeout / (MAX_ATTEMPTS + 1),
     )
