@@ -150,5 +150,29 @@ async def test_a_lost_response_to_a_decision_with_an_id_answers_like_the_first(e
         assert sum(proxy.injected.values()) == 1, proxy.seen
         again = await hunter.ok("log_decision", decision_type="TRADE", decision_id="d-1", context={"a": 1})
         assert first["decision"]["decision_id"] == again["decision"]["decision_id"] == "d-1"
+        # The first call created it (its first answer was lost, not its write); the second is a retry.
+        assert (first["created"], again["created"]) == (True, False)
         recent = await hunter.ok("recall_stm")
         assert [d["decision_id"] for d in recent["decisions"]] == ["d-1"]
+
+
+async def test_lost_responses_to_update_state_answer_like_the_first(emulator: str) -> None:
+    # Before #13, 18 of 255 such updates were reported as version_conflict although the current
+    # record carried the caller's own patch.
+    async with proxied_engine(emulator) as (engine, proxy), team(engine, FakeClock(), "hunter") as [hunter]:
+        for version in range(12):
+            if version % 3 == 1:
+                proxy.inject("drop", "PutItem", times=1)  # applied, then the answer is lost
+            state = await hunter.ok(
+                "update_state", patch={"current": {"cycle": version}}, expected_version=version
+            )
+            assert (state["version"], state["current"]) == (version + 1, {"cycle": version})
+        assert proxy.injected["drop:PutItem"] == 4
+        # The caller's own retry of a call whose answer it lost gets the same answer...
+        again = await hunter.ok("update_state", patch={"current": {"cycle": 11}}, expected_version=11)
+        assert (again["version"], again["current"]) == (12, {"cycle": 11})
+        # ...while another change on the same stale version is still a conflict.
+        text = await hunter.error("update_state", patch={"current": {"cycle": 99}}, expected_version=11)
+        assert "version_conflict: " in text and "expected_version=12" in text
+        final = await hunter.ok("get_state")
+        assert (final["version"], final["current"]) == (12, {"cycle": 11})

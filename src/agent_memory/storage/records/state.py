@@ -6,7 +6,15 @@ from agent_memory.errors import VersionConflict
 from agent_memory.models import AgentState, Note, Page, StateCheckpoint
 from agent_memory.storage import keys
 from agent_memory.storage.engine import Cond, ConditionFailed, Put, WriteOp
-from agent_memory.storage.records.base import STORED, RecordBase, dump, strip_keys
+from agent_memory.storage.records.base import (
+    REQUEST_TOKEN,
+    STORED,
+    RecordBase,
+    content_token,
+    dump,
+    strip_keys,
+    written_by,
+)
 
 
 class StateRecords(RecordBase):
@@ -24,8 +32,20 @@ class StateRecords(RecordBase):
     ) -> AgentState:
         """Write ``state`` (whose version is expected_version + 1) if the stored version is
         ``expected_version`` (0 = never written). A checkpoint, if asked, is written in the same
-        transaction. Requests: 1 write or transaction (+1 get on conflict)."""
-        item = {**dump(state), "pk": keys.state_pk(state.agent_id), "sk": keys.STATE_SK}
+        transaction. Requests: 1 write or transaction (+1 get on conflict).
+
+        Idempotent: the item carries a token derived from the request (agent, base version, the
+        content written, checkpoint label), so a write whose response was lost, retried, finds its
+        own write in place and answers as the first attempt would have, not ``version_conflict``.
+        """
+        content = dump(state, "updated_at")
+        token = content_token("state", expected_version, content, checkpoint_label)
+        item = {
+            **dump(state),
+            "pk": keys.state_pk(state.agent_id),
+            "sk": keys.STATE_SK,
+            REQUEST_TOKEN: token,
+        }
         cond = Cond.not_exists() if expected_version == 0 else Cond.eq("version", expected_version)
         ops: list[WriteOp] = [Put("state", item, (cond,))]
         if checkpoint_label is not None:
@@ -50,6 +70,8 @@ class StateRecords(RecordBase):
         try:
             await self.engine.write(ops)
         except ConditionFailed as exc:
+            if exc.index == 0 and written_by(exc, token) and exc.item is not None:
+                return AgentState.model_validate(strip_keys(exc.item), context=STORED)
             current = await self.get_state(state.agent_id)
             raise VersionConflict(
                 f"state version {expected_version} is stale; current version is {current.version}: "
