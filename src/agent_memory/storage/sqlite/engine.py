@@ -133,6 +133,7 @@ class SqliteEngine:
         purge_batch: int,
         scan_page: int,
         quick_check_seconds: float,
+        wall_clock: Callable[[], float],
     ) -> None:
         self.path = path
         self.busy_timeout = busy_timeout
@@ -147,7 +148,7 @@ class SqliteEngine:
         self._conn: sqlite3.Connection | None = None
         self._writes_since_purge = 0
         self._last_purge = -math.inf
-        self._purge_clock = health.PurgeClock()
+        self._purge_clock = health.PurgeClock(wall_clock)
         self._closed = False
         self.corruption: str | None = None
         """What the integrity check (or a "malformed" result code) found; writes are refused then."""
@@ -164,8 +165,11 @@ class SqliteEngine:
         purge_batch: int = 300,
         scan_page: int = 500,
         quick_check_seconds: float = 2.0,
+        wall_clock: Callable[[], float] = time.time,
     ) -> SqliteEngine:
-        """Open (creating file, directory and schema if needed) the database at ``path``."""
+        """Open (creating file, directory and schema if needed) the database at ``path``.
+
+        ``wall_clock`` is the clock the lazy purge reads (tests move it)."""
         engine = cls(
             Path(path),
             busy_timeout=busy_timeout,
@@ -175,6 +179,7 @@ class SqliteEngine:
             purge_batch=purge_batch,
             scan_page=scan_page,
             quick_check_seconds=quick_check_seconds,
+            wall_clock=wall_clock,
         )
         try:
             await engine._call(engine._connect_sync)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ class PurgeClock:
     ``meta``), so it survives restarts.
     """
 
+    wall_clock: Callable[[], float] = time.time
     max_jump: float = MAX_CLOCK_JUMP_S
     _trusted: float | None = None
     _at_monotonic: float = 0.0
@@ -81,7 +83,7 @@ class PurgeClock:
 
     def now(self, conn: sqlite3.Connection) -> float:
         """The purge's time (epoch seconds), inside the caller's write transaction."""
-        wall, mono = time.time(), time.monotonic()
+        wall, mono = self.wall_clock(), time.monotonic()
         row = conn.execute("SELECT value FROM meta WHERE key = ?", (_PURGE_CLOCK_KEY,)).fetchone()
         trusted = float(row[0]) if row is not None else None
         if self._trusted is not None:
@@ -96,8 +98,9 @@ class PurgeClock:
             if not self.warned:
                 self.warned = True
                 log.warning(
-                    "the wall clock (%s) is %.1f days ahead of the purge clock: expired items are "
-                    "purged on the purge clock until the two agree (nothing is deleted early)",
+                    "the wall clock (%s) is %.1f days ahead of the purge clock's last trusted reading: "
+                    "expired items are purged on the purge clock, which runs on from that reading at "
+                    "real speed (nothing is deleted early; some may be deleted late)",
                     time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(wall)),
                     (wall - trusted) / 86400,
                 )
