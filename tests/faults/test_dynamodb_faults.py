@@ -10,12 +10,13 @@ import time
 
 import pytest
 
-from agent_memory.errors import StorageUnreachable, Throttled, TransactionConflict
+from agent_memory.errors import StorageUnreachable, Throttled, TransactionConflict, VersionConflict
+from agent_memory.memory.identity import Caller
 from agent_memory.storage.dynamodb.requests import MAX_ATTEMPTS
 from agent_memory.storage.engine import Put, Update
 from tests.faults.conftest import proxied_engine
 from tests.server.conftest import team
-from tests.support import FakeClock
+from tests.support import FakeClock, memory_on
 
 
 async def test_throttling_is_retried_by_botocore_then_reported_as_throttled(emulator: str) -> None:
@@ -170,11 +171,25 @@ async def test_lost_responses_to_update_state_answer_like_the_first(emulator: st
             )
             assert (state["version"], state["current"]) == (version + 1, {"cycle": version})
         assert proxy.injected["drop:PutItem"] == 4
-        # The caller's own retry of a call whose answer it lost gets the same answer...
-        again = await hunter.ok("update_state", patch={"current": {"cycle": 11}}, expected_version=11)
-        assert (again["version"], again["current"]) == (12, {"cycle": 11})
-        # ...while another change on the same stale version is still a conflict.
-        text = await hunter.error("update_state", patch={"current": {"cycle": 99}}, expected_version=11)
+        # Another call on the same version is another writer: each version is won once.
+        text = await hunter.error("update_state", patch={"current": {"cycle": 11}}, expected_version=11)
         assert "version_conflict: " in text and "expected_version=12" in text
         final = await hunter.ok("get_state")
         assert (final["version"], final["current"]) == (12, {"cycle": 11})
+
+
+async def test_a_named_update_retried_by_its_caller_gets_the_first_answer(emulator: str) -> None:
+    async with proxied_engine(emulator) as (engine, proxy):
+        memory = memory_on(engine)
+        hunter = Caller("hunter")
+        await memory.register(hunter)
+        proxy.inject("drop", "PutItem", times=1)
+        first = await memory.update_state(hunter, {"current": {"cycle": 1}}, 0, request_id="r-1")
+        # The caller lost the answer too, and sends the same request again.
+        again = await memory.update_state(hunter, {"current": {"cycle": 1}}, 0, request_id="r-1")
+        assert (first.version, again.version, again.current) == (1, 1, {"cycle": 1})
+        with pytest.raises(VersionConflict):  # same id, other content: not the same request
+            await memory.update_state(hunter, {"current": {"cycle": 2}}, 0, request_id="r-1")
+        with pytest.raises(VersionConflict):  # same content, no id: another writer
+            await memory.update_state(hunter, {"current": {"cycle": 1}}, 0)
+        assert (await memory.get_state(hunter)).version == 1

@@ -12,6 +12,7 @@ from agent_memory.storage.records.base import (
     RecordBase,
     content_token,
     dump,
+    new_request_token,
     strip_keys,
     written_by,
 )
@@ -28,18 +29,28 @@ class StateRecords(RecordBase):
         )
 
     async def put_state(
-        self, state: AgentState, expected_version: int, checkpoint_label: str | None = None
+        self,
+        state: AgentState,
+        expected_version: int,
+        checkpoint_label: str | None = None,
+        request_id: str | None = None,
     ) -> AgentState:
         """Write ``state`` (whose version is expected_version + 1) if the stored version is
         ``expected_version`` (0 = never written). A checkpoint, if asked, is written in the same
         transaction. Requests: 1 write or transaction (+1 get on conflict).
 
-        Idempotent: the item carries a token derived from the request (agent, base version, the
-        content written, checkpoint label), so a write whose response was lost, retried, finds its
-        own write in place and answers as the first attempt would have, not ``version_conflict``.
+        Idempotent: the item carries a request token, so a write whose response was lost and that
+        is retried (by botocore) finds its own write in place and answers as the first attempt
+        would have, not ``version_conflict``. The token is this call's own, unless the caller names
+        the request (``request_id``): then it is derived from that id and the content, so the
+        caller's own retry of a call whose answer it lost gets the first answer too. Two different
+        calls never share a token, so of concurrent identical updates exactly one wins.
         """
-        content = dump(state, "updated_at")
-        token = content_token("state", expected_version, content, checkpoint_label)
+        token = (
+            content_token("state", expected_version, request_id, dump(state, "updated_at"), checkpoint_label)
+            if request_id is not None
+            else new_request_token()
+        )
         item = {
             **dump(state),
             "pk": keys.state_pk(state.agent_id),
