@@ -43,9 +43,10 @@ MAX_PAYLOAD_BYTES = 64 * 1024
 
 Well under DynamoDB's 400 KB item limit so that a record with several such fields still fits.
 """
-MAX_DEPTH = MAX_NESTING_DEPTH - 2
-"""Nesting of a free-form field: DynamoDB's 32 levels, less the two a payload can sit under inside
-its record (a pattern's ``conditions`` list, each condition a map holding ``value``)."""
+MAX_DEPTH = MAX_NESTING_DEPTH - 3
+"""Deepest position of a value inside a free-form field (the field's own value at 0): DynamoDB's 32
+levels counting the attribute (so 31 below it), less the two a payload can sit under inside its
+record (a pattern's ``conditions`` list, each condition a map holding ``value``)."""
 
 
 def _check_id(value: str, what: str, pattern: re.Pattern[str], hint: str) -> str:

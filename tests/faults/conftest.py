@@ -16,9 +16,9 @@ from tests.fixtures.dynamodb import dynamo_settings
 
 
 @pytest.fixture
-def emulator(moto_endpoint: str) -> str:
+def emulator(dynamodb_endpoint: str) -> str:
     """The URL of the session's DynamoDB emulator (whichever the fixtures provide)."""
-    return moto_endpoint
+    return dynamodb_endpoint
 
 
 @asynccontextmanager

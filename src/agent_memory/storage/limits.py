@@ -8,7 +8,9 @@ The rules, from the DynamoDB developer guide ("Service, account, and table quota
 
 - numbers: at most 38 significant digits (trailing zeros do not count: 10**40 is one digit), zero or
   a magnitude from 1E-130 to 9.99...9E+125; no NaN or infinity;
-- documents (maps and lists) nested at most 32 levels;
+- documents (maps and lists) nested at most 32 levels, the attribute itself being the first: a
+  value may sit at most 31 containers below its attribute (DynamoDB Local refuses 32 nested lists
+  around a number, and accepts 31);
 - an item at most 400 KB, measured as the UTF-8 length of each attribute name plus the size of its
   value (strings: UTF-8 length; numbers: about one byte per two significant digits plus one; null and
   booleans: 1; maps and lists: 3 plus, per member, its name, its value and 1);
@@ -40,7 +42,8 @@ MAX_SIGNIFICANT_DIGITS = 38
 MIN_ADJUSTED_EXPONENT = -130
 MAX_ADJUSTED_EXPONENT = 125
 MAX_NESTING_DEPTH = 32
-"""Levels of maps/lists inside one top-level attribute value (its own value is level 0)."""
+"""DynamoDB's nesting levels, the top-level attribute counted as the first: a value's depth below
+its attribute (the attribute's own value at depth 0) must stay under this."""
 
 # 2**419 > 10**126: an int with more bits is out of range whatever its digits, and Decimal() of a
 # huge int is slow, so it is refused before converting.
@@ -102,10 +105,10 @@ def check_number(value: int | float | Decimal, path: str = "") -> Decimal:
 
 
 def check_depth(depth: int, path: str) -> None:
-    if depth > MAX_NESTING_DEPTH:
+    if depth >= MAX_NESTING_DEPTH:
         raise LimitExceeded(
-            f"{describe(path)} is nested more than {MAX_NESTING_DEPTH} levels deep, over DynamoDB's "
-            "limit: flatten the value"
+            f"{describe(path)} is nested {MAX_NESTING_DEPTH} levels deep counting its attribute, over "
+            f"DynamoDB's limit of {MAX_NESTING_DEPTH}: flatten the value"
         )
 
 
