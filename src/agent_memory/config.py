@@ -46,6 +46,26 @@ class Settings(BaseSettings):
         None, description="DAX cluster endpoint (dax://...); when set, staleness-tolerant reads use DAX."
     )
 
+    # --- reliability ---------------------------------------------------------------------------
+    call_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description=(
+            "Overall deadline of one tool call, across storage retries and both backends; past it "
+            "the call fails as storage_unreachable (retryable)."
+        ),
+    )
+    sqlite_quick_check_seconds: float = Field(
+        2.0,
+        ge=0,
+        le=3600,
+        description=(
+            "Time bound of the integrity check (PRAGMA quick_check) when the SQLite store opens; "
+            "0 skips it (a malformed-file error still triggers it later)."
+        ),
+    )
+
     # --- retention -----------------------------------------------------------------------------
     decision_ttl_days: int = Field(90, ge=1, le=3650, description="Days a decision is kept.")
     signal_ttl_hours: int = Field(

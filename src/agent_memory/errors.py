@@ -77,17 +77,74 @@ class VersionConflict(Conflict):
         self.current_version = current_version
 
 
-class ReadOnly(AgentMemoryError):
-    """The server runs with ``--read-only``; writes are refused."""
+class TransactionConflict(Conflict):
+    """A transaction kept being cancelled because concurrent writes touched the same items.
 
-    code = "read_only"
+    Engines retry these themselves a bounded number of times before raising; nothing was written.
+    """
+
+    code = "conflict"
+
+    def __init__(self, message: str, *, retry_after_s: float | None = 0.1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class StorageUnavailable(AgentMemoryError):
-    """The backend could not be reached or kept failing after retries."""
+    """The storage failed. The base of every storage fault; raised as itself only for a fault the
+    backend did not classify (then the text carries the backend's own words).
+
+    Transient subclasses (``retryable``, with ``retry_after_s``): :class:`Throttled`,
+    :class:`StorageBusy`, :class:`StorageUnreachable`. Permanent ones, whose text says what the
+    operator must do: :class:`StorageFull`, :class:`StorageCorrupt`, :class:`StorageReadOnly`.
+    """
 
     code = "storage_unavailable"
+    retryable = False
+
+
+class Throttled(StorageUnavailable):
+    """DynamoDB kept refusing requests for capacity after the client's own retries."""
+
+    code = "throttled"
     retryable = True
+
+
+class StorageBusy(StorageUnavailable):
+    """The store is held by other writers (an SQLite lock held too long, a DynamoDB transaction in
+    progress on the item)."""
+
+    code = "storage_busy"
+    retryable = True
+
+
+class StorageUnreachable(StorageUnavailable):
+    """The store did not answer in time: connection refused, reset or timed out, or the call's
+    deadline passed."""
+
+    code = "storage_unreachable"
+    retryable = True
+
+
+class StorageFull(StorageUnavailable):
+    """The disk (or DynamoDB item collection) is full: writes fail until space is freed.
+
+    Reads still work. On SQLite, writes resume by themselves once space is freed."""
+
+    code = "storage_full"
+
+
+class StorageCorrupt(StorageUnavailable):
+    """The stored file is damaged: writes are refused so nothing more is lost; restore from an
+    export."""
+
+    code = "storage_corrupt"
+
+
+class StorageReadOnly(StorageUnavailable):
+    """The store cannot be written (read-only file or file system, missing permission)."""
+
+    code = "storage_read_only"
 
 
 class ConfigurationError(AgentMemoryError):

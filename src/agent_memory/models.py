@@ -8,7 +8,6 @@ refuses the same bad input with the same message: identifiers' characters and le
 from __future__ import annotations
 
 import json
-import math
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -24,7 +23,10 @@ from pydantic import (
     model_validator,
 )
 
+from agent_memory.errors import InvalidInput
 from agent_memory.limits import MAX_TARGETS, MAX_WINDOW_DAYS
+from agent_memory.storage import limits
+from agent_memory.storage.limits import MAX_NESTING_DEPTH
 
 # --------------------------------------------------------------------------------------------------
 # Identifiers and payloads
@@ -41,12 +43,10 @@ MAX_PAYLOAD_BYTES = 64 * 1024
 
 Well under DynamoDB's 400 KB item limit so that a record with several such fields still fits.
 """
-MAX_DEPTH = 16
-
-# DynamoDB numbers: 38 significant digits, magnitude 1E-130 .. <1E+126. Both backends refuse the
-# rest so that moving a memory between them never changes a value.
-_MAX_MAGNITUDE = 1e126
-_MIN_MAGNITUDE = 1e-130
+MAX_DEPTH = MAX_NESTING_DEPTH - 3
+"""Deepest position of a value inside a free-form field (the field's own value at 0): DynamoDB's 32
+levels counting the attribute (so 31 below it), less the two a payload can sit under inside its
+record (a pattern's ``conditions`` list, each condition a map holding ``value``)."""
 
 
 def _check_id(value: str, what: str, pattern: re.Pattern[str], hint: str) -> str:
@@ -90,17 +90,14 @@ NoteKey = Annotated[str, AfterValidator(_key)]
 
 
 def check_number(value: float | int, where: str) -> float | int:
-    """Refuse numbers that DynamoDB cannot store exactly (and NaN/Infinity everywhere)."""
+    """Refuse numbers that DynamoDB cannot store exactly (and NaN/Infinity everywhere): the rules of
+    :mod:`agent_memory.storage.limits`, reported as a ValueError for pydantic."""
     if isinstance(value, bool):
         return value
-    if isinstance(value, float):
-        if math.isnan(value) or math.isinf(value):
-            raise ValueError(f"{where}: NaN and Infinity cannot be stored; send a finite number or null")
-        if value != 0 and not (_MIN_MAGNITUDE <= abs(value) < _MAX_MAGNITUDE):
-            raise ValueError(f"{where}: {value!r} is outside the storable range 1e-130 .. 1e126")
-        return value
-    if len(str(abs(value)).rstrip("0") or "0") > 38:
-        raise ValueError(f"{where}: integers are limited to 38 significant digits")
+    try:
+        limits.check_number(value, where)
+    except InvalidInput as exc:
+        raise ValueError(exc.message) from None
     return value
 
 

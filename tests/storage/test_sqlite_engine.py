@@ -474,7 +474,8 @@ async def test_closed_engine_refuses_calls_and_closes_twice(db: Path) -> None:
     engine = await SqliteEngine.open(db)
     await engine.close()
     await engine.close()
-    with pytest.raises(StorageUnavailable):
+    # Using a closed engine is a bug of the caller, not a storage fault.
+    with pytest.raises(RuntimeError, match="closed"):
         await engine.get("state", "p", "s")
 
 
@@ -498,12 +499,12 @@ async def test_large_numbers_keep_their_exact_value(db: Path) -> None:
         (Put("state", {"pk": "p", "sk": "s", "tags": {"a", "b"}}), InvalidInput),
         (Put("state", {"pk": "p", "sk": "s", "bad": "\ud800"}), InvalidInput),
         (Put("state", {"pk": "p", "sk": "s", "deep": nested(33)}), LimitExceeded),
-        (Update("state", "p", "s", set={"pk": "q"}), InvalidInput),
-        (Update("state", "p", "s", set={"a": 1}, remove=("a",)), InvalidInput),
-        (Update("state", "p", "s", add={"a": True}), InvalidInput),
-        (Update("state", "p", "s", add={"a": "1"}), InvalidInput),  # type: ignore[dict-item]
-        (Delete("nowhere", "p", "s"), InvalidInput),  # type: ignore[arg-type]
-        (Check("state", "p", "s", (Cond("eq"),)), InvalidInput),
+        (Update("state", "p", "s", set={"pk": "q"}), ValueError),
+        (Update("state", "p", "s", set={"a": 1}, remove=("a",)), ValueError),
+        (Update("state", "p", "s", add={"a": True}), TypeError),
+        (Update("state", "p", "s", add={"a": "1"}), TypeError),  # type: ignore[dict-item]
+        (Delete("nowhere", "p", "s"), ValueError),  # type: ignore[arg-type]
+        (Check("state", "p", "s", (Cond("eq"),)), ValueError),
     ],
 )
 async def test_invalid_writes_are_refused_before_anything_is_stored(
@@ -519,7 +520,7 @@ async def test_invalid_writes_are_refused_before_anything_is_stored(
 async def test_invalid_transactions_and_updates_are_refused(db: Path) -> None:
     async with sqlite_engine(db) as engine:
         await engine.write([Put("state", {"pk": "p", "sk": "s", "name": "x"})])
-        with pytest.raises(InvalidInput):
+        with pytest.raises(ValueError, match="twice"):  # a record-layer bug, not bad data
             await engine.write([Put("state", {"pk": "q", "sk": "s"}), Delete("state", "q", "s")])
         with pytest.raises(InvalidInput):
             await engine.update(Update("state", "p", "s", add={"name": 1}))
@@ -548,9 +549,11 @@ async def test_invalid_transactions_and_updates_are_refused(db: Path) -> None:
     ids=str,
 )
 async def test_invalid_queries_are_refused(db: Path, kwargs: dict[str, Any]) -> None:
+    # Malformed queries are programming errors of the record layer: plain ValueError, never a
+    # tool-facing InvalidInput.
     table = kwargs.pop("table", "decisions")
     async with sqlite_engine(db) as engine:
-        with pytest.raises(InvalidInput):
+        with pytest.raises(ValueError):
             await engine.query(table, "p", **kwargs)
 
 

@@ -426,7 +426,10 @@ class Memory:
         expected_version: int,
         checkpoint: str | None = None,
         agent_version: str | None = None,
+        request_id: str | None = None,
     ) -> AgentState:
+        """``request_id`` names this update: a retry with the same id and patch after a lost answer
+        gets the first answer instead of ``version_conflict`` (see docs/RELIABILITY.md)."""
         unknown = sorted(set(patch) - set(STATE_SECTIONS))
         if unknown:
             raise InvalidInput(
@@ -453,7 +456,7 @@ class Memory:
             agent_version=agent_version or self.settings.agent_version or current.agent_version,
         )
         new_state = AgentState.model_validate(data)
-        return await self.store.put_state(new_state, expected_version, checkpoint)
+        return await self.store.put_state(new_state, expected_version, checkpoint, request_id)
 
     async def list_checkpoints(
         self, caller: Caller, agent_id: str | None = None, limit: int = 10, cursor: str | None = None

@@ -25,6 +25,31 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeAlias
 
+from agent_memory.errors import TransactionConflict
+from agent_memory.storage.limits import MAX_ITEM_BYTES, MAX_TRANSACTION_ITEMS
+
+__all__ = [
+    "MAX_ITEM_BYTES",
+    "MAX_TRANSACTION_ITEMS",
+    "PHYSICAL_NAMES",
+    "TABLES",
+    "TTL_ATTRIBUTE",
+    "Check",
+    "Cond",
+    "ConditionFailed",
+    "Delete",
+    "IndexName",
+    "Item",
+    "ItemEngine",
+    "Key",
+    "Put",
+    "QueryPage",
+    "TableName",
+    "TransactionConflict",
+    "Update",
+    "WriteOp",
+]
+
 Item: TypeAlias = dict[str, Any]
 Key: TypeAlias = dict[str, str]
 TableName = Literal["decisions", "ltm", "state", "signals"]
@@ -45,8 +70,6 @@ PHYSICAL_NAMES: Mapping[TableName, str] = {
     "signals": "agent_signals",
 }
 TTL_ATTRIBUTE = "ttl"
-MAX_TRANSACTION_ITEMS = 100
-MAX_ITEM_BYTES = 400 * 1024
 
 
 @dataclass(frozen=True)
@@ -146,13 +169,6 @@ class ConditionFailed(Exception):
         self.item = item
 
 
-class TransactionConflict(Exception):
-    """A transaction was cancelled because another transaction touched the same items.
-
-    Engines retry these themselves a bounded number of times before raising.
-    """
-
-
 @dataclass(frozen=True)
 class QueryPage:
     items: list[Item]
@@ -164,8 +180,14 @@ class ItemEngine(Protocol):
     """The primitives a storage backend implements. See the module docstring for semantics.
 
     Raises: :class:`ConditionFailed` on a failed condition; :class:`agent_memory.errors.LimitExceeded`
-    for an item over :data:`MAX_ITEM_BYTES` or a transaction over :data:`MAX_TRANSACTION_ITEMS`;
-    :class:`agent_memory.errors.StorageUnavailable` when the store cannot be reached after retries.
+    for an item over :data:`MAX_ITEM_BYTES` or a transaction over :data:`MAX_TRANSACTION_ITEMS`
+    (the item rules are in :mod:`agent_memory.storage.limits`); :class:`~agent_memory.errors.InvalidInput`
+    for a value the rules refuse; :class:`~agent_memory.errors.TransactionConflict` when concurrent
+    transactions kept cancelling a write after the engine's own retries; a subclass of
+    :class:`~agent_memory.errors.StorageUnavailable` for a storage fault, classified by the table in
+    :mod:`agent_memory.storage.faults` (transient: throttled, busy, unreachable or past the call's
+    deadline; permanent: full, corrupt, read-only). Programming errors (a wrong argument type, an
+    operation that is not a WriteOp) raise TypeError/ValueError.
     """
 
     async def get(self, table: TableName, pk: str, sk: str, *, consistent: bool = True) -> Item | None:

@@ -17,7 +17,11 @@ async def open_engine(settings: Settings) -> ItemEngine:
     if settings.backend == "sqlite":
         from agent_memory.storage.sqlite import SqliteEngine
 
-        return await SqliteEngine.open(settings.sqlite_path)
+        return await SqliteEngine.open(
+            settings.sqlite_path,
+            lock_timeout=settings.call_timeout_seconds,
+            quick_check_seconds=settings.sqlite_quick_check_seconds,
+        )
     from agent_memory.storage.dynamodb import DynamoEngine
 
     return await DynamoEngine.open(settings)

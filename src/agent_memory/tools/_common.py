@@ -31,6 +31,7 @@ from agent_memory.api.results import ErrorResult
 from agent_memory.api.tools import Kind, ToolSpec
 from agent_memory.api.validation import describe
 from agent_memory.config import Settings
+from agent_memory.deadline import deadline
 from agent_memory.errors import AgentMemoryError, InvalidInput
 from agent_memory.memory.analytics import Analytics
 from agent_memory.memory.identity import Caller, Role
@@ -157,7 +158,7 @@ async def run(
     Anything unexpected is logged to stderr with a request id and reported without internals.
     """
     caller: Caller | None = None
-    with state.meter(spec.name):
+    with state.meter(spec.name), deadline(state.settings.call_timeout_seconds):
         try:
             caller = caller_of(state)
             if problems:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, computed_field
 
 from agent_memory.config import Settings
 from agent_memory.errors import ConfigurationError, StorageUnavailable
-from agent_memory.storage.dynamodb.engine import create_client, endpoint_description, translate_error
+from agent_memory.storage.dynamodb.requests import create_client, endpoint_description, translate_error
 from agent_memory.storage.engine import PHYSICAL_NAMES, TABLES, TTL_ATTRIBUTE, TableName
 
 MISSING = "MISSING"

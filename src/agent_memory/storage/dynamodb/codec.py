@@ -14,69 +14,48 @@ values".
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from decimal import Context, Decimal
+from decimal import Decimal
 from typing import Any, TypeAlias
 
-from agent_memory.errors import InvalidInput, LimitExceeded
-from agent_memory.storage.engine import MAX_ITEM_BYTES, Item
+from agent_memory.errors import InvalidInput
+from agent_memory.storage.engine import Item
+from agent_memory.storage.limits import (
+    EXACT,
+    MAX_SIGNIFICANT_DIGITS,
+    check_depth,
+    check_item_size,
+    check_number,
+    describe,
+    item_size,
+    value_size,
+)
+
+__all__ = [
+    "AttributeValue",
+    "WireItem",
+    "check_item_size",
+    "from_attr",
+    "from_wire",
+    "item_size",
+    "number_from_wire",
+    "to_attr",
+    "to_decimal",
+    "to_wire",
+    "value_size",
+]
 
 AttributeValue: TypeAlias = dict[str, Any]
 WireItem: TypeAlias = dict[str, AttributeValue]
 
-MAX_SIGNIFICANT_DIGITS = 38
-# Adjusted exponents (the exponent of the leading digit): 1E-130 .. 9.99..9E+125.
-MIN_ADJUSTED_EXPONENT = -130
-MAX_ADJUSTED_EXPONENT = 125
-# DynamoDB refuses documents nested deeper than this.
-MAX_NESTING = 32
-
-# Wide enough that converting any number the checks below accept is exact.
-_EXACT = Context(prec=400)
-
-
-def _describe(path: str) -> str:
-    return f"attribute {path!r}" if path else "a value"
-
-
-def _not_finite(path: str, value: object) -> InvalidInput:
-    return InvalidInput(
-        f"{_describe(path)} is {value}: NaN and infinity cannot be stored; use null or a finite number"
-    )
-
 
 def to_decimal(value: int | float | Decimal, path: str = "") -> Decimal:
-    """``value`` as the Decimal DynamoDB will store, or InvalidInput if DynamoDB cannot hold it."""
-    if isinstance(value, float):
-        if math.isnan(value) or math.isinf(value):
-            raise _not_finite(path, value)
-        number = Decimal(str(value))
-    elif isinstance(value, int):
-        number = Decimal(value)
-    else:
-        number = value
-        if not number.is_finite():
-            raise _not_finite(path, value)
-    if number.is_zero():
-        return Decimal(0)
-    normal = number.normalize(_EXACT)
-    digits = len(normal.as_tuple().digits)
-    if digits > MAX_SIGNIFICANT_DIGITS:
-        raise InvalidInput(
-            f"{_describe(path)} has {digits} significant digits; numbers are stored with at most "
-            f"{MAX_SIGNIFICANT_DIGITS}: round it, or store it as a string"
-        )
-    adjusted = normal.adjusted()
-    if adjusted > MAX_ADJUSTED_EXPONENT or adjusted < MIN_ADJUSTED_EXPONENT:
-        raise InvalidInput(
-            f"{_describe(path)} is {value}: numbers must be 0 or have a magnitude between 1E-130 and "
-            f"9.9999999999999999999999999999999999999E+125; store it as a string instead"
-        )
+    """``value`` as the Decimal sent to DynamoDB, or InvalidInput if DynamoDB cannot hold it."""
+    number = check_number(value, path)
     # DynamoDB counts digits after trimming zeros, but a literal like str(10**40) spells out 41 of
     # them; send the trimmed form (1E+40) then, and the plain form otherwise.
     if len(number.as_tuple().digits) > MAX_SIGNIFICANT_DIGITS:
-        return normal
+        return number.normalize(EXACT)
     return number
 
 
@@ -108,8 +87,7 @@ def number_from_wire(text: str) -> int | float:
 
 def to_attr(value: Any, path: str = "", _depth: int = 0) -> AttributeValue:
     """One Python value as a DynamoDB AttributeValue; ``path`` names it in error messages."""
-    if _depth > MAX_NESTING:
-        raise InvalidInput(f"{_describe(path)} is nested more than {MAX_NESTING} levels deep")
+    check_depth(_depth, path)
     # bool before int: bool is an int subclass, but must stay a boolean.
     if isinstance(value, bool):
         return {"BOOL": value}
@@ -123,15 +101,13 @@ def to_attr(value: Any, path: str = "", _depth: int = 0) -> AttributeValue:
         members: dict[str, AttributeValue] = {}
         for key, member in value.items():
             if not isinstance(key, str):
-                raise InvalidInput(
-                    f"{_describe(path)} has a non-string key {key!r}; map keys must be strings"
-                )
+                raise InvalidInput(f"{describe(path)} has a non-string key {key!r}; map keys must be strings")
             members[key] = to_attr(member, f"{path}.{key}" if path else key, _depth + 1)
         return {"M": members}
     if isinstance(value, list | tuple):
         return {"L": [to_attr(member, f"{path}[{i}]", _depth + 1) for i, member in enumerate(value)]}
     raise InvalidInput(
-        f"{_describe(path)} has type {type(value).__name__}; "
+        f"{describe(path)} has type {type(value).__name__}; "
         "only str, bool, int, float, None, list and dict can be stored"
     )
 
@@ -168,50 +144,3 @@ def to_wire(item: Mapping[str, Any]) -> WireItem:
 
 def from_wire(item: Mapping[str, AttributeValue]) -> Item:
     return {name: from_attr(value) for name, value in item.items()}
-
-
-def _number_size(value: int | float | Decimal) -> int:
-    # Sizes are also taken of values not validated yet; an invalid number is reported (with its
-    # attribute's name) by the conversion, not here.
-    if isinstance(value, float) and not math.isfinite(value):
-        return 1
-    number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
-    if not number.is_finite() or number.is_zero():
-        return 1
-    digits = len(number.normalize(_EXACT).as_tuple().digits)
-    return math.ceil(digits / 2) + 1
-
-
-def value_size(value: Any) -> int:
-    """Bytes DynamoDB counts for one value (without its attribute name)."""
-    if isinstance(value, bool) or value is None:
-        return 1
-    if isinstance(value, str):
-        return len(value.encode("utf-8"))
-    if isinstance(value, int | float | Decimal):
-        return _number_size(value)
-    if isinstance(value, Mapping):
-        # 3 bytes for the map itself, and per member its name, its value and 1 byte of overhead.
-        return 3 + sum(len(str(k).encode("utf-8")) + value_size(v) + 1 for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return 3 + sum(value_size(v) + 1 for v in value)
-    if isinstance(value, bytes):
-        return len(value)
-    raise InvalidInput(f"a value of type {type(value).__name__} cannot be stored")
-
-
-def item_size(item: Mapping[str, Any]) -> int:
-    """The size of an item by DynamoDB's published rules: per attribute, the UTF-8 length of its
-    name plus the size of its value. Numbers count ~1 byte per two significant digits plus 1."""
-    return sum(len(name.encode("utf-8")) + value_size(value) for name, value in item.items())
-
-
-def check_item_size(item: Mapping[str, Any], what: str = "item") -> int:
-    """``item_size(item)``, raising LimitExceeded if DynamoDB would refuse the item."""
-    size = item_size(item)
-    if size > MAX_ITEM_BYTES:
-        raise LimitExceeded(
-            f"the {what} is {size} bytes, over the {MAX_ITEM_BYTES}-byte (400 KB) item size limit: "
-            "store less text in one record (split it, or keep large content elsewhere)"
-        )
-    return size

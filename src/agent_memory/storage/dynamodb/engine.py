@@ -1,16 +1,18 @@
 """The DynamoDB backend of the item engine, over aioboto3, with optional DAX for cached reads.
 
 One long-lived low-level client per engine (created in :meth:`DynamoEngine.open`, closed in
-:meth:`DynamoEngine.close`). Retries are layered deliberately:
+:meth:`DynamoEngine.close`). Retries are layered deliberately, all inside one deadline per call
+(:func:`agent_memory.deadline.bounded`):
 
 - throttling and transient service/network errors are retried by botocore itself (standard mode,
-  5 attempts, jittered backoff); nothing here retries them again, so a throttled call costs at most
-  five requests;
-- a transaction cancelled because of a *conflict* with another transaction is not retried by
-  botocore (it is a TransactionCanceledException); it is retried here with tenacity, a bounded
-  number of times, and then surfaces as :class:`TransactionConflict`.
+  :data:`~agent_memory.storage.dynamodb.requests.MAX_ATTEMPTS` attempts, jittered backoff, timeouts
+  sized to the deadline); nothing here retries them again;
+- a write cancelled because of a *conflict* with a concurrent transaction (TransactionCanceled with
+  reason TransactionConflict, or TransactionConflictException on a single write) is not retried by
+  botocore; it is retried here with tenacity, :data:`TRANSACTION_ATTEMPTS` times, and then
+  surfaces as :class:`~agent_memory.errors.TransactionConflict` (code ``conflict``, retryable).
 
-Everything that escapes is one of the engine contract's exceptions or :mod:`agent_memory.errors`.
+Every other failure is classified by its code in :mod:`agent_memory.storage.faults`.
 """
 
 from __future__ import annotations
@@ -20,34 +22,36 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack
 from typing import Any, cast
 
-import aioboto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from agent_memory.config import Settings
+from agent_memory.deadline import bounded
 from agent_memory.errors import (
-    AgentMemoryError,
     ConfigurationError,
     InvalidInput,
-    LimitExceeded,
-    StorageUnavailable,
+    TransactionConflict,
 )
 from agent_memory.storage import usage
-from agent_memory.storage.dynamodb.codec import (
-    AttributeValue,
-    check_item_size,
-    from_wire,
-    item_size,
-    to_attr,
-    to_wire,
+from agent_memory.storage.dynamodb.codec import from_wire, item_size, to_wire
+from agent_memory.storage.dynamodb.requests import (
+    CONDITIONAL_CODES,
+    Expression,
+    create_client,
+    create_dax_client,
+    endpoint_description,
+    op_key,
+    put_key,
+    translate_error,
+    update_expression,
+    wire_key,
+    write_size,
 )
 from agent_memory.storage.engine import (
-    MAX_TRANSACTION_ITEMS,
     PHYSICAL_NAMES,
     TABLES,
     Check,
-    Cond,
     ConditionFailed,
     Delete,
     IndexName,
@@ -56,207 +60,15 @@ from agent_memory.storage.engine import (
     Put,
     QueryPage,
     TableName,
-    TransactionConflict,
     Update,
     WriteOp,
 )
+from agent_memory.storage.faults import dynamodb_error
+from agent_memory.storage.limits import MAX_ITEM_BYTES, check_transaction, item_too_large
 
-# DynamoDB's cap on the summed size of the items of one TransactWriteItems call.
-MAX_TRANSACTION_BYTES = 4 * 1024 * 1024
+__all__ = ["TRANSACTION_ATTEMPTS", "DynamoEngine"]
+
 TRANSACTION_ATTEMPTS = 6
-
-# botocore's defaults (60 s connect and read timeouts) would leave a tool call hanging for minutes
-# against a dead endpoint once multiplied by the retry attempts.
-DEFAULT_CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 5},
-    connect_timeout=3,
-    read_timeout=20,
-)
-
-_THROTTLING_CODES = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "LimitExceededException",
-        "ThrottlingError",
-        "ProvisionedThroughputExceeded",
-    }
-)
-_CREDENTIAL_CODES = frozenset(
-    {
-        "UnrecognizedClientException",
-        "AccessDeniedException",
-        "InvalidSignatureException",
-        "ExpiredTokenException",
-        "MissingAuthenticationTokenException",
-        "IncompleteSignatureException",
-    }
-)
-# Errors the callers turn into engine exceptions themselves, with the operation's context.
-_CONDITIONAL_CODES = frozenset({"ConditionalCheckFailedException", "TransactionCanceledException"})
-# Named by the no-op REMOVE of an empty Update; no item ever has it.
-_NOOP_ATTRIBUTE = "__agent_memory_noop__"
-
-
-def client_config(overrides: Config | None = None) -> Config:
-    """The client configuration every DynamoDB client of the package uses, plus ``overrides``."""
-    return DEFAULT_CLIENT_CONFIG.merge(overrides) if overrides is not None else DEFAULT_CLIENT_CONFIG
-
-
-def create_client(
-    settings: Settings, *, session: Any = None, config: Config | None = None
-) -> Any:  # an async context manager yielding an aiobotocore DynamoDB client
-    session = session if session is not None else aioboto3.Session()
-    return session.client(
-        "dynamodb",
-        region_name=settings.aws_region,
-        endpoint_url=settings.dynamodb_endpoint_url,
-        config=client_config(config),
-    )
-
-
-def endpoint_description(settings: Settings) -> str:
-    if settings.dynamodb_endpoint_url:
-        return f"DynamoDB at {settings.dynamodb_endpoint_url}"
-    return f"DynamoDB in region {settings.aws_region}" if settings.aws_region else "DynamoDB"
-
-
-def translate_error(exc: Exception, what: str, where: str) -> AgentMemoryError:
-    """The package error for a botocore (or DAX) failure of ``what``, sent to ``where``."""
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code", ""))
-        message = str(error.get("Message", "")) or str(exc)
-        if code == "ValidationException":
-            lowered = message.lower()
-            if "size" in lowered and "exceed" in lowered:
-                return LimitExceeded(f"{where} refused {what}: {message}")
-            return InvalidInput(f"{where} refused {what}: {message}")
-        if code == "ResourceNotFoundException":
-            return StorageUnavailable(
-                f"{what} failed: the table does not exist in {where} ({message}); create the tables first"
-            )
-        if code in _THROTTLING_CODES:
-            return StorageUnavailable(
-                f"{where} kept throttling {what} after retries ({code}); try again in a few seconds"
-            )
-        if code in _CREDENTIAL_CODES:
-            return StorageUnavailable(
-                f"{where} rejected the AWS credentials for {what} ({code}: {message}); "
-                "check the credentials and their permissions"
-            )
-        return StorageUnavailable(f"{what} failed at {where}: {code}: {message}")
-    if isinstance(exc, NoCredentialsError):
-        return StorageUnavailable(
-            f"no AWS credentials found for {what} on {where}: configure credentials "
-            "(environment, profile or instance role)"
-        )
-    return StorageUnavailable(f"cannot reach {where} for {what} (after retries): {exc}")
-
-
-class _Expression:
-    """Collects ``#n``/``:v`` placeholders so no attribute name can clash with a reserved word."""
-
-    def __init__(self) -> None:
-        self.names: dict[str, str] = {}
-        self.values: dict[str, AttributeValue] = {}
-        self._placeholders: dict[str, str] = {}
-
-    def name(self, attr: str) -> str:
-        placeholder = self._placeholders.get(attr)
-        if placeholder is None:
-            placeholder = f"#n{len(self._placeholders)}"
-            self._placeholders[attr] = placeholder
-            self.names[placeholder] = attr
-        return placeholder
-
-    def value(self, value: Any, path: str) -> str:
-        placeholder = f":v{len(self.values)}"
-        self.values[placeholder] = to_attr(value, path)
-        return placeholder
-
-    def condition(self, conditions: Sequence[Cond]) -> str | None:
-        parts: list[str] = []
-        for cond in conditions:
-            if cond.kind == "item_exists":
-                parts.append(f"attribute_exists({self.name('pk')})")
-            elif cond.kind == "item_not_exists":
-                parts.append(f"attribute_not_exists({self.name('pk')})")
-            else:
-                if not cond.attr:
-                    raise InvalidInput(f"condition {cond.kind!r} needs an attribute name")
-                if cond.kind == "attr_exists":
-                    parts.append(f"attribute_exists({self.name(cond.attr)})")
-                elif cond.kind == "attr_not_exists":
-                    parts.append(f"attribute_not_exists({self.name(cond.attr)})")
-                elif cond.kind == "eq":
-                    parts.append(f"{self.name(cond.attr)} = {self.value(cond.value, cond.attr)}")
-                else:
-                    raise InvalidInput(f"unknown condition kind {cond.kind!r}")
-        return " AND ".join(parts) if parts else None
-
-    def params(self) -> dict[str, Any]:
-        params: dict[str, Any] = {}
-        if self.names:
-            params["ExpressionAttributeNames"] = self.names
-        if self.values:
-            params["ExpressionAttributeValues"] = self.values
-        return params
-
-
-def _wire_key(pk: str, sk: str) -> dict[str, AttributeValue]:
-    return {"pk": {"S": pk}, "sk": {"S": sk}}
-
-
-def _put_key(op: Put) -> tuple[str, str]:
-    pk, sk = op.item.get("pk"), op.item.get("sk")
-    if not isinstance(pk, str) or not isinstance(sk, str):
-        raise InvalidInput("an item to put needs string 'pk' and 'sk' attributes")
-    return pk, sk
-
-
-def _op_key(op: WriteOp) -> tuple[str, str]:
-    return _put_key(op) if isinstance(op, Put) else (op.pk, op.sk)
-
-
-def _update_expression(op: Update, expr: _Expression) -> str:
-    seen: set[str] = set()
-    for attr in (*op.set, *op.add, *op.remove):
-        if attr in seen:
-            raise InvalidInput(f"attribute {attr!r} appears more than once in one update")
-        if attr in ("pk", "sk"):
-            raise InvalidInput(f"attribute {attr!r} is part of the key and cannot be updated")
-        seen.add(attr)
-    clauses: list[str] = []
-    if op.set:
-        assignments = (f"{expr.name(a)} = {expr.value(v, a)}" for a, v in op.set.items())
-        clauses.append("SET " + ", ".join(assignments))
-    if op.add:
-        for attr, amount in op.add.items():
-            if isinstance(amount, bool) or not isinstance(amount, int | float):
-                raise InvalidInput(f"attribute {attr!r}: only numbers can be added, got {amount!r}")
-        clauses.append("ADD " + ", ".join(f"{expr.name(a)} {expr.value(v, a)}" for a, v in op.add.items()))
-    if op.remove:
-        clauses.append("REMOVE " + ", ".join(expr.name(a) for a in op.remove))
-    if not clauses:
-        # An update that changes nothing must still create the item if it is absent (the contract),
-        # and TransactWriteItems requires an UpdateExpression: removing an attribute that never
-        # exists does both without touching anything else.
-        clauses.append(f"REMOVE {expr.name(_NOOP_ATTRIBUTE)}")
-    return " ".join(clauses)
-
-
-def _write_size(op: WriteOp) -> int:
-    """The bytes ``op`` writes, as far as known before sending; LimitExceeded if over the limit.
-
-    For an update that is its key and the values it sets: the attributes it leaves alone are
-    unknown here (DynamoDB itself refuses an update that grows an item past the limit)."""
-    if isinstance(op, Put):
-        return check_item_size(op.item)
-    if isinstance(op, Update):
-        return check_item_size({"pk": op.pk, "sk": op.sk, **op.set, **op.add}, "update")
-    return item_size({"pk": op.pk, "sk": op.sk})
 
 
 class DynamoEngine:
@@ -276,6 +88,7 @@ class DynamoEngine:
         self._dax = dax
         self._owns_dax = owns_dax
         self._where = endpoint_description(settings)
+        self.call_timeout = settings.call_timeout_seconds
         self._names: dict[TableName, str] = {t: settings.table_name(PHYSICAL_NAMES[t]) for t in TABLES}
         self._closed = False
 
@@ -311,7 +124,7 @@ class DynamoEngine:
         if dax_client is None and settings.dax_endpoint:
             try:
                 region = settings.aws_region or (session.region_name if session is not None else None)
-                dax_client = await asyncio.to_thread(_create_dax_client, settings.dax_endpoint, region)
+                dax_client = await asyncio.to_thread(create_dax_client, settings.dax_endpoint, region)
             except BaseException:
                 await stack.aclose()
                 raise
@@ -334,7 +147,7 @@ class DynamoEngine:
         try:
             return self._names[table]
         except KeyError:
-            raise InvalidInput(f"unknown table {table!r}") from None
+            raise ValueError(f"unknown table {table!r}") from None
 
     async def _send(self, method: str, params: dict[str, Any], *, dax: bool = False) -> dict[str, Any]:
         """One request. Conditional failures come back as the raw ClientError for the caller to
@@ -347,7 +160,7 @@ class DynamoEngine:
             else:
                 response = await getattr(self._client, method)(**params)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in _CONDITIONAL_CODES:
+            if exc.response.get("Error", {}).get("Code") in CONDITIONAL_CODES:
                 raise
             raise translate_error(exc, what, "DAX" if dax else self._where) from exc
         except (BotoCoreError, OSError) as exc:
@@ -359,8 +172,15 @@ class DynamoEngine:
 
     # --- reads -----------------------------------------------------------------------------------
 
+    def _bounded(self, what: str) -> Any:
+        return bounded(self.call_timeout, what, self._where)
+
     async def get(self, table: TableName, pk: str, sk: str, *, consistent: bool = True) -> Item | None:
-        params: dict[str, Any] = {"TableName": self._table(table), "Key": _wire_key(pk, sk)}
+        async with self._bounded(f"reading an item of {table}"):
+            return await self._get(table, pk, sk, consistent=consistent)
+
+    async def _get(self, table: TableName, pk: str, sk: str, *, consistent: bool) -> Item | None:
+        params: dict[str, Any] = {"TableName": self._table(table), "Key": wire_key(pk, sk)}
         dax = self._use_dax(consistent)
         if not dax:
             params["ConsistentRead"] = consistent
@@ -391,17 +211,17 @@ class DynamoEngine:
     ) -> QueryPage:
         table_name = self._table(table)
         if limit < 1:
-            raise InvalidInput(f"limit must be at least 1, got {limit}")
+            raise ValueError(f"limit must be at least 1, got {limit}")
         if sk_prefix is not None and (sk_gte is not None or sk_lte is not None):
-            raise InvalidInput("sk_prefix cannot be combined with sk_gte/sk_lte")
+            raise ValueError("sk_prefix cannot be combined with sk_gte/sk_lte")
         if index is not None and index not in TABLES[table]:
-            raise InvalidInput(f"table {table!r} has no index {index!r}")
+            raise ValueError(f"table {table!r} has no index {index!r}")
         # DynamoDB refuses empty strings as key values; "" as a bound or prefix is just no bound,
         # and an upper bound of "" (or below the lower bound) matches nothing.
         if sk_lte == "" or (sk_gte is not None and sk_lte is not None and sk_gte > sk_lte):
             return QueryPage([], None)
         pk_attr, sk_attr = ("pk", "sk") if index is None else (f"{index}pk", f"{index}sk")
-        expr = _Expression()
+        expr = Expression()
         condition = f"{expr.name(pk_attr)} = {expr.value(pk, pk_attr)}"
         if sk_prefix:
             condition += f" AND begins_with({expr.name(sk_attr)}, {expr.value(sk_prefix, sk_attr)})"
@@ -432,7 +252,8 @@ class DynamoEngine:
         strongly = consistent and index is None
         if not dax:
             params["ConsistentRead"] = strongly
-        response = await self._send("query", params, dax=dax)
+        async with self._bounded(f"querying {table}"):
+            response = await self._send("query", params, dax=dax)
         items = [from_wire(wire) for wire in response.get("Items", [])]
         usage.record(
             "DaxQuery" if dax else "Query",
@@ -448,7 +269,8 @@ class DynamoEngine:
     async def scan(self, table: TableName) -> AsyncIterator[Item]:
         params: dict[str, Any] = {"TableName": self._table(table), "ConsistentRead": True}
         while True:
-            response = await self._send("scan", params)
+            async with self._bounded(f"scanning {table}"):
+                response = await self._send("scan", params)
             items = [from_wire(wire) for wire in response.get("Items", [])]
             usage.record(
                 "Scan", read_units=usage.read_units(sum(item_size(i) for i in items), consistent=True)
@@ -461,23 +283,23 @@ class DynamoEngine:
             params["ExclusiveStartKey"] = last
 
     async def _current(self, op: WriteOp) -> Item | None:
-        pk, sk = _op_key(op)
-        return await self.get(op.table, pk, sk, consistent=True)
+        pk, sk = op_key(op)
+        return await self._get(op.table, pk, sk, consistent=True)
 
     # --- writes ----------------------------------------------------------------------------------
 
     def _request(self, op: WriteOp) -> tuple[str, dict[str, Any]]:
         """The single-item request for ``op``: (operation name, parameters)."""
-        expr = _Expression()
+        expr = Expression()
         params: dict[str, Any] = {"TableName": self._table(op.table)}
         if isinstance(op, Put):
-            _put_key(op)
+            put_key(op)
             params["Item"] = to_wire(op.item)
             kind = "Put"
         else:
-            params["Key"] = _wire_key(op.pk, op.sk)
+            params["Key"] = wire_key(op.pk, op.sk)
             if isinstance(op, Update):
-                params["UpdateExpression"] = _update_expression(op, expr)
+                params["UpdateExpression"] = update_expression(op, expr)
                 kind = "Update"
             elif isinstance(op, Delete):
                 kind = "Delete"
@@ -497,19 +319,36 @@ class DynamoEngine:
         ops = list(ops)
         if not ops:
             return
-        if len(ops) > MAX_TRANSACTION_ITEMS:
-            raise LimitExceeded(
-                f"a transaction has {len(ops)} operations, over the limit of {MAX_TRANSACTION_ITEMS}: "
-                "split the write"
-            )
-        if len(ops) == 1 and not isinstance(ops[0], Check):
-            await self._write_one(ops[0])
-        else:
-            await self._transact(ops)
+        check_transaction(len(ops))
+        async with self._bounded(f"writing {len(ops)} item(s)"):
+            if len(ops) == 1 and not isinstance(ops[0], Check):
+                await self._conflict_retrying(lambda: self._write_one(ops[0]))
+            else:
+                await self._transact(ops)
+
+    async def update(self, op: Update) -> Item:
+        async with self._bounded(f"updating an item of {op.table}"):
+            item: Item | None = await self._conflict_retrying(lambda: self._write_one(op, return_new=True))
+        if item is None:
+            raise AssertionError("update_item with ReturnValues=ALL_NEW returned no item")
+        return item
+
+    async def _conflict_retrying(self, attempt_once: Any) -> Any:
+        """Run ``attempt_once`` again while concurrent transactions cancel it (bounded)."""
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(TRANSACTION_ATTEMPTS),
+            wait=wait_random_exponential(multiplier=0.02, max=0.5),
+            retry=retry_if_exception_type(TransactionConflict),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await attempt_once()
+        raise AssertionError("unreachable: tenacity either returns or raises")
 
     async def _write_one(self, op: WriteOp, *, return_new: bool = False) -> Item | None:
         kind, params = self._request(op)
-        size = _write_size(op)
+        size = write_size(op)
         method = {"Put": "put_item", "Update": "update_item", "Delete": "delete_item"}[kind]
         if return_new:
             params["ReturnValues"] = "ALL_NEW"
@@ -518,6 +357,8 @@ class DynamoEngine:
         except ClientError as exc:
             usage.record(f"{kind}Item", write_units=usage.write_units(size))
             raise await self._condition_failed(0, op, exc.response) from exc
+        except InvalidInput as exc:
+            raise await self._refused(op, exc) from exc
         if return_new:
             item = from_wire(response.get("Attributes", {}))
             # What DynamoDB bills is the larger of the old and new item; the new one is known here.
@@ -525,6 +366,22 @@ class DynamoEngine:
             return item
         usage.record(f"{kind}Item", write_units=usage.write_units(size))
         return None
+
+    async def _refused(self, op: WriteOp, refusal: InvalidInput) -> InvalidInput:
+        """A refused update is LimitExceeded when the item it would produce is over the item size
+        limit (the one refusal the checks before sending cannot foresee: they do not know the
+        attributes the update leaves alone). Decided by measuring, not by the message's words."""
+        if not isinstance(op, Update):
+            return refusal
+        current = await self._current(op)
+        after: dict[str, Any] = dict(current) if current is not None else {"pk": op.pk, "sk": op.sk}
+        after.update(op.set)
+        for name, delta in op.add.items():
+            after[name] = delta if not isinstance(after.get(name), int | float) else after[name] + delta
+        for name in op.remove:
+            after.pop(name, None)
+        size = item_size(after)
+        return item_too_large(size, "updated item") if size > MAX_ITEM_BYTES else refusal
 
     async def _condition_failed(self, index: int, op: WriteOp, failure: dict[str, Any]) -> ConditionFailed:
         wire = failure.get("Item")
@@ -534,32 +391,15 @@ class DynamoEngine:
         # consistent read tells which.
         return ConditionFailed(index, await self._current(op))
 
-    async def update(self, op: Update) -> Item:
-        item = await self._write_one(op, return_new=True)
-        assert item is not None
-        return item
-
     async def _transact(self, ops: list[WriteOp]) -> None:
         items: list[dict[str, Any]] = []
         for op in ops:
             kind, params = self._request(op)
             items.append({kind: params})
-        sizes = [_write_size(op) for op in ops]
-        if sum(sizes) > MAX_TRANSACTION_BYTES:
-            raise LimitExceeded(
-                f"a transaction writes {sum(sizes)} bytes, over DynamoDB's {MAX_TRANSACTION_BYTES}-byte "
-                "(4 MB) limit: split the write"
-            )
+        sizes = [write_size(op) for op in ops]
+        check_transaction(len(ops), sum(sizes))
         units = sum(usage.write_units(size, transactional=True) for size in sizes)
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(TRANSACTION_ATTEMPTS),
-            wait=wait_random_exponential(multiplier=0.02, max=0.5),
-            retry=retry_if_exception_type(TransactionConflict),
-            reraise=True,
-        )
-        async for attempt in retrying:
-            with attempt:
-                await self._transact_once(ops, items, units)
+        await self._conflict_retrying(lambda: self._transact_once(ops, items, units))
 
     async def _transact_once(self, ops: list[WriteOp], items: list[dict[str, Any]], units: float) -> None:
         try:
@@ -570,42 +410,27 @@ class DynamoEngine:
         usage.record("TransactWriteItems", write_units=units)
 
     async def _cancelled(self, ops: list[WriteOp], exc: ClientError) -> Exception:
+        """The exception for a cancelled transaction, from its cancellation reason codes: the first
+        failed condition if any, else the first reason the fault table knows."""
         reasons: list[dict[str, Any]] = exc.response.get("CancellationReasons") or []
         for index, reason in enumerate(reasons):
             if reason.get("Code") == "ConditionalCheckFailed" and index < len(ops):
                 return await self._condition_failed(index, ops[index], reason)
-        codes = [str(reason.get("Code")) for reason in reasons if reason.get("Code") not in (None, "None")]
-        if "TransactionConflict" in codes:
-            return TransactionConflict(
-                f"the transaction kept conflicting with concurrent writes to the same items "
-                f"({TRANSACTION_ATTEMPTS} attempts); retry the call"
+        failed = [(i, r) for i, r in enumerate(reasons) if r.get("Code") not in (None, "None")]
+        detail = "; ".join(f"operation {i}: {r.get('Code')}: {r.get('Message', '')}" for i, r in failed)
+        detail = detail or str(exc)
+        what = f"a transaction of {len(ops)} operations"
+        if not failed:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            return dynamodb_error(code, detail, what, self._where)
+        index, reason = failed[0]
+        error = dynamodb_error(str(reason.get("Code")), detail, what, self._where)
+        if isinstance(error, TransactionConflict):
+            error.message = (
+                f"{what} kept conflicting with concurrent writes to the same items "
+                f"({TRANSACTION_ATTEMPTS} attempts); nothing was written: retry the call"
             )
-        messages = "; ".join(
-            f"operation {i}: {r.get('Code')}: {r.get('Message', '')}"
-            for i, r in enumerate(reasons)
-            if r.get("Code") not in (None, "None")
-        )
-        if "ValidationError" in codes:
-            lowered = messages.lower()
-            if "size" in lowered and "exceed" in lowered:
-                return LimitExceeded(f"{self._where} refused the transaction: {messages}")
-            return InvalidInput(f"{self._where} refused the transaction: {messages}")
-        if any(code in _THROTTLING_CODES for code in codes):
-            return StorageUnavailable(
-                f"{self._where} kept throttling the transaction ({messages}); try again in a few seconds"
-            )
-        detail = messages or str(exc)
-        return StorageUnavailable(f"{self._where} cancelled the transaction: {detail}")
-
-
-def _create_dax_client(endpoint: str, region: str | None) -> Any:
-    try:
-        from amazondax import AmazonDaxClient
-    except ImportError as exc:
-        raise ConfigurationError(
-            "AGENT_MEMORY_DAX_ENDPOINT is set but the amazon-dax-client package is not installed"
-        ) from exc
-    try:
-        return AmazonDaxClient(endpoint_url=endpoint, region_name=region)
-    except Exception as exc:
-        raise StorageUnavailable(f"cannot connect to DAX at {endpoint}: {exc}") from exc
+            error.args = (error.message,)
+        if isinstance(error, InvalidInput) and index < len(ops):
+            return await self._refused(ops[index], error)
+        return error

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -10,7 +13,7 @@ from pydantic import BaseModel
 
 from agent_memory.models import Page
 from agent_memory.storage import cursor as cursors
-from agent_memory.storage.engine import IndexName, Item, ItemEngine, Key, TableName
+from agent_memory.storage.engine import ConditionFailed, IndexName, Item, ItemEngine, Key, TableName
 
 R = TypeVar("R")
 STORED = {"stored": True}
@@ -19,7 +22,30 @@ MAX_SCANNED = 1000
 """Most items one filtered query examines before it returns a partial page with a cursor: keeps
 every call's cost bounded even when a filter rejects most of a partition."""
 
-_KEY_ATTRS = ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk", "ttl")
+REQUEST_TOKEN = "request_token"
+"""Attribute a conditional create or versioned write stores with its item, naming the request that
+wrote it: when a write's response is lost and the write is retried (by botocore, or by the caller),
+its condition fails against the item it wrote itself; finding its own token there, the write
+reports success instead of a conflict. Never part of a record."""
+
+_KEY_ATTRS = ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk", "ttl", REQUEST_TOKEN)
+
+
+def new_request_token() -> str:
+    """A token for one store call: tells its own retried write from another call's."""
+    return uuid.uuid4().hex
+
+
+def content_token(*parts: Any) -> str:
+    """A token derived from a request's content: the same request (a retried tool call) gets the
+    same token, so it finds its own earlier write."""
+    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def written_by(failure: ConditionFailed, token: str) -> bool:
+    """Whether the item a condition failed on was written by the request holding ``token``."""
+    return failure.item is not None and failure.item.get(REQUEST_TOKEN) == token
 
 
 def strip_keys(item: Item, *extra: str) -> dict[str, Any]:

@@ -11,7 +11,15 @@ from agent_memory.errors import Conflict, InvalidInput, NotFound
 from agent_memory.models import Decision, Outcome, Page
 from agent_memory.storage import keys
 from agent_memory.storage.engine import Cond, ConditionFailed, IndexName, Item, Put, Update, WriteOp
-from agent_memory.storage.records.base import STORED, RecordBase, dump, strip_keys
+from agent_memory.storage.records.base import (
+    REQUEST_TOKEN,
+    STORED,
+    RecordBase,
+    dump,
+    new_request_token,
+    strip_keys,
+    written_by,
+)
 from agent_memory.storage.records.patterns import feedback_ops
 from agent_memory.storage.records.rollups import rollup_ops
 
@@ -58,6 +66,7 @@ class DecisionRecords(RecordBase):
         d = decision
         pk, sk = keys.decision_pk(d.agent_id, d.decision_type), keys.decision_sk(d.created_at, d.decision_id)
         ttl = keys.epoch(d.expires_at)
+        token = new_request_token()
         item: Item = {
             **dump(d, "outcome"),
             "pk": pk,
@@ -86,6 +95,7 @@ class DecisionRecords(RecordBase):
             "pattern_refs": [list(ref) for ref in pattern_refs],
             "ref_pk": pk,
             "ref_sk": sk,
+            REQUEST_TOKEN: token,
         }
         ops: list[WriteOp] = [
             Put("decisions", id_item, (Cond.not_exists(),)),
@@ -98,6 +108,8 @@ class DecisionRecords(RecordBase):
         except ConditionFailed as exc:
             if exc.index not in (0, 1):
                 raise
+            if exc.index == 0 and written_by(exc, token):
+                return d, True  # this very call wrote it; only its first answer was lost
             existing = await self.get_decision(d.decision_id)
             if existing is None:
                 raise Conflict(

@@ -10,7 +10,15 @@ from agent_memory.errors import Conflict, NotFound
 from agent_memory.models import Delivery, DeliveryStatus, InboxEntry, Page, Signal
 from agent_memory.storage import keys
 from agent_memory.storage.engine import Cond, ConditionFailed, Delete, Item, Put, Update, WriteOp
-from agent_memory.storage.records.base import STORED, RecordBase, dump, strip_keys
+from agent_memory.storage.records.base import (
+    REQUEST_TOKEN,
+    STORED,
+    RecordBase,
+    dump,
+    new_request_token,
+    strip_keys,
+    written_by,
+)
 
 
 class SignalRecords(RecordBase):
@@ -23,6 +31,7 @@ class SignalRecords(RecordBase):
         """
         s = signal.model_copy(update={"processing_status": {t: Delivery() for t in signal.target_agents}})
         ttl = keys.epoch(s.expires_at)
+        token = new_request_token()
         sig_item: Item = {
             **dump(s, "processing_status"),
             **{keys.delivery_attr(t): dump(Delivery()) for t in s.target_agents},
@@ -31,6 +40,7 @@ class SignalRecords(RecordBase):
             "ttl": ttl,
             "gsi1pk": keys.signal_type_pk(s.signal_type),
             "gsi1sk": keys.signal_type_sk(s.created_at, s.signal_id),
+            REQUEST_TOKEN: token,
         }
         signal_doc = dump(s, "processing_status")
         ops: list[WriteOp] = [Put("signals", sig_item, (Cond.not_exists(),))]
@@ -68,6 +78,8 @@ class SignalRecords(RecordBase):
         except ConditionFailed as exc:
             if exc.index != 0:
                 raise
+            if written_by(exc, token):
+                return s, True  # this very call wrote it; only its first answer was lost
             existing = await self.get_signal(s.signal_id)
             if existing is None:
                 raise Conflict(

@@ -6,7 +6,16 @@ from agent_memory.errors import VersionConflict
 from agent_memory.models import AgentState, Note, Page, StateCheckpoint
 from agent_memory.storage import keys
 from agent_memory.storage.engine import Cond, ConditionFailed, Put, WriteOp
-from agent_memory.storage.records.base import STORED, RecordBase, dump, strip_keys
+from agent_memory.storage.records.base import (
+    REQUEST_TOKEN,
+    STORED,
+    RecordBase,
+    content_token,
+    dump,
+    new_request_token,
+    strip_keys,
+    written_by,
+)
 
 
 class StateRecords(RecordBase):
@@ -20,12 +29,34 @@ class StateRecords(RecordBase):
         )
 
     async def put_state(
-        self, state: AgentState, expected_version: int, checkpoint_label: str | None = None
+        self,
+        state: AgentState,
+        expected_version: int,
+        checkpoint_label: str | None = None,
+        request_id: str | None = None,
     ) -> AgentState:
         """Write ``state`` (whose version is expected_version + 1) if the stored version is
         ``expected_version`` (0 = never written). A checkpoint, if asked, is written in the same
-        transaction. Requests: 1 write or transaction (+1 get on conflict)."""
-        item = {**dump(state), "pk": keys.state_pk(state.agent_id), "sk": keys.STATE_SK}
+        transaction. Requests: 1 write or transaction (+1 get on conflict).
+
+        Idempotent: the item carries a request token, so a write whose response was lost and that
+        is retried (by botocore) finds its own write in place and answers as the first attempt
+        would have, not ``version_conflict``. The token is this call's own, unless the caller names
+        the request (``request_id``): then it is derived from that id and the content, so the
+        caller's own retry of a call whose answer it lost gets the first answer too. Two different
+        calls never share a token, so of concurrent identical updates exactly one wins.
+        """
+        token = (
+            content_token("state", expected_version, request_id, dump(state, "updated_at"), checkpoint_label)
+            if request_id is not None
+            else new_request_token()
+        )
+        item = {
+            **dump(state),
+            "pk": keys.state_pk(state.agent_id),
+            "sk": keys.STATE_SK,
+            REQUEST_TOKEN: token,
+        }
         cond = Cond.not_exists() if expected_version == 0 else Cond.eq("version", expected_version)
         ops: list[WriteOp] = [Put("state", item, (cond,))]
         if checkpoint_label is not None:
@@ -50,6 +81,8 @@ class StateRecords(RecordBase):
         try:
             await self.engine.write(ops)
         except ConditionFailed as exc:
+            if exc.index == 0 and written_by(exc, token) and exc.item is not None:
+                return AgentState.model_validate(strip_keys(exc.item), context=STORED)
             current = await self.get_state(state.agent_id)
             raise VersionConflict(
                 f"state version {expected_version} is stale; current version is {current.version}: "

@@ -1,8 +1,9 @@
 """The embedded backend: the item engine on one SQLite file shared by many processes.
 
 It must be indistinguishable from the DynamoDB engine to the record layer, so it validates what
-DynamoDB validates (key types, number range, item size, transaction size) and orders and pages
-exactly as DynamoDB does.
+DynamoDB validates (the rules of :mod:`agent_memory.storage.limits`, applied in
+:mod:`~agent_memory.storage.sqlite.items`) and orders and pages exactly as DynamoDB does
+(:mod:`~agent_memory.storage.sqlite.query`).
 
 Concurrency model: each engine owns one connection, used only from one dedicated worker thread, so
 the event loop never blocks and every engine call runs as one job on that thread. A write is one
@@ -10,38 +11,43 @@ the event loop never blocks and every engine call runs as one job on that thread
 applies everything or nothing, without returning to the event loop while it holds the write lock.
 Other processes are kept out by SQLite's file locks (WAL mode: readers never wait for writers);
 "database is locked" is absorbed by SQLite's busy timeout and then by a jittered retry, and only a
-lock held for :attr:`SqliteEngine.lock_timeout` seconds reaches the caller, as StorageUnavailable.
+lock held past the call's deadline reaches the caller, as ``storage_busy``.
+
+Guards (see docs/RELIABILITY.md): the file and its WAL are created 0600; a file of a newer schema
+is refused before anything in it changes; the WAL is truncated to :data:`JOURNAL_SIZE_LIMIT` after
+checkpoints, and checkpointed after a full-disk error so that freed space brings writes back; a
+bounded ``quick_check`` at start-up, or the first "malformed" result code, puts the engine in a
+state where writes are refused as ``storage_corrupt``; the lazy purge runs on a clock that a wall
+clock jump cannot move forward (:mod:`~agent_memory.storage.sqlite.health`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import math
+import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from decimal import Context, Decimal
 from os import PathLike
 from pathlib import Path
 from types import TracebackType
-from typing import Any, NoReturn, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
-from agent_memory.errors import ConfigurationError, InvalidInput, LimitExceeded, StorageUnavailable
+from agent_memory.deadline import DEFAULT_CALL_TIMEOUT_S, deadline, deadline_passed, remaining
+from agent_memory.errors import (
+    ConfigurationError,
+    StorageBusy,
+    StorageCorrupt,
+)
 from agent_memory.storage import usage
 from agent_memory.storage.engine import (
-    MAX_ITEM_BYTES,
-    MAX_TRANSACTION_ITEMS,
-    TABLES,
-    TTL_ATTRIBUTE,
     Check,
-    Cond,
     ConditionFailed,
     Delete,
     IndexName,
@@ -53,34 +59,37 @@ from agent_memory.storage.engine import (
     Update,
     WriteOp,
 )
-from agent_memory.storage.sqlite.schema import PATH_SETTING, migrate
+from agent_memory.storage.faults import sqlite_error, sqlite_result_code
+from agent_memory.storage.limits import (
+    MAX_PARTITION_KEY_BYTES,
+    MAX_SORT_KEY_BYTES,
+    check_key,
+    check_transaction,
+)
+from agent_memory.storage.sqlite import health
+from agent_memory.storage.sqlite.items import (
+    check_conditions,
+    check_table,
+    check_transaction_size,
+    check_update,
+    holds,
+    item_size,
+    load,
+    row,
+    target,
+    updated,
+)
+from agent_memory.storage.sqlite.query import build_query_sql, prefix_upper_bound
+from agent_memory.storage.sqlite.schema import PATH_SETTING, migrate, refuse_newer, schema_version
 
-__all__ = ["SqliteEngine", "build_query_sql", "prefix_upper_bound"]
+__all__ = ["JOURNAL_SIZE_LIMIT", "SqliteEngine", "build_query_sql", "item_size", "prefix_upper_bound"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# DynamoDB's limits, enforced here too so that data the embedded store accepts can always be
-# migrated to DynamoDB (and a record-layer bug shows up on both backends alike).
-MAX_PARTITION_KEY_BYTES = 2048
-MAX_SORT_KEY_BYTES = 1024
-MAX_NUMBER_DIGITS = 38
-MAX_NESTING_DEPTH = 32
-MAX_TRANSACTION_BYTES = 4 * 1024 * 1024
-# Adjusted exponents (of the leading digit) DynamoDB accepts: 1E-130 .. 9.99...9E+125.
-_MIN_ADJUSTED_EXPONENT = -130
-_MAX_ADJUSTED_EXPONENT = 125
-# 2**419 > 10**126: an int with more bits is out of range whatever its digits.
-_MAX_INT_BITS = 419
-# Exact for every number the checks accept (normalising must never round).
-_EXACT = Context(prec=400)
-# DynamoDB adds numbers in decimal with 38 digits, so 0.1 + 0.2 is 0.3 there and must be here.
-_DECIMAL = Context(prec=MAX_NUMBER_DIGITS)
-_MAX_CODE_POINT = 0x10FFFF
-_SURROGATES = range(0xD800, 0xE000)
-# SQLITE_BUSY and SQLITE_LOCKED (primary result codes, the low byte of the extended code).
-_BUSY_CODES = (5, 6)
+JOURNAL_SIZE_LIMIT = 1024 * 1024
+"""Bytes the WAL is truncated to after a checkpoint (SQLite leaves it at its largest otherwise)."""
 
 _GET_SQL = "SELECT data FROM items WHERE tbl = ? AND pk = ? AND sk = ?"
 _PUT_SQL = (
@@ -91,497 +100,14 @@ _DELETE_SQL = "DELETE FROM items WHERE tbl = ? AND pk = ? AND sk = ?"
 _SCAN_FIRST_SQL = "SELECT pk, sk, data FROM items WHERE tbl = ? ORDER BY pk, sk LIMIT ?"
 _SCAN_NEXT_SQL = "SELECT pk, sk, data FROM items WHERE tbl = ? AND (pk, sk) > (?, ?) ORDER BY pk, sk LIMIT ?"
 # DELETE ... LIMIT needs a compile-time option, hence the keyed subquery (it seeks the ttl index).
-_PURGE_SQL = "DELETE FROM items WHERE rowid IN (SELECT rowid FROM items WHERE ttl < ? LIMIT ?)"
-
-
-# --- values ----------------------------------------------------------------------------------------
-
-
-def _path(parent: str, child: str | int) -> str:
-    if isinstance(child, int):
-        return f"{parent}[{child}]"
-    return f"{parent}.{child}" if parent else child
-
-
-def _check_number(value: int | float, where: str) -> None:
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise InvalidInput(
-                f"attribute '{where}' is {value!r}: NaN and Infinity cannot be stored. "
-                "Send a finite number, or null."
-            )
-    elif value.bit_length() > _MAX_INT_BITS:
-        # Checked first: Decimal() of a huge int is slow, and certainly out of range anyway.
-        _out_of_range(value, where)
-    number = _number(value)
-    if not number:
-        return
-    # DynamoDB counts significant digits without trailing zeros: 10**40 is one digit (1E+40).
-    normal = number.normalize(_EXACT)
-    if len(normal.as_tuple().digits) > MAX_NUMBER_DIGITS:
-        raise InvalidInput(
-            f"attribute '{where}' has more than {MAX_NUMBER_DIGITS} significant digits, more than the "
-            "storage backends can hold exactly. Round it, or store it as a string."
-        )
-    if not _MIN_ADJUSTED_EXPONENT <= normal.adjusted() <= _MAX_ADJUSTED_EXPONENT:
-        _out_of_range(value, where)
-
-
-def _out_of_range(value: int | float, where: str) -> NoReturn:
-    shown = repr(value) if isinstance(value, float) else f"an integer of {value.bit_length()} bits"
-    raise InvalidInput(
-        f"attribute '{where}' is {shown}, outside the range the storage backends can store "
-        "(0, or a magnitude from 1E-130 to 9.99E+125). Store it as a string instead."
-    )
-
-
-def _check_value(value: Any, where: str, depth: int = 0) -> None:
-    """Validate one attribute value; ``depth`` is 0 for a top-level attribute's value."""
-    if depth > MAX_NESTING_DEPTH:
-        raise LimitExceeded(
-            f"attribute '{where}' is nested more than {MAX_NESTING_DEPTH} levels deep, over DynamoDB's "
-            "limit. Flatten the value."
-        )
-    if value is None or isinstance(value, (bool, str)):
-        return
-    if isinstance(value, (int, float)):
-        _check_number(value, where)
-        return
-    if isinstance(value, (list, tuple)):
-        for i, element in enumerate(value):
-            _check_value(element, _path(where, i), depth + 1)
-        return
-    if isinstance(value, dict):
-        for name, element in value.items():
-            if not isinstance(name, str):
-                raise InvalidInput(
-                    f"attribute '{where}' has a non-string key {name!r}; object keys must be strings."
-                )
-            _check_value(element, _path(where, name), depth + 1)
-        return
-    raise InvalidInput(
-        f"attribute '{where}' is a {type(value).__name__}, which cannot be stored. "
-        "Use str, int, float, bool, null, list or object values."
-    )
-
-
-def _value_size(value: Any) -> int:
-    """Bytes DynamoDB counts for a value, by its published rules (names count separately)."""
-    if value is None or isinstance(value, bool):
-        return 1
-    if isinstance(value, str):
-        return len(value.encode("utf-8", "surrogatepass"))
-    if isinstance(value, (int, float)):
-        number = _number(value)
-        if not number:
-            return 1
-        return math.ceil(len(number.normalize(_EXACT).as_tuple().digits) / 2) + 1
-    if isinstance(value, dict):
-        return 3 + sum(len(k.encode("utf-8", "surrogatepass")) + _value_size(v) + 1 for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return 3 + sum(_value_size(v) + 1 for v in value)
-    return 0
-
-
-def item_size(item: Mapping[str, Any]) -> int:
-    """An item's size as DynamoDB measures it against :data:`MAX_ITEM_BYTES`.
-
-    The same measure as the DynamoDB engine's, so an item is refused by both backends or by
-    neither, and everything stored here can be moved to DynamoDB.
-    """
-    return sum(len(k.encode("utf-8", "surrogatepass")) + _value_size(v) for k, v in item.items())
-
-
-def _find_unencodable(value: Any, where: str) -> str | None:
-    """Where the first string that is not valid Unicode (a lone surrogate) sits, for the message."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return where
-        return None
-    children: Any = ()
-    if isinstance(value, (list, tuple)):
-        children = enumerate(value)
-    elif isinstance(value, dict):
-        children = value.items()
-    for name, child in children:
-        if isinstance(name, str):
-            try:
-                name.encode("utf-8")
-            except UnicodeEncodeError:
-                return _path(where, name)
-        found = _find_unencodable(child, _path(where, name))
-        if found is not None:
-            return found
-    return None
-
-
-def _key_string(value: Any, name: str, max_bytes: int) -> str:
-    """A key attribute as DynamoDB accepts it: a non-empty string within the key size limit."""
-    if not isinstance(value, str) or not value:
-        shown = repr(value)
-        shown = shown if len(shown) <= 60 else shown[:57] + "..."
-        raise InvalidInput(f"key attribute '{name}' must be a non-empty string, not {shown}.")
-    try:
-        size = len(value.encode("utf-8"))
-    except UnicodeEncodeError as exc:
-        raise InvalidInput(f"key attribute '{name}' is not valid Unicode (it has a lone surrogate).") from exc
-    if size > max_bytes:
-        raise LimitExceeded(
-            f"key attribute '{name}' is {size} bytes, over the key size limit of {max_bytes} bytes."
-        )
-    return value
-
-
-def _number(value: int | float) -> Decimal:
-    # repr() is the shortest string that round-trips, the same digits the DynamoDB engine sends.
-    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _same(a: Any, b: Any) -> bool:
-    """DynamoDB's ``=``: equal type and value, numbers compared as decimals (so 3 == 3.0)."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    if _is_number(a) and _is_number(b):
-        return _number(a) == _number(b)
-    if isinstance(a, str) and isinstance(b, str):
-        return a == b
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    return a is None and b is None
-
-
-def _add(base: int | float, delta: int | float) -> int | float:
-    if isinstance(base, int) and isinstance(delta, int):
-        return base + delta
-    return float(_DECIMAL.add(_number(base), _number(delta)))
-
-
-# --- items and rows --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Row:
-    """One item as stored: its JSON text plus the columns the indexes are built on."""
-
-    table: TableName
-    pk: str
-    sk: str
-    data: str
-    size: int
-    ttl: int | float | None
-    gsi: tuple[str | None, str | None, str | None, str | None, str | None, str | None]
-
-    def params(self) -> tuple[Any, ...]:
-        return (self.table, self.pk, self.sk, self.data, self.ttl, *self.gsi)
-
-
-def _check_table(table: Any) -> TableName:
-    if table not in TABLES:
-        raise InvalidInput(f"unknown table {table!r}; the tables are {', '.join(TABLES)}.")
-    return cast(TableName, table)
-
-
-def _row(table: TableName, item: Any, *, values_checked: bool = False) -> _Row:
-    """The row for an item. ``values_checked``: every value was already validated (an update
-    re-serialises the stored item with checked changes; re-checking every stored value made
-    writes to large counter items, such as busy rollups, grow with their size)."""
-    if not isinstance(item, dict):
-        raise InvalidInput(f"an item must be an object of attributes, not {type(item).__name__}.")
-    pk = _key_string(item.get("pk"), "pk", MAX_PARTITION_KEY_BYTES)
-    sk = _key_string(item.get("sk"), "sk", MAX_SORT_KEY_BYTES)
-    if not values_checked:
-        for name, value in item.items():
-            if not isinstance(name, str) or not name:
-                raise InvalidInput(f"attribute names must be non-empty strings, not {name!r}.")
-            _check_value(value, name)
-    gsi: list[str | None] = [None] * 6
-    for index in TABLES[table]:
-        n = int(index[-1])
-        pk_name, sk_name = f"gsi{n}pk", f"gsi{n}sk"
-        # DynamoDB type-checks an index key attribute whenever it is present, even without its pair.
-        gsi_pk = _key_string(item[pk_name], pk_name, MAX_PARTITION_KEY_BYTES) if pk_name in item else None
-        gsi_sk = _key_string(item[sk_name], sk_name, MAX_SORT_KEY_BYTES) if sk_name in item else None
-        if gsi_pk is not None and gsi_sk is not None:
-            gsi[2 * n - 2], gsi[2 * n - 1] = gsi_pk, gsi_sk
-    ttl = item.get(TTL_ATTRIBUTE)
-    ttl_column: int | float | None = None
-    if isinstance(ttl, float):
-        ttl_column = ttl
-    elif isinstance(ttl, int) and not isinstance(ttl, bool):
-        # SQLite integers are 64-bit; a (nonsensical but legal) larger ttl is kept as a real.
-        ttl_column = ttl if -(2**63) <= ttl < 2**63 else float(ttl)
-    text = json.dumps(item, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    # DynamoDB's measure of an item is under twice its compact JSON length (numbers, bools and
-    # empty containers are the worst cases), so a small updated item cannot be over the limit:
-    # skip the exact measure, which walks every value. (An update's size is not used for the
-    # transaction limit: that counts what an update sends.)
-    small_update = values_checked and len(text) < MAX_ITEM_BYTES // 4
-    size = len(text) if small_update else _check_size(item, pk, sk)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        where = _find_unencodable(item, "") or "?"
-        raise InvalidInput(
-            f"attribute '{where}' is not valid Unicode (it has a lone surrogate); send UTF-8 text."
-        ) from exc
-    return _Row(table, pk, sk, text, size, ttl_column, (gsi[0], gsi[1], gsi[2], gsi[3], gsi[4], gsi[5]))
-
-
-def _check_size(item: Mapping[str, Any], pk: str, sk: str) -> int:
-    size = item_size(item)
-    if size > MAX_ITEM_BYTES:
-        raise LimitExceeded(
-            f"item {pk!r}/{sk!r} is {size} bytes, over the item size limit of {MAX_ITEM_BYTES} bytes "
-            f"(MAX_ITEM_BYTES, {MAX_ITEM_BYTES // 1024} KB). Store less in one record."
-        )
-    return size
-
-
-def _load(data: str) -> Item:
-    return cast(Item, json.loads(data))
-
-
-# --- conditions and updates ------------------------------------------------------------------------
-
-_ATTR_KINDS = ("attr_exists", "attr_not_exists", "eq")
-_KINDS = ("item_exists", "item_not_exists", *_ATTR_KINDS)
-
-
-def _check_conditions(conditions: Sequence[Cond]) -> None:
-    for cond in conditions:
-        if not isinstance(cond, Cond) or cond.kind not in _KINDS:
-            raise InvalidInput(f"unknown condition {cond!r}.")
-        if cond.kind in _ATTR_KINDS and (not isinstance(cond.attr, str) or not cond.attr):
-            raise InvalidInput(f"condition {cond.kind} needs an attribute name.")
-        if cond.kind == "eq":
-            _check_value(cond.value, f"{cond.attr} (condition value)")
-
-
-def _holds(cond: Cond, item: Item | None) -> bool:
-    if cond.kind == "item_exists":
-        return item is not None
-    if cond.kind == "item_not_exists":
-        return item is None
-    attr = cast(str, cond.attr)
-    if cond.kind == "attr_exists":
-        return item is not None and attr in item
-    if cond.kind == "attr_not_exists":
-        return item is None or attr not in item
-    return item is not None and attr in item and _same(item[attr], cond.value)
-
-
-def _check_update(op: Update) -> None:
-    seen: set[str] = set()
-    for group in (op.set, op.add, op.remove):
-        for name in group:
-            if not isinstance(name, str) or not name:
-                raise InvalidInput(f"attribute names must be non-empty strings, not {name!r}.")
-            if name in ("pk", "sk"):
-                raise InvalidInput(f"cannot update key attribute '{name}'; write a new item instead.")
-            if name in seen:
-                raise InvalidInput(f"attribute '{name}' appears in more than one of set, add and remove.")
-            seen.add(name)
-    for name, value in op.set.items():
-        _check_value(value, name)
-    for name, delta in op.add.items():
-        if not _is_number(delta):
-            raise InvalidInput(f"add needs a number for attribute '{name}', not {delta!r}.")
-        _check_number(delta, name)
-
-
-def _updated(op: Update, current: Item | None) -> Item:
-    item: Item = dict(current) if current is not None else {"pk": op.pk, "sk": op.sk}
-    item.update(op.set)
-    for name, delta in op.add.items():
-        base = item.get(name, 0)
-        if not _is_number(base):
-            raise InvalidInput(
-                f"cannot add to attribute '{name}': it holds a {type(base).__name__}, not a number."
-            )
-        item[name] = _add(base, delta)
-        _check_number(item[name], name)  # a sum can leave the storable range
-    for name in op.remove:
-        item.pop(name, None)
-    return item
-
-
-def _target(op: WriteOp) -> tuple[TableName, str, str]:
-    table = _check_table(op.table)
-    if isinstance(op, Put):
-        if not isinstance(op.item, dict):
-            raise InvalidInput(f"an item must be an object of attributes, not {type(op.item).__name__}.")
-        return (
-            table,
-            _key_string(op.item.get("pk"), "pk", MAX_PARTITION_KEY_BYTES),
-            _key_string(op.item.get("sk"), "sk", MAX_SORT_KEY_BYTES),
-        )
-    return (
-        table,
-        _key_string(op.pk, "pk", MAX_PARTITION_KEY_BYTES),
-        _key_string(op.sk, "sk", MAX_SORT_KEY_BYTES),
-    )
-
-
-def _check_transaction_size(ops: Sequence[WriteOp], put_rows: Mapping[int, _Row]) -> None:
-    # Measured as the DynamoDB engine measures it (an update counts what it sends), so both
-    # backends refuse the same transactions.
-    total = 0
-    for i, op in enumerate(ops):
-        if isinstance(op, Put):
-            total += put_rows[i].size
-        elif isinstance(op, Update):
-            total += item_size({"pk": op.pk, "sk": op.sk, **op.set, **op.add})
-        else:
-            total += item_size({"pk": op.pk, "sk": op.sk})
-    if total > MAX_TRANSACTION_BYTES:
-        raise LimitExceeded(
-            f"a transaction writes {total} bytes, over the transaction size limit of "
-            f"{MAX_TRANSACTION_BYTES} bytes (4 MB). Split it into several transactions."
-        )
-
-
-# --- queries ---------------------------------------------------------------------------------------
-
-
-def prefix_upper_bound(prefix: str) -> str | None:
-    """The least string above every string that starts with ``prefix`` (None: no such string).
-
-    Code-point order is UTF-8 byte order, so bumping the last code point gives an exact exclusive
-    bound; appending U+FFFF (the usual trick) would miss keys continuing with supplementary-plane
-    characters, whose UTF-8 sorts above it.
-    """
-    chars = list(prefix)
-    while chars:
-        last = ord(chars.pop()) + 1
-        if last in _SURROGATES:
-            last = _SURROGATES.stop
-        if last <= _MAX_CODE_POINT:
-            return "".join(chars) + chr(last)
-    return None
-
-
-def _bound(value: str | None, name: str) -> str | None:
-    if value is not None and not isinstance(value, str):
-        raise InvalidInput(f"{name} must be a string, not {value!r}.")
-    return value
-
-
-def build_query_sql(
-    table: TableName,
-    pk: str,
-    *,
-    index: IndexName | None = None,
-    sk_gte: str | None = None,
-    sk_lte: str | None = None,
-    sk_prefix: str | None = None,
-    forward: bool = True,
-    limit: int = 100,
-    start: Key | None = None,
-) -> tuple[str, list[Any]] | None:
-    """The SQL and parameters of one query page, validated as :meth:`SqliteEngine.query` does;
-    None when the range is empty whatever the data.
-
-    The SQL selects ``data`` and the key columns of the continuation, and asks for ``limit + 1``
-    rows: the extra row tells whether the range goes on. Each page is a single seek on the primary
-    key or on the index's partial index: at most one lower and one upper bound reach SQLite, because
-    given two competing lower bounds (``sk >= ?`` and the continuation) the planner seeks on one and
-    filters with the other, which would turn late pages into scans of everything before them.
-    """
-    table = _check_table(table)
-    _key_string(pk, "pk" if index is None else f"{index}pk", MAX_PARTITION_KEY_BYTES)
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise InvalidInput(f"limit must be a positive integer, not {limit!r}.")
-    sk_gte, sk_lte = _bound(sk_gte, "sk_gte"), _bound(sk_lte, "sk_lte")
-    sk_prefix = _bound(sk_prefix, "sk_prefix")
-    if sk_prefix is not None and (sk_gte is not None or sk_lte is not None):
-        raise InvalidInput("sk_prefix cannot be combined with sk_gte or sk_lte.")
-    if index is None:
-        pk_col, sk_col = "pk", "sk"
-        order: tuple[str, ...] = ("sk",)
-    else:
-        if index not in TABLES[table]:
-            has = ", ".join(TABLES[table]) or "none"
-            raise InvalidInput(f"table {table!r} has no index {index!r} (its indexes: {has}).")
-        pk_col, sk_col = f"{index}pk", f"{index}sk"
-        order = (sk_col, "pk", "sk")
-
-    # Sort keys are never empty, so "" as a lower bound or prefix bounds nothing, and "" as an upper
-    # bound (or bounds that cross) select nothing; the DynamoDB engine reads them the same way.
-    if sk_lte == "" or (sk_gte is not None and sk_lte is not None and sk_gte > sk_lte):
-        return None
-    # (operator, value) of the scalar sort-key bounds.
-    lower: tuple[str, str] | None = None
-    upper: tuple[str, str] | None = None
-    if sk_prefix:
-        lower = (">=", sk_prefix)
-        end = prefix_upper_bound(sk_prefix)
-        upper = ("<", end) if end is not None else None
-    else:
-        if sk_gte:
-            lower = (">=", sk_gte)
-        if sk_lte is not None:
-            upper = ("<=", sk_lte)
-
-    where = ["tbl = ?", f"{pk_col} = ?"]
-    params: list[Any] = [table, pk]
-    continuation: tuple[str, list[str]] | None = None
-    if start is not None:
-        names = ("pk", "sk") if index is None else ("pk", "sk", pk_col, sk_col)
-        if not isinstance(start, Mapping) or any(not isinstance(start.get(n), str) for n in names):
-            raise InvalidInput(f"start must be the last_key of a previous page (with {', '.join(names)}).")
-        if start[pk_col] != pk:
-            raise InvalidInput("start is the last_key of a query on another partition.")
-        values = [start[c] for c in order]
-        first = values[0]
-        if len(order) == 1:
-            continuation = (f"{order[0]} {'>' if forward else '<'} ?", values)
-        else:
-            cols, marks = ", ".join(order), ", ".join("?" * len(order))
-            continuation = (f"({cols}) {'>' if forward else '<'} ({marks})", values)
-        # The continuation replaces the scalar bound on its side, unless it lies outside the range
-        # (then the scalar bound is the tighter one and the continuation is moot).
-        if forward and (lower is None or first >= lower[1]):
-            lower = None
-        elif not forward and (upper is None or (first <= upper[1] if upper[0] == "<=" else first < upper[1])):
-            upper = None
-        else:
-            continuation = None
-    for bound in (lower, upper):
-        if bound is not None:
-            where.append(f"{sk_col} {bound[0]} ?")
-            params.append(bound[1])
-    if continuation is not None:
-        where.append(continuation[0])
-        params.extend(continuation[1])
-    direction = "" if forward else " DESC"
-    key_cols = "pk, sk" if index is None else f"pk, sk, {pk_col}, {sk_col}"
-    sql = (
-        f"SELECT data, {key_cols} FROM items WHERE {' AND '.join(where)} "
-        f"ORDER BY {', '.join(c + direction for c in order)} LIMIT ?"
-    )
-    params.append(limit + 1)
-    return sql, params
-
-
-# --- the engine ------------------------------------------------------------------------------------
+_PURGE_SQL = health.PURGE_SQL
+# Kept under these names for the bench's bulk loader, which writes rows exactly as the engine does.
+_row = row
+_updated = updated
 
 
 def _is_busy(exc: BaseException) -> bool:
-    if not isinstance(exc, sqlite3.OperationalError):
-        return False
-    code = getattr(exc, "sqlite_errorcode", None)
-    if isinstance(code, int):
-        return code & 0xFF in _BUSY_CODES
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
+    return sqlite_result_code(exc) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 class SqliteEngine:
@@ -589,9 +115,11 @@ class SqliteEngine:
 
     Tunables (keyword arguments of :meth:`open`):
     ``busy_timeout`` seconds SQLite itself waits for a lock per attempt; ``lock_timeout`` seconds of
-    retrying before a held lock becomes StorageUnavailable; expired items are purged (at most
-    ``purge_batch`` of them) on the first write, then on every ``purge_every``-th write or the first
-    write after ``purge_interval`` seconds; ``scan_page`` rows are read per scan step.
+    retrying (at most: the call's deadline may be sooner) before a held lock becomes
+    ``storage_busy``; expired items are purged (at most ``purge_batch`` of them) on the first
+    write, then on every ``purge_every``-th write or the first write after ``purge_interval``
+    seconds; ``scan_page`` rows are read per scan step; ``quick_check_seconds`` bounds the integrity
+    check at start-up (0: none).
     """
 
     def __init__(
@@ -604,6 +132,8 @@ class SqliteEngine:
         purge_interval: float,
         purge_batch: int,
         scan_page: int,
+        quick_check_seconds: float,
+        wall_clock: Callable[[], float],
     ) -> None:
         self.path = path
         self.busy_timeout = busy_timeout
@@ -612,12 +142,16 @@ class SqliteEngine:
         self.purge_interval = purge_interval
         self.purge_batch = purge_batch
         self.scan_page = scan_page
+        self.quick_check_seconds = quick_check_seconds
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agent-memory-sqlite")
         # Touched only on the worker thread.
         self._conn: sqlite3.Connection | None = None
         self._writes_since_purge = 0
         self._last_purge = -math.inf
+        self._purge_clock = health.PurgeClock(wall_clock)
         self._closed = False
+        self.corruption: str | None = None
+        """What the integrity check (or a "malformed" result code) found; writes are refused then."""
 
     @classmethod
     async def open(
@@ -625,13 +159,17 @@ class SqliteEngine:
         path: str | PathLike[str],
         *,
         busy_timeout: float = 1.0,
-        lock_timeout: float = 30.0,
+        lock_timeout: float = DEFAULT_CALL_TIMEOUT_S,
         purge_every: int = 200,
         purge_interval: float = 600.0,
         purge_batch: int = 300,
         scan_page: int = 500,
+        quick_check_seconds: float = 2.0,
+        wall_clock: Callable[[], float] = time.time,
     ) -> SqliteEngine:
-        """Open (creating file, directory and schema if needed) the database at ``path``."""
+        """Open (creating file, directory and schema if needed) the database at ``path``.
+
+        ``wall_clock`` is the clock the lazy purge reads (tests move it)."""
         engine = cls(
             Path(path),
             busy_timeout=busy_timeout,
@@ -640,6 +178,8 @@ class SqliteEngine:
             purge_interval=purge_interval,
             purge_batch=purge_batch,
             scan_page=scan_page,
+            quick_check_seconds=quick_check_seconds,
+            wall_clock=wall_clock,
         )
         try:
             await engine._call(engine._connect_sync)
@@ -670,9 +210,9 @@ class SqliteEngine:
     async def get(self, table: TableName, pk: str, sk: str, *, consistent: bool = True) -> Item | None:
         usage.record("sqlite.get")
         key = (
-            _check_table(table),
-            _key_string(pk, "pk", MAX_PARTITION_KEY_BYTES),
-            _key_string(sk, "sk", MAX_SORT_KEY_BYTES),
+            check_table(table),
+            check_key(pk, "pk", MAX_PARTITION_KEY_BYTES),
+            check_key(sk, "sk", MAX_SORT_KEY_BYTES),
         )
         return await self._retrying(functools.partial(self._get_sync, *key))
 
@@ -720,14 +260,14 @@ class SqliteEngine:
     async def update(self, op: Update) -> Item:
         usage.record("sqlite.update")
         if not isinstance(op, Update):
-            raise InvalidInput(f"update() takes an Update, not {op!r}.")
+            raise TypeError(f"update() takes an Update, not {op!r}")
         self._check_ops([op])
         result = await self._retrying(functools.partial(self._write_sync, [op]))
         return cast(Item, result)
 
     async def scan(self, table: TableName) -> AsyncIterator[Item]:
         usage.record("sqlite.scan")
-        table = _check_table(table)
+        table = check_table(table)
         after: tuple[str, str] | None = None
         while True:
             rows = await self._retrying(functools.partial(self._scan_sync, table, after))
@@ -740,74 +280,82 @@ class SqliteEngine:
     # --- administration ------------------------------------------------------------------------
 
     async def purge_expired(self, *, now: float | None = None, limit: int | None = None) -> int:
-        """Delete up to ``limit`` (default ``purge_batch``) items whose ttl is before ``now``.
+        """Delete up to ``limit`` (default ``purge_batch``) items whose ttl is before ``now``
+        (default: the purge clock, which a wall-clock jump does not move; see
+        :class:`~agent_memory.storage.sqlite.health.PurgeClock`).
 
         Writes do this by themselves from time to time; this is for jobs and tests. Returns the
         number of items deleted.
         """
         usage.record("sqlite.purge")
-        cutoff = time.time() if now is None else now
         batch = self.purge_batch if limit is None else limit
-        return await self._retrying(functools.partial(self._purge_sync, cutoff, batch))
+        return await self._retrying(functools.partial(self._purge_sync, now, batch))
 
     # --- plumbing ------------------------------------------------------------------------------
 
     @staticmethod
     def _check_ops(ops: Sequence[WriteOp]) -> None:
         """Checks that need no data, so a bad request fails before any lock is taken."""
-        if len(ops) > MAX_TRANSACTION_ITEMS:
-            raise LimitExceeded(
-                f"a transaction has {len(ops)} operations, over the limit of {MAX_TRANSACTION_ITEMS} "
-                "(MAX_TRANSACTION_ITEMS). Split it into several transactions."
-            )
+        check_transaction(len(ops))
         seen: set[tuple[str, str, str]] = set()
         for op in ops:
-            if not isinstance(op, (Put, Update, Delete, Check)):
-                raise InvalidInput(f"not a write operation: {op!r}.")
-            target = _target(op)
-            if target in seen:
-                raise InvalidInput(
-                    f"a transaction touches item {target[1]!r}/{target[2]!r} of {target[0]!r} twice; "
-                    "combine those operations into one."
+            if not isinstance(op, Put | Update | Delete | Check):
+                raise TypeError(f"not a write operation: {op!r}")
+            key = target(op)
+            if key in seen:
+                raise ValueError(
+                    f"a transaction touches item {key[1]!r}/{key[2]!r} of {key[0]!r} twice; "
+                    "combine those operations into one"
                 )
-            seen.add(target)
-            _check_conditions(op.conditions)
+            seen.add(key)
+            check_conditions(op.conditions)
             if isinstance(op, Update):
-                _check_update(op)
+                check_update(op)
 
     async def _call(self, fn: Callable[[], T]) -> T:
         if self._closed:
-            raise StorageUnavailable(f"the SQLite engine on {self.path} is closed.")
+            raise RuntimeError(f"the SQLite engine on {self.path} is closed")
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
     async def _retrying(self, fn: Callable[[], T]) -> T:
-        """Run ``fn`` on the worker thread, retrying while another process holds the lock."""
-        try:
-            async for attempt in AsyncRetrying(
-                retry=retry_if_exception(_is_busy),
-                wait=wait_random_exponential(multiplier=0.005, max=0.25),
-                stop=stop_after_delay(self.lock_timeout),
-                reraise=True,
-            ):
-                with attempt:
-                    return await self._call(fn)
-        except sqlite3.Error as exc:
-            if _is_busy(exc):
-                raise StorageUnavailable(
-                    f"The SQLite database {self.path} stayed locked by another process for more than "
-                    f"{self.lock_timeout:g} s. Another agent-memory process or tool is holding a long "
-                    "write transaction; retry later, or stop that process."
-                ) from exc
-            raise StorageUnavailable(
-                f"The SQLite database {self.path} failed: {exc}. Check that the disk is not full and "
-                "that the file is readable and writable."
-            ) from exc
+        """Run ``fn`` on the worker thread, retrying while another process holds the lock, within
+        the call's deadline; SQLite failures become the errors of the fault table."""
+        outer = remaining()
+        budget = self.lock_timeout if outer is None else max(0.0, min(self.lock_timeout, outer))
+        with deadline(budget):
+            try:
+                async for attempt in AsyncRetrying(
+                    retry=retry_if_exception(_is_busy),
+                    wait=wait_random_exponential(multiplier=0.005, max=0.25),
+                    stop=stop_after_delay(budget),
+                    reraise=True,
+                ):
+                    with attempt:
+                        return await self._call(fn)
+            except sqlite3.Error as exc:
+                raise self._translate(exc, budget, deadline_first=budget < self.lock_timeout) from exc
         raise AssertionError("unreachable: tenacity either returns or raises")
+
+    def _translate(self, exc: sqlite3.Error, budget: float, *, deadline_first: bool) -> Exception:
+        error = sqlite_error(exc, self.path)
+        if error is None:
+            return exc  # a programming error: a bug, not a storage fault
+        if isinstance(error, StorageBusy) and deadline_first:
+            # The call's deadline, not the lock timeout, ran out.
+            return deadline_passed("the SQLite call", f"the database {self.path} (locked)", budget)
+        if isinstance(error, StorageBusy):
+            error = StorageBusy(
+                f"The SQLite database {self.path} stayed locked by another process for more than "
+                f"{self.lock_timeout:g} s. Another agent-memory process or tool is holding a long "
+                "write transaction; retry later, or stop that process.",
+                retry_after_s=1.0,
+            )
+        return error
 
     @property
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
-            raise StorageUnavailable(f"the SQLite engine on {self.path} is not open.")
+            raise RuntimeError(f"the SQLite engine on {self.path} is not open")
         return self._conn
 
     def _config_error(self, problem: str) -> ConfigurationError:
@@ -819,9 +367,14 @@ class SqliteEngine:
     def _connect_sync(self) -> None:
         self.path = self.path.expanduser()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # Memories are private: create the file owner-only before SQLite opens it (SQLite
+            # gives the WAL and shared-memory files the database file's permissions).
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
         except OSError as exc:
-            raise self._config_error(f"cannot create its directory ({exc.strerror or exc})") from exc
+            raise self._config_error(f"cannot create it ({exc.strerror or exc})") from exc
         try:
             # Autocommit mode: the engine issues BEGIN IMMEDIATE / COMMIT itself, so the module never
             # opens a deferred transaction that could fail to upgrade to a write lock.
@@ -832,6 +385,8 @@ class SqliteEngine:
     def _setup_sync(self) -> None:
         conn = self._db
         try:
+            # Before anything in the file changes (even its journal mode): a newer file is refused.
+            refuse_newer(schema_version(conn), str(self.path))
             mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0])
             if mode.lower() != "wal":
                 # Persistent in the file: only the first opener of a fresh file switches it.
@@ -846,78 +401,125 @@ class SqliteEngine:
             # With WAL, NORMAL is still crash-safe (no corruption); only the last commits before a
             # power loss may be lost.
             conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
+            problem = health.quick_check(conn, self.quick_check_seconds)
+            if problem is not None:
+                self._corrupt(problem)
+                return
             migrate(conn, str(self.path))
         except sqlite3.Error as exc:
             if _is_busy(exc):
                 raise
+            if sqlite_result_code(exc) == sqlite3.SQLITE_CORRUPT:
+                self._corrupt(str(exc))
+                return
             raise self._config_error(str(exc)) from exc
+
+    def _corrupt(self, problem: str) -> None:
+        if self.corruption is None:
+            log.error("SQLite database %s is damaged: %s; writes are refused", self.path, problem)
+        self.corruption = problem
+
+    def _refuse_if_corrupt(self) -> None:
+        if self.corruption is not None:
+            raise StorageCorrupt(
+                f"the SQLite database {self.path} is damaged ({self.corruption}), so writes are refused "
+                "to keep from losing more; the memory must be restored: stop the servers, move the "
+                "file aside, and import the last export (agent-memory import) into a new file"
+            )
 
     def _close_sync(self) -> None:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
 
+    def _guarded(self, fn: Callable[[], T]) -> T:
+        """Run ``fn``; a "malformed" result code marks the file damaged for every later write."""
+        try:
+            return fn()
+        except sqlite3.DatabaseError as exc:
+            if sqlite_result_code(exc) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+                self._corrupt(str(exc))
+            raise
+
     def _fetch(self, table: str, pk: str, sk: str) -> Item | None:
-        row = self._db.execute(_GET_SQL, (table, pk, sk)).fetchone()
-        return None if row is None else _load(row[0])
+        found = self._db.execute(_GET_SQL, (table, pk, sk)).fetchone()
+        return None if found is None else cast(Item, load(found[0]))
 
     def _get_sync(self, table: str, pk: str, sk: str) -> Item | None:
-        return self._fetch(table, pk, sk)
+        return self._guarded(lambda: self._fetch(table, pk, sk))
 
     def _query_sync(self, sql: str, params: list[Any], key_names: tuple[str, ...]) -> list[tuple[Item, Key]]:
-        rows = self._db.execute(sql, params).fetchall()
-        return [(_load(r[0]), dict(zip(key_names, r[1:], strict=True))) for r in rows]
+        rows = self._guarded(lambda: self._db.execute(sql, params).fetchall())
+        return [(cast(Item, load(r[0])), dict(zip(key_names, r[1:], strict=True))) for r in rows]
 
     def _scan_sync(self, table: str, after: tuple[str, str] | None) -> list[tuple[str, str, Item]]:
-        if after is None:
-            cursor = self._db.execute(_SCAN_FIRST_SQL, (table, self.scan_page))
-        else:
-            cursor = self._db.execute(_SCAN_NEXT_SQL, (table, *after, self.scan_page))
-        return [(r[0], r[1], _load(r[2])) for r in cursor.fetchall()]
+        def fetch() -> list[Any]:
+            if after is None:
+                return self._db.execute(_SCAN_FIRST_SQL, (table, self.scan_page)).fetchall()
+            return self._db.execute(_SCAN_NEXT_SQL, (table, *after, self.scan_page)).fetchall()
 
-    def _purge_sync(self, cutoff: float, limit: int) -> int:
+        return [(r[0], r[1], cast(Item, load(r[2]))) for r in self._guarded(fetch)]
+
+    def _transaction(self, body: Callable[[sqlite3.Connection], T]) -> T:
+        """``body`` inside one ``BEGIN IMMEDIATE`` transaction, refused on a damaged file."""
+        self._refuse_if_corrupt()
         conn = self._db
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            deleted = conn.execute(_PURGE_SQL, (cutoff, limit)).rowcount
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = body(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    try:
+                        conn.execute("ROLLBACK")
+                    except sqlite3.Error as exc:  # the original failure is the one to report
+                        log.warning("rollback failed on %s: %s", self.path, exc)
+                raise
+        except sqlite3.DatabaseError as exc:
+            code = sqlite_result_code(exc)
+            if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+                self._corrupt(str(exc))
+            elif code == sqlite3.SQLITE_FULL:
+                health.checkpoint_after_full(conn)
             raise
-        return deleted
+        return result
+
+    def _purge_sync(self, now: float | None, limit: int) -> int:
+        def purge(conn: sqlite3.Connection) -> int:
+            cutoff = self._purge_clock.now(conn) if now is None else now
+            return int(conn.execute(_PURGE_SQL, (cutoff, limit)).rowcount)
+
+        return self._transaction(purge)
 
     def _write_sync(self, ops: list[WriteOp]) -> Item | None:
         """One attempt at a write: the whole read-check-apply cycle in one IMMEDIATE transaction."""
-        targets = [_target(op) for op in ops]
+        targets = [target(op) for op in ops]
         # Serialising Puts before taking the lock keeps the locked section to SQL and comparisons.
-        put_rows = {i: _row(op.table, op.item) for i, op in enumerate(ops) if isinstance(op, Put)}
+        put_rows = {i: row(op.table, op.item) for i, op in enumerate(ops) if isinstance(op, Put)}
         if len(ops) > 1:
-            _check_transaction_size(ops, put_rows)
-        conn = self._db
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            current = [self._fetch(*target) for target in targets]
+            check_transaction_size(ops, put_rows)
+
+        def apply(conn: sqlite3.Connection) -> Item | None:
+            current = [self._fetch(*key) for key in targets]
             for i, op in enumerate(ops):
-                if not all(_holds(cond, current[i]) for cond in op.conditions):
+                if not all(holds(cond, current[i]) for cond in op.conditions):
                     raise ConditionFailed(i, current[i])
             result: Item | None = None
             for i, op in enumerate(ops):
                 if isinstance(op, Put):
                     conn.execute(_PUT_SQL, put_rows[i].params())
                 elif isinstance(op, Update):
-                    row = _row(targets[i][0], _updated(op, current[i]), values_checked=True)
-                    conn.execute(_PUT_SQL, row.params())
-                    result = _load(row.data)
+                    new = row(targets[i][0], updated(op, current[i]), values_checked=True)
+                    conn.execute(_PUT_SQL, new.params())
+                    result = cast(Item, load(new.data))
                 elif isinstance(op, Delete):
                     conn.execute(_DELETE_SQL, targets[i])
             self._maybe_purge(conn)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        return result
+            return result
+
+        return self._transaction(apply)
 
     def _maybe_purge(self, conn: sqlite3.Connection) -> None:
         # Inside the caller's transaction: it already holds the write lock, so purging costs no extra
@@ -928,6 +530,6 @@ class SqliteEngine:
             return
         self._writes_since_purge = 0
         self._last_purge = now
-        deleted = conn.execute(_PURGE_SQL, (time.time(), self.purge_batch)).rowcount
+        deleted = conn.execute(_PURGE_SQL, (self._purge_clock.now(conn), self.purge_batch)).rowcount
         if deleted:
             log.debug("purged %d expired items from %s", deleted, self.path)

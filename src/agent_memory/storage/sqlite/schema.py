@@ -95,6 +95,14 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        3,
+        "meta table: the clock high-water mark that guards the lazy purge against clock jumps",
+        ("CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID",),
+    ),
+)
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -103,7 +111,9 @@ def schema_version(conn: sqlite3.Connection) -> int:
     return int(row[0])
 
 
-def _refuse_newer(version: int, path: str) -> None:
+def refuse_newer(version: int, path: str) -> None:
+    """ConfigurationError for a file written by a newer agent-memory (checked before anything,
+    even the journal mode, is changed in the file)."""
     if version > SCHEMA_VERSION:
         raise ConfigurationError(
             f"The SQLite database {path} has schema version {version}, but this version of agent-memory "
@@ -118,7 +128,7 @@ def migrate(conn: sqlite3.Connection, path: str) -> int:
     Returns the version found before migrating. Safe to call concurrently from several processes.
     """
     found = schema_version(conn)
-    _refuse_newer(found, path)
+    refuse_newer(found, path)
     if found == SCHEMA_VERSION:
         # The common case takes no write lock, so opening an up-to-date file never waits on writers.
         return found
@@ -126,7 +136,7 @@ def migrate(conn: sqlite3.Connection, path: str) -> int:
     try:
         # Re-read under the lock: another process may have migrated since the first look.
         current = schema_version(conn)
-        _refuse_newer(current, path)
+        refuse_newer(current, path)
         for migration in MIGRATIONS[current:]:
             for statement in migration.statements:
                 conn.execute(statement)

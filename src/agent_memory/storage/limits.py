@@ -1,0 +1,236 @@
+"""DynamoDB's item rules, defined once.
+
+Both engines enforce them (the SQLite engine too, so that whatever the embedded store accepts can be
+moved to DynamoDB unchanged), and :mod:`agent_memory.models` validates payloads with them, so a value
+is refused by every entry point with the same message, or by none.
+
+The rules, from the DynamoDB developer guide ("Service, account, and table quotas"; "Data types"):
+
+- numbers: at most 38 significant digits (trailing zeros do not count: 10**40 is one digit), zero or
+  a magnitude from 1E-130 to 9.99...9E+125; no NaN or infinity;
+- documents (maps and lists) nested at most 32 levels, the attribute itself being the first: a
+  value may sit at most 31 containers below its attribute (DynamoDB Local refuses 32 nested lists
+  around a number, and accepts 31);
+- an item at most 400 KB, measured as the UTF-8 length of each attribute name plus the size of its
+  value (strings: UTF-8 length; numbers: about one byte per two significant digits plus one; null and
+  booleans: 1; maps and lists: 3 plus, per member, its name, its value and 1);
+- partition keys at most 2048 bytes, sort keys at most 1024 bytes, both non-empty;
+- attribute names non-empty, at most 64 KB (key and index key attribute names at most 255 bytes);
+- transactions at most 100 operations and 4 MB.
+
+Everything here is pure: no I/O, no engine types beyond plain values.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from decimal import Context, Decimal
+from typing import Any, NoReturn
+
+from agent_memory.errors import InvalidInput, LimitExceeded
+
+MAX_ITEM_BYTES = 400 * 1024
+MAX_TRANSACTION_ITEMS = 100
+MAX_TRANSACTION_BYTES = 4 * 1024 * 1024
+MAX_PARTITION_KEY_BYTES = 2048
+MAX_SORT_KEY_BYTES = 1024
+MAX_ATTRIBUTE_NAME_BYTES = 64 * 1024
+MAX_KEY_ATTRIBUTE_NAME_BYTES = 255
+MAX_SIGNIFICANT_DIGITS = 38
+# Adjusted exponents (the exponent of the leading digit): 1E-130 .. 9.99..9E+125.
+MIN_ADJUSTED_EXPONENT = -130
+MAX_ADJUSTED_EXPONENT = 125
+MAX_NESTING_DEPTH = 32
+"""DynamoDB's nesting levels, the top-level attribute counted as the first: a value's depth below
+its attribute (the attribute's own value at depth 0) must stay under this."""
+
+# 2**419 > 10**126: an int with more bits is out of range whatever its digits, and Decimal() of a
+# huge int is slow, so it is refused before converting.
+_MAX_INT_BITS = 419
+# Wide enough that normalising any number the checks accept never rounds.
+EXACT = Context(prec=400)
+# DynamoDB computes in decimal with 38 digits (ADD 0.1 to 0.2 gives 0.3); the SQLite engine too.
+DYNAMODB_ARITHMETIC = Context(prec=MAX_SIGNIFICANT_DIGITS)
+
+
+def describe(path: str) -> str:
+    return f"attribute '{path}'" if path else "a value"
+
+
+def child_path(parent: str, child: str | int) -> str:
+    if isinstance(child, int):
+        return f"{parent}[{child}]"
+    return f"{parent}.{child}" if parent else child
+
+
+def as_decimal(value: int | float | Decimal) -> Decimal:
+    """The decimal a number is stored as: a float by its shortest repr (0.1 stays 0.1)."""
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+
+
+def _out_of_range(value: object, path: str) -> NoReturn:
+    shown = f"an integer of {value.bit_length()} bits" if isinstance(value, int) else repr(value)
+    raise InvalidInput(
+        f"{describe(path)} is {shown}, outside the range the storage backends can hold "
+        "(0, or a magnitude from 1E-130 to 9.99E+125): store it as a string instead"
+    )
+
+
+def check_number(value: int | float | Decimal, path: str = "") -> Decimal:
+    """``value`` as the Decimal DynamoDB stores; InvalidInput if DynamoDB cannot hold it exactly."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidInput(
+            f"{describe(path)} is {value}: NaN and infinity cannot be stored; use null or a finite number"
+        )
+    if isinstance(value, int) and value.bit_length() > _MAX_INT_BITS:
+        _out_of_range(value, path)
+    number = as_decimal(value)
+    if not number.is_finite():
+        raise InvalidInput(
+            f"{describe(path)} is {value}: NaN and infinity cannot be stored; use null or a finite number"
+        )
+    if number.is_zero():
+        return Decimal(0)
+    normal = number.normalize(EXACT)
+    digits = len(normal.as_tuple().digits)
+    if digits > MAX_SIGNIFICANT_DIGITS:
+        raise InvalidInput(
+            f"{describe(path)} has {digits} significant digits; numbers are stored with at most "
+            f"{MAX_SIGNIFICANT_DIGITS}: round it, or store it as a string"
+        )
+    if not MIN_ADJUSTED_EXPONENT <= normal.adjusted() <= MAX_ADJUSTED_EXPONENT:
+        _out_of_range(value, path)
+    return number
+
+
+def check_depth(depth: int, path: str) -> None:
+    if depth >= MAX_NESTING_DEPTH:
+        raise LimitExceeded(
+            f"{describe(path)} is nested {MAX_NESTING_DEPTH} levels deep counting its attribute, over "
+            f"DynamoDB's limit of {MAX_NESTING_DEPTH}: flatten the value"
+        )
+
+
+def check_attribute_name(name: object, *, key: bool = False) -> str:
+    """A top-level attribute name: a non-empty string within DynamoDB's name length limits."""
+    if not isinstance(name, str) or not name:
+        raise InvalidInput(f"attribute names must be non-empty strings, not {name!r}")
+    limit = MAX_KEY_ATTRIBUTE_NAME_BYTES if key else MAX_ATTRIBUTE_NAME_BYTES
+    if len(name.encode("utf-8", "surrogatepass")) > limit:
+        raise LimitExceeded(f"attribute name {name[:40]!r}... is over the {limit}-byte name limit")
+    return name
+
+
+def check_value(value: Any, path: str, depth: int = 0) -> None:
+    """Validate one attribute value; ``depth`` is 0 for a top-level attribute's own value."""
+    check_depth(depth, path)
+    if value is None or isinstance(value, bool | str):
+        return
+    if isinstance(value, int | float | Decimal):
+        check_number(value, path)
+        return
+    if isinstance(value, list | tuple):
+        for i, element in enumerate(value):
+            check_value(element, child_path(path, i), depth + 1)
+        return
+    if isinstance(value, Mapping):
+        for name, element in value.items():
+            if not isinstance(name, str):
+                raise InvalidInput(
+                    f"{describe(path)} has a non-string key {name!r}; map keys must be strings"
+                )
+            check_value(element, child_path(path, name), depth + 1)
+        return
+    raise InvalidInput(
+        f"{describe(path)} has type {type(value).__name__}; "
+        "only str, bool, int, float, None, list and dict can be stored"
+    )
+
+
+def check_key(value: object, name: str, max_bytes: int) -> str:
+    """A key attribute as DynamoDB accepts it: a non-empty string within the key size limit."""
+    if not isinstance(value, str) or not value:
+        shown = repr(value)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        raise InvalidInput(f"key attribute '{name}' must be a non-empty string, not {shown}")
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(f"key attribute '{name}' is not valid Unicode (it has a lone surrogate)") from exc
+    if size > max_bytes:
+        raise LimitExceeded(
+            f"key attribute '{name}' is {size} bytes, over the key size limit of {max_bytes} bytes"
+        )
+    return value
+
+
+# --- sizes -----------------------------------------------------------------------------------------
+
+
+def _number_size(value: int | float | Decimal) -> int:
+    # Sizes are also taken of values not validated yet; an invalid number is reported (with its
+    # attribute's name) by check_number, not here.
+    if isinstance(value, float) and not math.isfinite(value):
+        return 1
+    if isinstance(value, int) and value.bit_length() > _MAX_INT_BITS:
+        return 21
+    number = as_decimal(value)
+    if not number.is_finite() or number.is_zero():
+        return 1
+    return math.ceil(len(number.normalize(EXACT).as_tuple().digits) / 2) + 1
+
+
+def _text_size(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def value_size(value: Any) -> int:
+    """Bytes DynamoDB counts for one value (without its attribute name)."""
+    if value is None or isinstance(value, bool):
+        return 1
+    if isinstance(value, str):
+        return _text_size(value)
+    if isinstance(value, int | float | Decimal):
+        return _number_size(value)
+    if isinstance(value, Mapping):
+        return 3 + sum(_text_size(str(k)) + value_size(v) + 1 for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return 3 + sum(value_size(v) + 1 for v in value)
+    if isinstance(value, bytes):
+        return len(value)
+    raise InvalidInput(f"a value of type {type(value).__name__} cannot be stored")
+
+
+def item_size(item: Mapping[str, Any]) -> int:
+    """An item's size as DynamoDB measures it against :data:`MAX_ITEM_BYTES`."""
+    return sum(_text_size(name) + value_size(value) for name, value in item.items())
+
+
+def item_too_large(size: int, what: str = "item") -> LimitExceeded:
+    return LimitExceeded(
+        f"the {what} is {size} bytes, over the {MAX_ITEM_BYTES}-byte ({MAX_ITEM_BYTES // 1024} KB) item "
+        "size limit: store less text in one record (split it, or keep large content elsewhere)"
+    )
+
+
+def check_item_size(item: Mapping[str, Any], what: str = "item") -> int:
+    """``item_size(item)``, raising LimitExceeded if DynamoDB would refuse the item."""
+    size = item_size(item)
+    if size > MAX_ITEM_BYTES:
+        raise item_too_large(size, what)
+    return size
+
+
+def check_transaction(count: int, size: int | None = None) -> None:
+    """Refuse a transaction over DynamoDB's operation count or byte limits."""
+    if count > MAX_TRANSACTION_ITEMS:
+        raise LimitExceeded(
+            f"a transaction has {count} operations, over the limit of {MAX_TRANSACTION_ITEMS}: "
+            "split it into several transactions"
+        )
+    if size is not None and size > MAX_TRANSACTION_BYTES:
+        raise LimitExceeded(
+            f"a transaction writes {size} bytes, over the transaction size limit of {MAX_TRANSACTION_BYTES} "
+            "bytes (4 MB): split it into several transactions"
+        )
