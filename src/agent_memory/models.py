@@ -23,10 +23,10 @@ from pydantic import (
     model_validator,
 )
 
+from agent_memory import item_rules as limits
 from agent_memory.errors import InvalidInput
+from agent_memory.item_rules import MAX_NESTING_DEPTH
 from agent_memory.limits import MAX_TARGETS, MAX_WINDOW_DAYS
-from agent_memory.storage import limits
-from agent_memory.storage.limits import MAX_NESTING_DEPTH
 
 # --------------------------------------------------------------------------------------------------
 # Identifiers and payloads
@@ -91,7 +91,7 @@ NoteKey = Annotated[str, AfterValidator(_key)]
 
 def check_number(value: float | int, where: str) -> float | int:
     """Refuse numbers that DynamoDB cannot store exactly (and NaN/Infinity everywhere): the rules of
-    :mod:`agent_memory.storage.limits`, reported as a ValueError for pydantic."""
+    :mod:`agent_memory.item_rules`, reported as a ValueError for pydantic."""
     if isinstance(value, bool):
         return value
     try:

@@ -1,4 +1,4 @@
-"""One definition of DynamoDB's item rules (storage/limits.py), applied alike by both engines and by
+"""One definition of DynamoDB's item rules (item_rules.py), applied alike by both engines and by
 the models that validate tool input: a value is refused everywhere, or nowhere."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import pytest
 from pydantic import BaseModel
 
 from agent_memory.errors import InvalidInput, LimitExceeded, StorageBusy, StorageCorrupt, StorageFull
+from agent_memory.item_rules import MAX_NESTING_DEPTH
 from agent_memory.models import MAX_DEPTH, JsonValue
 from agent_memory.storage.engine import ItemEngine, Put
 from agent_memory.storage.faults import DYNAMODB_FAULTS, SQLITE_FAULTS, dynamodb_error, sqlite_error
-from agent_memory.storage.limits import MAX_NESTING_DEPTH
 
 
 class Payload(BaseModel):

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeAlias
 
 from agent_memory.errors import TransactionConflict
-from agent_memory.storage.limits import MAX_ITEM_BYTES, MAX_TRANSACTION_ITEMS
+from agent_memory.item_rules import MAX_ITEM_BYTES, MAX_TRANSACTION_ITEMS
 
 __all__ = [
     "MAX_ITEM_BYTES",
@@ -181,7 +181,7 @@ class ItemEngine(Protocol):
 
     Raises: :class:`ConditionFailed` on a failed condition; :class:`agent_memory.errors.LimitExceeded`
     for an item over :data:`MAX_ITEM_BYTES` or a transaction over :data:`MAX_TRANSACTION_ITEMS`
-    (the item rules are in :mod:`agent_memory.storage.limits`); :class:`~agent_memory.errors.InvalidInput`
+    (the item rules are in :mod:`agent_memory.item_rules`); :class:`~agent_memory.errors.InvalidInput`
     for a value the rules refuse; :class:`~agent_memory.errors.TransactionConflict` when concurrent
     transactions kept cancelling a write after the engine's own retries; a subclass of
     :class:`~agent_memory.errors.StorageUnavailable` for a storage fault, classified by the table in

@@ -19,8 +19,7 @@ from decimal import Decimal
 from typing import Any, TypeAlias
 
 from agent_memory.errors import InvalidInput
-from agent_memory.storage.engine import Item
-from agent_memory.storage.limits import (
+from agent_memory.item_rules import (
     EXACT,
     MAX_SIGNIFICANT_DIGITS,
     check_depth,
@@ -30,6 +29,7 @@ from agent_memory.storage.limits import (
     item_size,
     value_size,
 )
+from agent_memory.storage.engine import Item
 
 __all__ = [
     "AttributeValue",

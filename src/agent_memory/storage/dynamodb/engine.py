@@ -33,6 +33,7 @@ from agent_memory.errors import (
     InvalidInput,
     TransactionConflict,
 )
+from agent_memory.item_rules import MAX_ITEM_BYTES, check_transaction, item_too_large
 from agent_memory.storage import usage
 from agent_memory.storage.dynamodb.codec import from_wire, item_size, to_wire
 from agent_memory.storage.dynamodb.requests import (
@@ -64,7 +65,6 @@ from agent_memory.storage.engine import (
     WriteOp,
 )
 from agent_memory.storage.faults import dynamodb_error
-from agent_memory.storage.limits import MAX_ITEM_BYTES, check_transaction, item_too_large
 
 __all__ = ["TRANSACTION_ATTEMPTS", "DynamoEngine"]
 

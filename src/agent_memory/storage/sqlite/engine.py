@@ -1,7 +1,7 @@
 """The embedded backend: the item engine on one SQLite file shared by many processes.
 
 It must be indistinguishable from the DynamoDB engine to the record layer, so it validates what
-DynamoDB validates (the rules of :mod:`agent_memory.storage.limits`, applied in
+DynamoDB validates (the rules of :mod:`agent_memory.item_rules`, applied in
 :mod:`~agent_memory.storage.sqlite.items`) and orders and pages exactly as DynamoDB does
 (:mod:`~agent_memory.storage.sqlite.query`).
 
@@ -45,6 +45,12 @@ from agent_memory.errors import (
     StorageBusy,
     StorageCorrupt,
 )
+from agent_memory.item_rules import (
+    MAX_PARTITION_KEY_BYTES,
+    MAX_SORT_KEY_BYTES,
+    check_key,
+    check_transaction,
+)
 from agent_memory.storage import usage
 from agent_memory.storage.engine import (
     Check,
@@ -60,12 +66,6 @@ from agent_memory.storage.engine import (
     WriteOp,
 )
 from agent_memory.storage.faults import sqlite_error, sqlite_result_code
-from agent_memory.storage.limits import (
-    MAX_PARTITION_KEY_BYTES,
-    MAX_SORT_KEY_BYTES,
-    check_key,
-    check_transaction,
-)
 from agent_memory.storage.sqlite import health
 from agent_memory.storage.sqlite.items import (
     check_conditions,

@@ -1,6 +1,6 @@
 """Items as the SQLite engine stores them: validation by DynamoDB's rules, rows, conditions, updates.
 
-The rules themselves are in :mod:`agent_memory.storage.limits`; this module applies them to rows,
+The rules themselves are in :mod:`agent_memory.item_rules`; this module applies them to rows,
 so that data the embedded store accepts can always be moved to DynamoDB (and a record-layer bug
 shows up on both backends alike). Data the rules refuse raises InvalidInput/LimitExceeded; a
 malformed request (unknown table, an update of a key attribute, a condition without attribute...)
@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from agent_memory.errors import InvalidInput
-from agent_memory.storage.engine import TABLES, TTL_ATTRIBUTE, Cond, Put, TableName, Update, WriteOp
-from agent_memory.storage.limits import (
+from agent_memory.item_rules import (
     DYNAMODB_ARITHMETIC,
     MAX_ITEM_BYTES,
     MAX_PARTITION_KEY_BYTES,
@@ -31,6 +30,7 @@ from agent_memory.storage.limits import (
     child_path,
     item_size,
 )
+from agent_memory.storage.engine import TABLES, TTL_ATTRIBUTE, Cond, Put, TableName, Update, WriteOp
 
 __all__ = [
     "Row",

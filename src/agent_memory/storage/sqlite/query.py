@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from agent_memory.item_rules import MAX_PARTITION_KEY_BYTES, check_key
 from agent_memory.storage.engine import TABLES, IndexName, Key, TableName
-from agent_memory.storage.limits import MAX_PARTITION_KEY_BYTES, check_key
 from agent_memory.storage.sqlite.items import check_table
 
 __all__ = ["build_query_sql", "prefix_upper_bound"]
