@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from agent_memory import __version__
 from agent_memory.config import Settings
 from agent_memory.errors import AgentMemoryError
+from agent_memory.models import utcnow
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -46,8 +47,15 @@ def _parser() -> argparse.ArgumentParser:
 
     export = sub.add_parser("export", help="write the whole memory as JSON Lines")
     export.add_argument("--output", "-o", type=Path, help="file (default: stdout)")
-    imp = sub.add_parser("import", help="load a JSON Lines export into the configured backend")
-    imp.add_argument("--input", "-i", type=Path, required=True)
+    imp = sub.add_parser("import", help="load an export, or an archive, into the configured backend")
+    imp.add_argument(
+        "--input", "-i", required=True, help="export file; archive folder, .jsonl.gz or s3://bucket/prefix/"
+    )
+    imp.add_argument(
+        "--keep-days", type=int, help="days restored archived decisions are kept (default: retention)"
+    )
+    archive = sub.add_parser("archive", help="archive decisions past retention, then delete them")
+    archive.add_argument("--to", help="folder or s3://bucket/prefix/ (default AGENT_MEMORY_ARCHIVE_URL)")
 
     consolidate = sub.add_parser("consolidate", help="learn patterns from recent outcomes")
     consolidate.add_argument("--agent", action="append", help="agent id (repeatable; default: every agent)")
@@ -138,7 +146,23 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "export":
         return asyncio.run(_export(_settings(**base), args.output))
     if args.command == "import":
-        return asyncio.run(_import(_settings(**base), args.input))
+        from agent_memory.storage.archive import import_archive_command, is_archive
+
+        if is_archive(args.input):
+            now = utcnow()
+            count = asyncio.run(import_archive_command(_settings(**base), args.input, now, args.keep_days))
+            print(f"imported {count} archived items", file=sys.stderr)
+            return 0
+        return asyncio.run(_import(_settings(**base), Path(args.input)))
+    if args.command == "archive":
+        from agent_memory.storage.archive import archive_command
+
+        report = asyncio.run(archive_command(_settings(**base), args.to, utcnow()))
+        print(
+            f"archived {report.archived} items in {len(report.objects)} objects, deleted {report.deleted}",
+            file=sys.stderr,
+        )
+        return 0
     if args.command == "consolidate":
         from agent_memory.memory.learner import consolidate_command
 

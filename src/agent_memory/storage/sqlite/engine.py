@@ -604,8 +604,15 @@ class SqliteEngine:
         purge_interval: float,
         purge_batch: int,
         scan_page: int,
+        keep_expired: tuple[TableName, ...] = (),
     ) -> None:
         self.path = path
+        # Tables whose expired items wait for `agent-memory archive` instead of the lazy purge.
+        self.keep_expired = keep_expired
+        self._purge_sql = _PURGE_SQL
+        if keep_expired:
+            kept = ", ".join("?" for _ in keep_expired)
+            self._purge_sql = _PURGE_SQL.replace("WHERE ttl < ?", f"WHERE ttl < ? AND tbl NOT IN ({kept})")
         self.busy_timeout = busy_timeout
         self.lock_timeout = lock_timeout
         self.purge_every = purge_every
@@ -630,8 +637,11 @@ class SqliteEngine:
         purge_interval: float = 600.0,
         purge_batch: int = 300,
         scan_page: int = 500,
+        keep_expired: tuple[TableName, ...] = (),
     ) -> SqliteEngine:
-        """Open (creating file, directory and schema if needed) the database at ``path``."""
+        """Open (creating file, directory and schema if needed) the database at ``path``.
+        ``keep_expired`` tables are left out of the lazy purge (their expired items are archived,
+        then deleted, by :mod:`agent_memory.storage.archive`)."""
         engine = cls(
             Path(path),
             busy_timeout=busy_timeout,
@@ -640,6 +650,7 @@ class SqliteEngine:
             purge_interval=purge_interval,
             purge_batch=purge_batch,
             scan_page=scan_page,
+            keep_expired=keep_expired,
         )
         try:
             await engine._call(engine._connect_sync)
@@ -879,7 +890,7 @@ class SqliteEngine:
         conn = self._db
         conn.execute("BEGIN IMMEDIATE")
         try:
-            deleted = conn.execute(_PURGE_SQL, (cutoff, limit)).rowcount
+            deleted = conn.execute(self._purge_sql, (cutoff, *self.keep_expired, limit)).rowcount
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -928,6 +939,6 @@ class SqliteEngine:
             return
         self._writes_since_purge = 0
         self._last_purge = now
-        deleted = conn.execute(_PURGE_SQL, (time.time(), self.purge_batch)).rowcount
+        deleted = conn.execute(self._purge_sql, (time.time(), *self.keep_expired, self.purge_batch)).rowcount
         if deleted:
             log.debug("purged %d expired items from %s", deleted, self.path)
