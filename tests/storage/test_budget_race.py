@@ -18,9 +18,9 @@ import pytest
 from agent_memory.config import Settings
 from agent_memory.memory.budgets import Budgets
 from agent_memory.memory.identity import Caller
-from agent_memory.storage.budgets import BudgetCounters
 from agent_memory.storage.dynamodb.admin import create_tables, delete_tables
 from agent_memory.storage.factory import open_engine
+from agent_memory.storage.store import MemoryStore
 
 PROCESSES = 4
 ATTEMPTS = 40  # per process and window: 160 racing for 50
@@ -40,7 +40,7 @@ async def _race(settings_json: str, go_at: float, windows: tuple[datetime, ...])
     granted = []
     try:
         for when in windows:
-            budgets = Budgets(BudgetCounters(engine), lambda when=when: when)  # type: ignore[misc]
+            budgets = Budgets(MemoryStore(engine, lambda when=when: when), lambda when=when: when)  # type: ignore[misc]
             # Start together, so the processes really race rather than take turns.
             await asyncio.sleep(max(0.0, go_at - time.time()))
             count = 0
@@ -93,7 +93,7 @@ async def test_processes_racing_one_budget_get_exactly_the_limit(
         engine = await open_engine(settings)
         try:
             for when in windows:
-                budgets = Budgets(BudgetCounters(engine), lambda when=when: when)  # type: ignore[misc]
+                budgets = Budgets(MemoryStore(engine, lambda when=when: when), lambda when=when: when)  # type: ignore[misc]
                 status = await budgets.consume(Caller("trade-executor"), "exchange/orders", LIMIT, "1h", 0)
                 assert (status.used, status.remaining) == (LIMIT, 0)
         finally:

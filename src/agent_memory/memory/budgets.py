@@ -2,7 +2,7 @@
 
 An agent calling a metered API (an exchange, a data vendor, an LLM) asks before each call: "may I
 spend ``cost`` of my ``limit`` units per ``window`` on ``key``?" The answer is atomic on every
-backend (see :mod:`agent_memory.storage.budgets`), so ten instances of one agent never exceed the
+backend (see :mod:`agent_memory.storage.records.budgets`), so ten instances of one agent never exceed the
 limit together.
 
 Windows are fixed and aligned to the epoch in UTC (a 1 h window runs from hh:00 to hh+1:00): every
@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 
 from agent_memory.errors import InvalidInput, ReadOnly
 from agent_memory.memory.identity import Caller
-from agent_memory.storage.budgets import BudgetCounters
+from agent_memory.storage.store import MemoryStore
 
 _WINDOW = re.compile(r"^([1-9][0-9]{0,6})(s|m|h|d)$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -60,10 +60,8 @@ def parse_budget_window(text: str) -> int:
 class Budgets:
     """The budget service. ``clock`` gives aware UTC datetimes (tests pass a fake)."""
 
-    def __init__(
-        self, counters: BudgetCounters, clock: Callable[[], datetime], *, read_only: bool = False
-    ) -> None:
-        self.counters = counters
+    def __init__(self, store: MemoryStore, clock: Callable[[], datetime], *, read_only: bool = False) -> None:
+        self.store = store
         self.clock = clock
         self.read_only = read_only
 
@@ -85,7 +83,7 @@ class Budgets:
         now_s = now.timestamp()
         start = int(now_s // seconds) * seconds
         end = start + seconds
-        use = await self.counters.consume(
+        use = await self.store.consume_budget(
             caller.agent_id, key, window_start=start, window_end=end, limit=limit, cost=cost, now_s=now_s
         )
         reset_at = datetime.fromtimestamp(end, UTC)

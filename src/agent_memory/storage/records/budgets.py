@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 from agent_memory.errors import Conflict
 from agent_memory.storage import keys
-from agent_memory.storage.engine import Cond, ConditionFailed, Item, ItemEngine, Put
+from agent_memory.storage.engine import Cond, ConditionFailed, Item, Put
+from agent_memory.storage.records.base import RecordBase
 
 MAX_ATTEMPTS = 64
 """Races one consume may lose before it gives up with a retryable Conflict. Each round of a race
@@ -47,13 +48,8 @@ def _used(item: Item | None, now_s: float) -> tuple[int, bool]:
     return int(item.get("used", 0)), True
 
 
-class BudgetCounters:
-    """Budget items over an item engine."""
-
-    def __init__(self, engine: ItemEngine) -> None:
-        self.engine = engine
-
-    async def consume(
+class BudgetRecords(RecordBase):
+    async def consume_budget(
         self, agent: str, key: str, *, window_start: int, window_end: int, limit: int, cost: int, now_s: float
     ) -> BudgetUse:
         """Take ``cost`` units of ``limit`` in the window starting at ``window_start`` (epoch
