@@ -109,6 +109,8 @@ async def test_each_agent_policy_covers_its_tools_and_no_other_agents_keys(aws_e
         await h("update_state", patch={"current": {"cycle": 1}}, expected_version=0, checkpoint="c1")
         await h("get_state")
         await h("get_analytics", window="24h")
+        await h("consume_budget", key="exchange/orders", limit=5, window="1m", cost=2)
+        await r("consume_budget", key="exchange/orders", limit=5, window="1m", cost=0)
 
     policies = {HUNTER: agent_policy(HUNTER, prefix), RISK: agent_policy(RISK, prefix)}
     server = server_policy(prefix)
@@ -135,7 +137,7 @@ async def test_each_agent_policy_covers_its_tools_and_no_other_agents_keys(aws_e
     assert tools_seen >= {
         "log_decision", "record_outcome", "store_stm", "recall_stm", "search_decisions", "store_pattern",
         "share_pattern", "pattern_history", "recall_patterns", "learn_patterns", "publish_signal",
-        "read_inbox", "ack_signal", "update_state", "get_state", "get_analytics",
+        "read_inbox", "ack_signal", "update_state", "get_state", "get_analytics", "consume_budget",
     }  # fmt: skip
     assert own_touched > 40  # the check above is not vacuous (46 when written)
 
