@@ -51,7 +51,7 @@ PARTITION_RCU = 3000
 CYCLE_TOOLS = ("recall_stm", "log_decision", "record_outcome")
 HEADERS = [
     "instances", "agents", "calls", "calls/s", "p50 ms", "p99 ms", "server CPU ms/call",
-    "CPU ms/call by instance", "lost", "duplicated", "rollup off by",
+    "of which, by instance", "lost", "duplicated", "rollup off by",
 ]  # fmt: skip
 
 
