@@ -18,7 +18,7 @@ from agent_memory.storage.dynamodb.admin import (
     cloudformation_tables,
     create_table_request,
 )
-from agent_memory.storage.dynamodb.iam import SERVER_ACTIONS
+from agent_memory.storage.dynamodb.iam import DENIED_ACTIONS, SERVER_ACTIONS, server_policy
 from agent_memory.storage.engine import TABLES, TTL_ATTRIBUTE
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "template.yaml"
@@ -73,9 +73,12 @@ def test_cloudformation_and_create_table_agree() -> None:
 
 def test_server_policy_is_the_generated_one(template: dict[str, Any]) -> None:
     document = template["Resources"]["ServerPolicy"]["Properties"]["PolicyDocument"]
-    (statement,) = document["Statement"]
-    assert statement["Effect"] == "Allow"
-    assert tuple(statement["Action"]) == SERVER_ACTIONS
+    statement, deny = document["Statement"]
+    generated = server_policy()["Statement"]
+    assert [s["Effect"] for s in generated] == [statement["Effect"], deny["Effect"]] == ["Allow", "Deny"]
+    assert tuple(statement["Action"]) == SERVER_ACTIONS == tuple(generated[0]["Action"])
+    assert tuple(deny["Action"]) == DENIED_ACTIONS == tuple(generated[1]["Action"])
+    assert deny["Resource"] == statement["Resource"]
     referenced = {json.dumps(r) for r in statement["Resource"]}
     for spec in TABLE_SPECS.values():
         assert json.dumps({"Fn::GetAtt": [spec.logical_id, "Arn"]}) in referenced

@@ -59,10 +59,9 @@ DENIED_ACTIONS = (
     "dynamodb:PartiQLInsert",
     "dynamodb:PartiQLUpdate",
     "dynamodb:PartiQLDelete",
-    "dynamodb:BatchExecuteStatement",
-    "dynamodb:ExecuteStatement",
-    "dynamodb:ExecuteTransaction",
 )
+"""PartiQL's APIs (ExecuteStatement, BatchExecuteStatement, ExecuteTransaction) are authorised as
+these PartiQL* actions."""
 SHARED_LEADING_KEYS = (
     keys.REGISTRY_PK,
     keys.usage_pk("*"),
