@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from agent_memory.cli import main
-from agent_memory.errors import InvalidInput, NotFound
+from agent_memory.errors import ConfigurationError, InvalidInput, NotFound
 from agent_memory.memory.identity import Caller
 from agent_memory.models import Decision, Outcome, utcnow
 from agent_memory.storage.archive import FolderLocation, archive_expired, import_archive, location
@@ -173,3 +173,18 @@ async def test_archive_step_is_safe_to_repeat_and_refuses_garbage(tmp_path: Path
         (tmp_path / "empty").mkdir()
         with pytest.raises(InvalidInput, match="no archive objects"):
             await import_archive(target, location(str(tmp_path / "empty")), utcnow(), timedelta(days=1))
+
+
+def test_stream_function_refuses_to_drop_what_it_cannot_archive(monkeypatch: pytest.MonkeyPatch) -> None:
+    removal = {
+        "eventName": "REMOVE",
+        "userIdentity": {"type": "Service", "principalId": "dynamodb.amazonaws.com"},
+        "dynamodb": {"Keys": to_wire({"pk": "agent:a#decision#X", "sk": "s"})},
+    }
+    monkeypatch.setenv("AGENT_MEMORY_ARCHIVE_URL", "s3://bucket/decisions/")
+    # A KEYS_ONLY stream would lose the decision: the function fails (and Lambda retries), loudly.
+    with pytest.raises(ConfigurationError, match="OLD_IMAGE"):
+        lambda_handler({"Records": [removal]}, None)
+    monkeypatch.delenv("AGENT_MEMORY_ARCHIVE_URL")
+    with pytest.raises(ConfigurationError, match="AGENT_MEMORY_ARCHIVE_URL"):
+        lambda_handler({"Records": []}, None)
