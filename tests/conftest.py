@@ -9,7 +9,7 @@ import pytest
 
 from agent_memory.storage.engine import ItemEngine
 
-pytest_plugins = ["tests.fixtures.aws", "tests.fixtures.dynamodb", "tests.fixtures.sqlite"]
+pytest_plugins = ["tests.fixtures.dynamodb", "tests.fixtures.sqlite"]
 
 FULL_MATRIX = os.environ.get("AGENT_MEMORY_TEST_FULL", "") not in ("", "0")
 """Set by .ci/run: also run the variants marked ``full_matrix`` (redundant for a quick check)."""

@@ -58,11 +58,11 @@ def drop_tables(endpoint: str, stack: str, prefix: str) -> None:
         ddb.delete_table(TableName=prefix + spec.physical)
 
 
-def test_stack_creates_the_tables_the_code_defines(aws_endpoint: str) -> None:
+def test_stack_creates_the_tables_the_code_defines(moto_endpoint: str) -> None:
     prefix = f"cf{uuid.uuid4().hex[:8]}_"
-    stack = deploy_tables(aws_endpoint, prefix)
+    stack = deploy_tables(moto_endpoint, prefix)
     try:
-        ddb = aws_client(aws_endpoint, "dynamodb")
+        ddb = aws_client(moto_endpoint, "dynamodb")
         for spec in TABLE_SPECS.values():
             table = ddb.describe_table(TableName=prefix + spec.physical)["Table"]
             assert table["KeySchema"] == spec.key_schema()
@@ -76,19 +76,19 @@ def test_stack_creates_the_tables_the_code_defines(aws_endpoint: str) -> None:
             stream = table.get("StreamSpecification", {})
             assert stream.get("StreamViewType") == spec.stream
     finally:
-        drop_tables(aws_endpoint, stack, prefix)
+        drop_tables(moto_endpoint, stack, prefix)
 
 
 @pytest.fixture
-async def engine(aws_endpoint: str) -> AsyncIterator[ItemEngine]:
+async def engine(moto_endpoint: str) -> AsyncIterator[ItemEngine]:
     prefix = f"cf{uuid.uuid4().hex[:8]}_"
-    stack = deploy_tables(aws_endpoint, prefix)
+    stack = deploy_tables(moto_endpoint, prefix)
     settings = Settings(
-        backend="dynamodb", dynamodb_endpoint_url=aws_endpoint, aws_region="us-east-1", table_prefix=prefix
+        backend="dynamodb", dynamodb_endpoint_url=moto_endpoint, aws_region="us-east-1", table_prefix=prefix
     )
     eng = await DynamoEngine.open(settings)
     try:
         yield eng
     finally:
         await eng.close()
-        drop_tables(aws_endpoint, stack, prefix)
+        drop_tables(moto_endpoint, stack, prefix)

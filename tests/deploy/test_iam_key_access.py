@@ -64,11 +64,11 @@ async def recorded_team(endpoint: str, recorder: Recorder) -> AsyncIterator[tupl
         await delete_tables(settings, wait=False)
 
 
-async def test_each_agent_policy_covers_its_tools_and_no_other_agents_keys(aws_endpoint: str) -> None:
+async def test_each_agent_policy_covers_its_tools_and_no_other_agents_keys(moto_endpoint: str) -> None:
     recorder = Recorder()
     by_call: list[tuple[str, str, list[Access]]] = []
 
-    async with recorded_team(aws_endpoint, recorder) as (hunter, risk, prefix):
+    async with recorded_team(moto_endpoint, recorder) as (hunter, risk, prefix):
 
         async def call(agent: str, client: Agent, tool: str, **args: Any) -> dict[str, Any]:
             start = len(recorder.log)

@@ -10,16 +10,16 @@ from agent_memory.storage.dynamodb.admin import TABLE_SPECS, create_tables, dele
 from tests.fixtures.aws import aws_client
 
 
-async def test_create_tables_applies_the_whole_spec(aws_endpoint: str) -> None:
+async def test_create_tables_applies_the_whole_spec(moto_endpoint: str) -> None:
     prefix = f"spec{uuid.uuid4().hex[:8]}_"
     settings = Settings(
-        backend="dynamodb", dynamodb_endpoint_url=aws_endpoint, aws_region="us-east-1", table_prefix=prefix
+        backend="dynamodb", dynamodb_endpoint_url=moto_endpoint, aws_region="us-east-1", table_prefix=prefix
     )
     try:
         statuses = await create_tables(settings)
         assert {s.table: s.point_in_time_recovery for s in statuses} == dict.fromkeys(TABLE_SPECS, "ENABLED")
         assert all(s.ready for s in statuses)
-        ddb = aws_client(aws_endpoint, "dynamodb")
+        ddb = aws_client(moto_endpoint, "dynamodb")
         for spec in TABLE_SPECS.values():
             table = ddb.describe_table(TableName=prefix + spec.physical)["Table"]
             assert table.get("StreamSpecification", {}).get("StreamViewType") == spec.stream

@@ -25,7 +25,7 @@ from agent_memory.storage.dynamodb.stream import lambda_handler
 from agent_memory.storage.engine import ItemEngine, Put
 from agent_memory.storage.sqlite import SqliteEngine
 from tests.fixtures.aws import aws_client
-from tests.support import FakeClock, memory_on
+from tests.support import T0, FakeClock, memory_on
 
 HUNTER, RISK = Caller("market-hunter"), Caller("risk-manager")
 
@@ -68,16 +68,16 @@ async def _assert_restored(made: dict[str, Decision], path: Path) -> None:
 
 
 async def test_stream_archive_to_s3_and_import_back(
-    engine: ItemEngine, aws_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    engine: ItemEngine, moto_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     made = await _decisions(engine, FakeClock())
     items = [item async for item in engine.scan("decisions")]
     assert len(items) == 2 * len(made)  # each decision and its id item
 
     bucket = f"archive-{uuid.uuid4().hex[:8]}"
-    s3 = aws_client(aws_endpoint, "s3")
+    s3 = aws_client(moto_endpoint, "s3")
     s3.create_bucket(Bucket=bucket)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", aws_endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_endpoint)
     monkeypatch.setenv("AGENT_MEMORY_ARCHIVE_URL", f"s3://{bucket}/decisions/")
     user_delete = {**_ttl_removal(items[0]), "userIdentity": None}  # a deletion by a user: not an expiry
     insert = {"eventName": "INSERT", "dynamodb": {"NewImage": to_wire(items[1])}}
@@ -89,10 +89,10 @@ async def test_stream_archive_to_s3_and_import_back(
 
     listed = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"])
     assert len(listed) == 4  # two agents x two days, and the retry rewrote the same objects
+    days = [(T0 + timedelta(days=n)).strftime("%Y-%m-%d") for n in (0, 1)]
     assert [k.rsplit("/", 1)[0] for k in listed] == [
-        "decisions/agent=market-hunter/day=2026-11-02", "decisions/agent=market-hunter/day=2026-11-03",
-        "decisions/agent=risk-manager/day=2026-11-02", "decisions/agent=risk-manager/day=2026-11-03",
-    ]  # fmt: skip
+        f"decisions/agent={agent}/day={day}" for agent in ("market-hunter", "risk-manager") for day in days
+    ]
     body = s3.get_object(Bucket=bucket, Key=listed[0])["Body"].read()
     lines = gzip.decompress(body).decode().splitlines()
     assert json.loads(lines[0])["format"] == "agent-memory-export" and len(lines) == 1 + 2 * 3
@@ -115,15 +115,15 @@ def _cli(*argv: str) -> int:
 
 @pytest.mark.parametrize("to", ["folder", "s3"])
 async def test_embedded_archive_command_round_trip(
-    to: str, aws_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    to: str, moto_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Decisions made 100 days ago are past the 90-day retention: `agent-memory archive` writes them,
     deletes them, and `agent-memory import` restores identical records."""
     path = tmp_path / "memory.db"
     if to == "s3":
         bucket = f"archive-{uuid.uuid4().hex[:8]}"
-        aws_client(aws_endpoint, "s3").create_bucket(Bucket=bucket)
-        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", aws_endpoint)
+        aws_client(moto_endpoint, "s3").create_bucket(Bucket=bucket)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_endpoint)
         url = f"s3://{bucket}/embedded"
     else:
         url = str(tmp_path / "archive")
