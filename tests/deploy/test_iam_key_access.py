@@ -91,7 +91,7 @@ async def test_each_agent_policy_covers_its_tools_and_no_other_agents_keys(moto_
             "store_pattern", description="up trend", conditions=[{"field": "trend", "op": "eq", "value": "up"}],
             outcomes={"p": 0.7}, confidence=0.7, success_rate=0.7, sample_size=20,
         )  # fmt: skip
-        await h("share_pattern", pattern_id=stored["pattern_id"], shared_with=["*"], domain="markets")
+        await h("share_pattern", pattern_id=stored["pattern_id"], shared_with=["*"])
         await h("pattern_history", pattern_id=stored["pattern_id"])
         await h("recall_patterns", context={"trend": "up"})
         await h("learn_patterns", window="7d", min_samples=5)
@@ -101,9 +101,7 @@ async def test_each_agent_policy_covers_its_tools_and_no_other_agents_keys(moto_
         await r("recall_patterns", context={"trend": "up"})
         await r("read_inbox")
         await r("log_decision", decision_type="RISK", decision_id="r-1")
-        await r(
-            "ack_signal", signal_id=published["signal"]["signal_id"], status="processed", decision_id="r-1"
-        )
+        await r("ack_signal", signal_id=published["signal_id"], status="processed", decision_id="r-1")
         await r("publish_signal", signal_type="LIMIT", data={}, target_agents=[HUNTER], confidence=0.5)
         await h("read_inbox")
         await h("update_state", patch={"current": {"cycle": 1}}, expected_version=0, checkpoint="c1")

@@ -18,8 +18,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from pydantic import BaseModel, Field
-
+from agent_memory.api.results import BudgetStatus
 from agent_memory.errors import InvalidInput, ReadOnly
 from agent_memory.memory.identity import Caller
 from agent_memory.storage.store import MemoryStore
@@ -28,22 +27,6 @@ _WINDOW = re.compile(r"^([1-9][0-9]{0,6})(s|m|h|d)$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_WINDOW_SECONDS = 31 * 86400
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$")
-
-
-class BudgetStatus(BaseModel):
-    """The answer to one consume (or check) of a budget."""
-
-    allowed: bool = Field(description="True: the units are yours, make the call. False: nothing was taken.")
-    key: str
-    limit: int
-    cost: int = Field(description="Units this call asked for (0 = only checked).")
-    used: int = Field(description="Units used in the current window, after this call.")
-    remaining: int = Field(description="Units left in the current window.")
-    window: str
-    reset_at: datetime = Field(description="When the current window ends and the budget is full again (UTC).")
-    retry_after_s: float | None = Field(
-        None, description="When not allowed: seconds until the window resets."
-    )
 
 
 def parse_budget_window(text: str) -> int:
