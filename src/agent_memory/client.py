@@ -533,6 +533,12 @@ class MemoryClient:
     # state and analytics
     # ------------------------------------------------------------------------------------------
 
+    async def consume_budget(self, key: str, limit: int, window: str, *, cost: int = 1) -> rs.BudgetStatus:
+        """Check and take ``cost`` units of a rate-limit budget (``cost=0`` only checks)."""
+        return await self._call(
+            rs.BudgetStatus, "consume_budget", key=key, limit=limit, window=window, cost=cost
+        )
+
     async def get_state(
         self,
         *,

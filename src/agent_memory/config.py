@@ -74,6 +74,14 @@ class Settings(BaseSettings):
     note_max_ttl_minutes: int = Field(
         1440, ge=1, le=1440, description="Longest lifetime of a short-term note (at most 24 h)."
     )
+    archive_url: str | None = Field(
+        None,
+        description=(
+            "Where decisions past retention are archived (gzip JSON Lines by agent and day): a folder "
+            "or s3://bucket/prefix/. On the embedded store, expired decisions then wait for "
+            "`agent-memory archive` instead of being purged."
+        ),
+    )
     stm_window_hours: int = Field(24, ge=1, le=168, description="What recall_stm calls 'recent'.")
 
     # --- identity and serving ------------------------------------------------------------------
@@ -143,6 +151,15 @@ class Settings(BaseSettings):
         if value and not value.startswith(("dax://", "daxs://")):
             raise ValueError("AGENT_MEMORY_DAX_ENDPOINT must start with dax:// or daxs://")
         return value
+
+    @field_validator("archive_url")
+    @classmethod
+    def _archive_url(cls, value: str | None) -> str | None:
+        if value and "://" in value and not value.startswith("s3://"):
+            raise ValueError("AGENT_MEMORY_ARCHIVE_URL must be a folder or an s3://bucket/prefix/ URL")
+        if value and value.startswith("s3://") and not value.removeprefix("s3://").split("/")[0]:
+            raise ValueError("AGENT_MEMORY_ARCHIVE_URL names no bucket: use s3://bucket/prefix/")
+        return value or None
 
     @model_validator(mode="after")
     def _backend_settings(self) -> Settings:

@@ -239,6 +239,8 @@ async def _result_corpus(hunter: Agent, risk: Agent) -> dict[str, list[dict[str,
     await call(hunter, "recall_stm", limit=4)
     await call(risk, "read_inbox", status="processed")
     await call(hunter, "search_decisions", oldest_first=True, limit=2)
+    await call(hunter, "consume_budget", key="exchange/orders", limit=1, window="1m")
+    await call(hunter, "consume_budget", key="exchange/orders", limit=1, window="1m")  # refused
     return corpus
 
 

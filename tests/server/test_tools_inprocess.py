@@ -18,6 +18,7 @@ EXPECTED_TOOLS = {
     "log_decision", "record_outcome", "recall_stm", "store_stm", "search_decisions",
     "store_pattern", "recall_patterns", "share_pattern", "pattern_history", "learn_patterns",
     "publish_signal", "read_inbox", "ack_signal", "get_state", "update_state", "get_analytics",
+    "consume_budget",
 }  # fmt: skip
 READ_TOOLS = {
     "recall_stm", "search_decisions", "recall_patterns", "pattern_history", "read_inbox", "get_state",

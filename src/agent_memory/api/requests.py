@@ -191,6 +191,13 @@ class GetAnalytics(Request):
     include_series: Flag = Field(False, description="Time series too.")
 
 
+class ConsumeBudget(Request):
+    key: str = Field(max_length=128, description="e.g. exchange/orders")
+    limit: int = Field(ge=1, le=10**9, description="Per window.")
+    window: str = Field(max_length=9, description="60s, 15m, 1h, 1d")
+    cost: int = Field(1, ge=0, le=10**9, description="0 = check.")
+
+
 class MemoryAwareDecisionPrompt(Request):
     """Arguments of the ``memory_aware_decision`` prompt."""
 

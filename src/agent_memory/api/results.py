@@ -343,3 +343,24 @@ class AnalyticsResult(Result):
     rounded, and without sections that would repeat the totals (one agent's breakdown)."""
 
     model_config = ConfigDict(extra="allow")
+
+
+# --------------------------------------------------------------------------------------------------
+# budgets
+# --------------------------------------------------------------------------------------------------
+
+
+class BudgetStatus(Result):
+    """The answer to one consume (or check) of a rate-limit budget."""
+
+    allowed: bool = Field(description="True: the units are yours, make the call. False: nothing was taken.")
+    key: str
+    limit: int
+    cost: int = Field(description="Units this call asked for (0 = only checked).")
+    used: int = Field(description="Units used in the current window, after this call.")
+    remaining: int = Field(description="Units left in the current window.")
+    window: str
+    reset_at: Time = Field(description="When the current window ends and the budget is full again (UTC).")
+    retry_after_s: float | None = Field(
+        None, description="When not allowed: seconds until the window resets."
+    )

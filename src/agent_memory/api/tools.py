@@ -151,6 +151,15 @@ TOOLS: dict[str, ToolSpec] = {
             acknowledged.""",
         ),
         _spec(
+            "consume_budget",
+            rq.ConsumeBudget,
+            rs.BudgetStatus,
+            "write",
+            """
+            Before calling a rate-limited outside API: take cost units of your budget (shared by
+            all your instances). Returns allowed, remaining, reset_at.""",
+        ),
+        _spec(
             "get_state",
             rq.GetState,
             rs.StateResult,

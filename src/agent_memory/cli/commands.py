@@ -88,10 +88,19 @@ async def export(args: argparse.Namespace) -> int:
 
 
 async def import_(args: argparse.Namespace) -> int:
+    from agent_memory.models import utcnow
+    from agent_memory.storage.archive import import_archive_command, is_archive
     from agent_memory.storage.factory import open_engine
     from agent_memory.storage.transfer import import_from
 
     settings = settings_from(args)
+    if is_archive(args.input):
+        if args.dry_run:
+            raise UsageError("--dry-run applies to export files, not to archives")
+        count = await import_archive_command(settings, args.input, utcnow(), args.keep_days)
+        print(f"agent-memory: restored {count} archived items", file=sys.stderr)
+        return 0
+    args.input = Path(args.input)
     try:
         with args.input.open(encoding="utf-8") as lines:
             text = lines.read()
@@ -112,6 +121,19 @@ async def import_(args: argparse.Namespace) -> int:
     print(f"agent-memory: {prefix}{lines[0]}", file=sys.stderr)
     for line in lines[1:]:
         print(line, file=sys.stderr)
+    return 0
+
+
+async def archive(args: argparse.Namespace) -> int:
+    from agent_memory.models import utcnow
+    from agent_memory.storage.archive import archive_command
+
+    report = await archive_command(settings_from(args), args.to, utcnow())
+    print(
+        f"agent-memory: archived {report.archived} items in {len(report.objects)} objects, "
+        f"deleted {report.deleted}",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -225,6 +247,7 @@ HANDLERS: dict[str, Handler] = {
     "tables": tables,
     "export": export,
     "import": import_,
+    "archive": archive,
     "consolidate": consolidate,
     "analytics": analytics,
     "tokens": tokens,

@@ -82,10 +82,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = command("export", "write the whole memory as JSON Lines")
     export.add_argument("--output", "-o", type=Path, metavar="FILE", help="file to write (default: stdout)")
-    imp = command("import", "merge a JSON Lines export into the configured store")
-    imp.add_argument("--input", "-i", type=Path, metavar="FILE", required=True, help="the export to read")
+    imp = command("import", "merge a JSON Lines export, or restore an archive, into the configured store")
+    imp.add_argument(
+        "--input",
+        "-i",
+        metavar="SOURCE",
+        required=True,
+        help="an export file; or an archive: a folder, a .jsonl.gz file or s3://bucket/prefix/",
+    )
     imp.add_argument(
         "--dry-run", action="store_true", help="say what would be added, updated or kept; write nothing"
+    )
+    imp.add_argument(
+        "--keep-days",
+        type=int,
+        metavar="N",
+        help="days restored archived decisions are kept (default: the decision retention)",
+    )
+    archive = command("archive", "archive decisions past retention, then delete them")
+    archive.add_argument(
+        "--to", metavar="URL", help="folder or s3://bucket/prefix/ (default AGENT_MEMORY_ARCHIVE_URL)"
     )
 
     consolidate = command("consolidate", "learn patterns from recent outcomes")

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from agent_memory.config import Settings
 from agent_memory.models import utcnow
-from agent_memory.storage.engine import ItemEngine
+from agent_memory.storage.engine import ItemEngine, TableName
 from agent_memory.storage.store import MemoryStore
 
 
@@ -17,10 +17,13 @@ async def open_engine(settings: Settings) -> ItemEngine:
     if settings.backend == "sqlite":
         from agent_memory.storage.sqlite import SqliteEngine
 
+        # With an archive, expired decisions wait for `agent-memory archive` (never purged unarchived).
+        keep: tuple[TableName, ...] = ("decisions",) if settings.archive_url else ()
         return await SqliteEngine.open(
             settings.sqlite_path,
             lock_timeout=settings.call_timeout_seconds,
             quick_check_seconds=settings.sqlite_quick_check_seconds,
+            keep_expired=keep,
         )
     from agent_memory.storage.dynamodb import DynamoEngine
 

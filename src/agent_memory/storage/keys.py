@@ -24,6 +24,7 @@ agent_state
   rollup     pk rollup#{agent}#{hour|day}        sk {bucket}#{TYPE}
   sig rollup pk sigrollup#{agent}#{hour|day}     sk {bucket}
   tool usage pk usage#{day}                      sk {tool}
+  budget     pk agent:{agent}#budget             sk {key}#{window start, epoch s, 12 digits}
 agent_signals
   signal     pk signal#{signal_id}               sk #signal
              gsi1 signal#{TYPE} / {iso}#{signal_id}
@@ -172,6 +173,14 @@ def signal_rollup_pk(agent: str, grain: Grain) -> str:
 
 def usage_pk(day: str) -> str:
     return f"usage#{day}"
+
+
+def budget_pk(agent: str) -> str:
+    return f"agent:{agent}#budget"
+
+
+def budget_sk(key: str, window_start: int) -> str:
+    return f"{key}#{window_start:012d}"
 
 
 # --- agent_signals --------------------------------------------------------------------------------

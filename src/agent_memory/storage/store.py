@@ -15,6 +15,7 @@ Raises: :class:`Conflict` / :class:`VersionConflict` (with the current record),
 from __future__ import annotations
 
 from agent_memory.storage.records.base import MAX_SCANNED, STORED
+from agent_memory.storage.records.budgets import BudgetRecords
 from agent_memory.storage.records.decisions import DecisionQuery, DecisionRecords, DecisionRef
 from agent_memory.storage.records.patterns import PatternRecords
 from agent_memory.storage.records.registry import RegistryRecords
@@ -26,7 +27,13 @@ __all__ = ["MAX_SCANNED", "STORED", "DecisionQuery", "DecisionRef", "MemoryStore
 
 
 class MemoryStore(
-    DecisionRecords, PatternRecords, SignalRecords, StateRecords, RegistryRecords, RollupRecords
+    DecisionRecords,
+    PatternRecords,
+    SignalRecords,
+    StateRecords,
+    RegistryRecords,
+    RollupRecords,
+    BudgetRecords,
 ):
     """Records over an item engine. Construct with the engine and a clock (tests pass a fake).
 

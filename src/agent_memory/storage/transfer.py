@@ -47,23 +47,30 @@ VERSION = 1
 _ACKED = ("processed", "rejected")
 
 
-def _canonical(value: Any) -> Any:
+def canonical(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
         return int(value)
     if isinstance(value, dict):
-        return {k: _canonical(v) for k, v in value.items()}
+        return {k: canonical(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_canonical(v) for v in value]
+        return [canonical(v) for v in value]
     return value
 
 
+HEADER = json.dumps({"format": FORMAT, "version": VERSION})
+
+
+def item_line(table: TableName, item: dict[str, Any]) -> str:
+    return json.dumps({"table": table, "item": canonical(item)}, sort_keys=True, ensure_ascii=False)
+
+
 async def export_lines(engine: ItemEngine) -> AsyncIterator[str]:
-    yield json.dumps({"format": FORMAT, "version": VERSION})
+    yield HEADER
     for table in TABLES:
-        items = [_canonical(item) async for item in engine.scan(table)]
+        items = [item async for item in engine.scan(table)]
         items.sort(key=lambda item: (item["pk"], item["sk"]))
         for item in items:
-            yield json.dumps({"table": table, "item": item}, sort_keys=True, ensure_ascii=False)
+            yield item_line(table, item)
 
 
 async def export_to(engine: ItemEngine, out: IO[str]) -> int:
@@ -74,7 +81,7 @@ async def export_to(engine: ItemEngine, out: IO[str]) -> int:
     return count
 
 
-def _parse(lines: Iterable[str]) -> Iterable[tuple[TableName, dict[str, Any]]]:
+def parse_lines(lines: Iterable[str]) -> Iterable[tuple[TableName, dict[str, Any]]]:
     header_seen = False
     for number, raw in enumerate(lines, 1):
         if not raw.strip():
@@ -172,7 +179,7 @@ class ImportReport:
 
 
 def _same(a: Item, b: Item) -> bool:
-    return bool(_canonical(a) == _canonical(b))
+    return bool(canonical(a) == canonical(b))
 
 
 def _when(value: Any) -> datetime:
@@ -347,7 +354,7 @@ async def import_from(
 
     The whole file is validated before anything is read or written.
     """
-    records = list(_parse(lines))
+    records = list(parse_lines(lines))
     planner = _Planner(engine, concurrency)
     planner.report.dry_run = dry_run
     planner.report.read = len(records)

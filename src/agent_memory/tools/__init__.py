@@ -5,10 +5,16 @@ from __future__ import annotations
 from mcp.server.mcpserver.tools import Tool
 
 from agent_memory.api import TOOLS
-from agent_memory.tools import decisions, patterns, signals, state
+from agent_memory.tools import budgets, decisions, patterns, signals, state
 from agent_memory.tools._common import build_tool
 
-HANDLERS = {**decisions.HANDLERS, **patterns.HANDLERS, **signals.HANDLERS, **state.HANDLERS}
+HANDLERS = {
+    **decisions.HANDLERS,
+    **patterns.HANDLERS,
+    **signals.HANDLERS,
+    **state.HANDLERS,
+    **budgets.HANDLERS,
+}
 
 
 def all_tools(read_only: bool) -> list[Tool]:

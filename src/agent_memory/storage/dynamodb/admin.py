@@ -8,7 +8,8 @@ command repairs a table created without it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.config import Config
@@ -18,9 +19,10 @@ from pydantic import BaseModel, ConfigDict, computed_field
 from agent_memory.config import Settings
 from agent_memory.errors import ConfigurationError, StorageUnavailable
 from agent_memory.storage.dynamodb.requests import create_client, endpoint_description, translate_error
-from agent_memory.storage.engine import PHYSICAL_NAMES, TABLES, TTL_ATTRIBUTE, TableName
+from agent_memory.storage.engine import PHYSICAL_NAMES, TABLES, TTL_ATTRIBUTE, IndexName, TableName
 
 MISSING = "MISSING"
+UNSUPPORTED = "UNSUPPORTED"
 DEFAULT_MAX_WAIT_SECONDS = 300.0
 
 
@@ -42,6 +44,8 @@ class TableStatus(BaseModel):
     ttl_attribute: str | None = None
     indexes: dict[str, str] = {}
     """Global secondary index name -> its status."""
+    point_in_time_recovery: str = MISSING
+    """``ENABLED``, ``DISABLED``, ``MISSING``, or ``UNSUPPORTED`` (an emulator without backups)."""
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -55,33 +59,98 @@ class TableStatus(BaseModel):
         )
 
 
-def _table_definition(name: str, table: TableName) -> dict[str, Any]:
-    attributes = ["pk", "sk"]
-    indexes: list[dict[str, Any]] = []
-    for index in TABLES[table]:
-        attributes += [f"{index}pk", f"{index}sk"]
-        indexes.append(
-            {
-                "IndexName": index,
-                "KeySchema": [
-                    {"AttributeName": f"{index}pk", "KeyType": "HASH"},
-                    {"AttributeName": f"{index}sk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        )
-    definition: dict[str, Any] = {
+@dataclass(frozen=True)
+class TableSpec:
+    """Everything about one table that is not its name: the single definition that both
+    :func:`create_tables` and the CloudFormation template (:func:`cloudformation_tables`) render,
+    so the two cannot drift (tests/deploy/test_template.py compares them)."""
+
+    table: TableName
+    physical: str
+    """The plan's table name, before the configurable prefix."""
+    logical_id: str
+    """The resource's name in the CloudFormation template."""
+    indexes: tuple[IndexName, ...]
+    stream: str | None = None
+    """Stream view type, or None for no stream. The decisions table streams OLD_IMAGE so that TTL
+    deletions reach the archive function (docs/DEPLOYMENT.md#archive)."""
+
+    @property
+    def attributes(self) -> list[str]:
+        return ["pk", "sk", *(f"{index}{part}" for index in self.indexes for part in ("pk", "sk"))]
+
+    def key_schema(self, prefix: str = "") -> list[dict[str, str]]:
+        return [
+            {"AttributeName": f"{prefix}pk", "KeyType": "HASH"},
+            {"AttributeName": f"{prefix}sk", "KeyType": "RANGE"},
+        ]
+
+
+TABLE_SPECS: Mapping[TableName, TableSpec] = {
+    "decisions": TableSpec(
+        "decisions", PHYSICAL_NAMES["decisions"], "DecisionsTable", TABLES["decisions"], "OLD_IMAGE"
+    ),
+    "ltm": TableSpec("ltm", PHYSICAL_NAMES["ltm"], "MemoryLtmTable", TABLES["ltm"]),
+    "state": TableSpec("state", PHYSICAL_NAMES["state"], "StateTable", TABLES["state"]),
+    "signals": TableSpec("signals", PHYSICAL_NAMES["signals"], "SignalsTable", TABLES["signals"]),
+}
+BILLING_MODE = "PAY_PER_REQUEST"
+"""On-demand: no capacity to plan, and an idle memory costs only its storage."""
+SSE_KMS = {"SSEEnabled": True, "SSEType": "KMS"}
+"""Encryption at rest with the AWS-managed KMS key (``alias/aws/dynamodb``), auditable in CloudTrail."""
+
+
+def _gsis(spec: TableSpec) -> list[dict[str, Any]]:
+    return [
+        {"IndexName": index, "KeySchema": spec.key_schema(index), "Projection": {"ProjectionType": "ALL"}}
+        for index in spec.indexes
+    ]
+
+
+def create_table_request(spec: TableSpec, name: str) -> dict[str, Any]:
+    """The ``CreateTable`` parameters of ``spec`` under the physical ``name``. TTL and
+    point-in-time recovery are separate calls after creation (the API has no field for them)."""
+    request: dict[str, Any] = {
         "TableName": name,
-        "BillingMode": "PAY_PER_REQUEST",
-        "KeySchema": [
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in attributes],
+        "BillingMode": BILLING_MODE,
+        "KeySchema": spec.key_schema(),
+        "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in spec.attributes],
+        "SSESpecification": {"Enabled": True, "SSEType": "KMS"},
     }
-    if indexes:
-        definition["GlobalSecondaryIndexes"] = indexes
-    return definition
+    if spec.indexes:
+        request["GlobalSecondaryIndexes"] = _gsis(spec)
+    if spec.stream:
+        request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": spec.stream}
+    return request
+
+
+def cloudformation_tables(prefix_parameter: str = "TablePrefix") -> dict[str, dict[str, Any]]:
+    """The four ``AWS::DynamoDB::Table`` resources (logical id -> resource), named
+    ``${prefix_parameter}<plan name>``, with the same keys, indexes, billing, stream and encryption
+    as :func:`create_table_request`, TTL on ``ttl`` and point-in-time recovery on. Tables are
+    retained when the stack is deleted: deleting a stack must not delete the memory."""
+    resources: dict[str, dict[str, Any]] = {}
+    for spec in TABLE_SPECS.values():
+        properties: dict[str, Any] = {
+            "TableName": {"Fn::Sub": f"${{{prefix_parameter}}}{spec.physical}"},
+            "BillingMode": BILLING_MODE,
+            "KeySchema": spec.key_schema(),
+            "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in spec.attributes],
+            "TimeToLiveSpecification": {"AttributeName": TTL_ATTRIBUTE, "Enabled": True},
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            "SSESpecification": dict(SSE_KMS),
+        }
+        if spec.indexes:
+            properties["GlobalSecondaryIndexes"] = _gsis(spec)
+        if spec.stream:
+            properties["StreamSpecification"] = {"StreamViewType": spec.stream}
+        resources[spec.logical_id] = {
+            "Type": "AWS::DynamoDB::Table",
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": properties,
+        }
+    return resources
 
 
 def _error_code(exc: ClientError) -> str:
@@ -123,6 +192,7 @@ async def _describe(client: Any, settings: Settings, table: TableName) -> TableS
             raise
         ttl = {}
     return TableStatus(
+        point_in_time_recovery=await _pitr_status(client, name),
         table=table,
         name=name,
         status=str(description.get("TableStatus", "UNKNOWN")),
@@ -134,6 +204,29 @@ async def _describe(client: Any, settings: Settings, table: TableName) -> TableS
             for index in description.get("GlobalSecondaryIndexes", [])
         },
     )
+
+
+async def _pitr_status(client: Any, name: str) -> str:
+    try:
+        backups = (await client.describe_continuous_backups(TableName=name))["ContinuousBackupsDescription"]
+    except ClientError as exc:
+        if _error_code(exc) == "ResourceNotFoundException":
+            return MISSING
+        # DynamoDB Local has no backups API; said so in the status, never silently.
+        if _error_code(exc) == "UnknownOperationException":
+            return UNSUPPORTED
+        raise
+    return str(backups.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus", MISSING))
+
+
+async def _ensure_pitr(client: Any, status: TableStatus) -> TableStatus:
+    """``status`` after turning point-in-time recovery on, if the table is ACTIVE and has it off."""
+    if status.status != "ACTIVE" or status.point_in_time_recovery != "DISABLED":
+        return status
+    await client.update_continuous_backups(
+        TableName=status.name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+    )
+    return status.model_copy(update={"point_in_time_recovery": await _pitr_status(client, status.name)})
 
 
 async def _describe_all(client: Any, settings: Settings) -> list[TableStatus]:
@@ -206,8 +299,9 @@ async def create_tables(
     session: Any = None,
     client_config: Config | None = None,
 ) -> list[TableStatus]:
-    """Create the four tables if absent (on-demand billing, indexes per ``engine.TABLES``) and
-    enable TTL on ``ttl``.
+    """Create the four tables if absent, as :data:`TABLE_SPECS` defines them (on-demand billing,
+    indexes, KMS encryption, the decisions stream), enable TTL on ``ttl`` and point-in-time
+    recovery (where the endpoint has it: DynamoDB Local reports ``UNSUPPORTED``).
 
     With ``wait`` (the default), returns once every table and index is ACTIVE, or raises
     StorageUnavailable after ``max_wait`` seconds. Without it, TTL can only be enabled on tables
@@ -216,7 +310,9 @@ async def create_tables(
 
     async def create(client: Any, table: TableName) -> None:
         try:
-            await client.create_table(**_table_definition(settings.table_name(PHYSICAL_NAMES[table]), table))
+            await client.create_table(
+                **create_table_request(TABLE_SPECS[table], settings.table_name(PHYSICAL_NAMES[table]))
+            )
         except ClientError as exc:
             # An existing table (or one being created by a concurrent run) is left alone.
             if _error_code(exc) != "ResourceInUseException":
@@ -228,7 +324,8 @@ async def create_tables(
             statuses = await _wait_until(client, settings, _active, "ACTIVE", max_wait)
         else:
             statuses = await _describe_all(client, settings)
-        return list(await asyncio.gather(*(_ensure_ttl(client, status) for status in statuses)))
+        statuses = list(await asyncio.gather(*(_ensure_ttl(client, status) for status in statuses)))
+        return list(await asyncio.gather(*(_ensure_pitr(client, status) for status in statuses)))
 
     result: list[TableStatus] = await _admin(settings, session, client_config, "creating the tables", body)
     return result

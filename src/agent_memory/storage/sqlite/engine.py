@@ -134,8 +134,15 @@ class SqliteEngine:
         scan_page: int,
         quick_check_seconds: float,
         wall_clock: Callable[[], float],
+        keep_expired: tuple[TableName, ...] = (),
     ) -> None:
         self.path = path
+        # Tables whose expired items wait for `agent-memory archive` instead of the lazy purge.
+        self.keep_expired = keep_expired
+        self._purge_sql = _PURGE_SQL
+        if keep_expired:
+            kept = ", ".join("?" for _ in keep_expired)
+            self._purge_sql = _PURGE_SQL.replace("WHERE ttl < ?", f"WHERE ttl < ? AND tbl NOT IN ({kept})")
         self.busy_timeout = busy_timeout
         self.lock_timeout = lock_timeout
         self.purge_every = purge_every
@@ -166,10 +173,13 @@ class SqliteEngine:
         scan_page: int = 500,
         quick_check_seconds: float = 2.0,
         wall_clock: Callable[[], float] = time.time,
+        keep_expired: tuple[TableName, ...] = (),
     ) -> SqliteEngine:
         """Open (creating file, directory and schema if needed) the database at ``path``.
 
-        ``wall_clock`` is the clock the lazy purge reads (tests move it)."""
+        ``wall_clock`` is the clock the lazy purge reads (tests move it). ``keep_expired`` tables are
+        left out of the lazy purge (their expired items are archived, then deleted, by
+        :mod:`agent_memory.storage.archive`)."""
         engine = cls(
             Path(path),
             busy_timeout=busy_timeout,
@@ -180,6 +190,7 @@ class SqliteEngine:
             scan_page=scan_page,
             quick_check_seconds=quick_check_seconds,
             wall_clock=wall_clock,
+            keep_expired=keep_expired,
         )
         try:
             await engine._call(engine._connect_sync)
@@ -489,7 +500,7 @@ class SqliteEngine:
     def _purge_sync(self, now: float | None, limit: int) -> int:
         def purge(conn: sqlite3.Connection) -> int:
             cutoff = self._purge_clock.now(conn) if now is None else now
-            return int(conn.execute(_PURGE_SQL, (cutoff, limit)).rowcount)
+            return int(conn.execute(self._purge_sql, (cutoff, *self.keep_expired, limit)).rowcount)
 
         return self._transaction(purge)
 
@@ -530,6 +541,8 @@ class SqliteEngine:
             return
         self._writes_since_purge = 0
         self._last_purge = now
-        deleted = conn.execute(_PURGE_SQL, (self._purge_clock.now(conn), self.purge_batch)).rowcount
+        deleted = conn.execute(
+            self._purge_sql, (self._purge_clock.now(conn), *self.keep_expired, self.purge_batch)
+        ).rowcount
         if deleted:
             log.debug("purged %d expired items from %s", deleted, self.path)

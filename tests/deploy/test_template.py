@@ -1,0 +1,108 @@
+"""deploy/template.yaml against the code: the tables are the ones `agent-memory tables create`
+makes, the server policy is the generated one, handlers and settings exist."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from cfnlint.decode import cfn_yaml
+
+from agent_memory.config import Settings
+from agent_memory.storage.dynamodb.admin import (
+    TABLE_SPECS,
+    cloudformation_tables,
+    create_table_request,
+)
+from agent_memory.storage.dynamodb.iam import DENIED_ACTIONS, SERVER_ACTIONS, server_policy
+from agent_memory.storage.engine import TABLES, TTL_ATTRIBUTE
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "template.yaml"
+
+
+def load_template() -> dict[str, Any]:
+    """The template as plain data, short-form intrinsics (!Ref, !Sub) in their long form."""
+    data: dict[str, Any] = json.loads(json.dumps(cfn_yaml.load(str(TEMPLATE))))
+    return data
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template()
+
+
+def test_table_resources_are_the_code_rendering(template: dict[str, Any]) -> None:
+    rendered = cloudformation_tables()
+    in_template = {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::DynamoDB::Table"}
+    assert set(in_template) == set(rendered)
+    for logical_id, resource in rendered.items():
+        assert in_template[logical_id] == resource, (
+            f"{logical_id} in deploy/template.yaml differs from the code; replace the tables block with:\n"
+            + yaml.safe_dump({logical_id: resource}, sort_keys=False)
+        )
+
+
+def test_cloudformation_and_create_table_agree() -> None:
+    """Both renderings of each spec describe the same table (the API only spells them differently)."""
+    rendered = cloudformation_tables()
+    for table, spec in TABLE_SPECS.items():
+        request = create_table_request(spec, "name")
+        props = rendered[spec.logical_id]["Properties"]
+        assert props["TableName"] == {"Fn::Sub": "${TablePrefix}" + spec.physical}
+        for field in ("KeySchema", "AttributeDefinitions", "BillingMode"):
+            assert props[field] == request[field]
+        assert props.get("GlobalSecondaryIndexes") == request.get("GlobalSecondaryIndexes")
+        assert [g["IndexName"] for g in props.get("GlobalSecondaryIndexes", [])] == list(TABLES[table])
+        assert props["BillingMode"] == "PAY_PER_REQUEST"
+        assert props["TimeToLiveSpecification"] == {"AttributeName": TTL_ATTRIBUTE, "Enabled": True}
+        assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+        assert props["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS"}
+        assert request["SSESpecification"] == {"Enabled": True, "SSEType": "KMS"}
+        stream = request.get("StreamSpecification")
+        assert props.get("StreamSpecification") == (
+            {"StreamViewType": stream["StreamViewType"]} if stream else None
+        )
+    # The archive needs the decisions' old images; nothing else streams.
+    assert [s.table for s in TABLE_SPECS.values() if s.stream] == ["decisions"]
+    assert TABLE_SPECS["decisions"].stream == "OLD_IMAGE"
+
+
+def test_server_policy_is_the_generated_one(template: dict[str, Any]) -> None:
+    document = template["Resources"]["ServerPolicy"]["Properties"]["PolicyDocument"]
+    statement, deny = document["Statement"]
+    generated = server_policy()["Statement"]
+    assert [s["Effect"] for s in generated] == [statement["Effect"], deny["Effect"]] == ["Allow", "Deny"]
+    assert tuple(statement["Action"]) == SERVER_ACTIONS == tuple(generated[0]["Action"])
+    assert tuple(deny["Action"]) == DENIED_ACTIONS == tuple(generated[1]["Action"])
+    assert deny["Resource"] == statement["Resource"]
+    referenced = {json.dumps(r) for r in statement["Resource"]}
+    for spec in TABLE_SPECS.values():
+        assert json.dumps({"Fn::GetAtt": [spec.logical_id, "Arn"]}) in referenced
+        index_arn = json.dumps({"Fn::Sub": "${" + spec.logical_id + ".Arn}/index/*"})
+        assert (index_arn in referenced) == bool(spec.indexes)
+
+
+def test_lambda_handlers_exist(template: dict[str, Any]) -> None:
+    functions = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+    assert len(functions) == 2
+    for function in functions:
+        module, _, name = function["Properties"]["Handler"].rpartition(".")
+        assert callable(getattr(importlib.import_module(module), name))
+
+
+def test_environment_names_are_settings(template: dict[str, Any]) -> None:
+    """Every AGENT_MEMORY_* variable the template sets is one the server reads (no typo survives)."""
+    names: list[str] = []
+    for resource in template["Resources"].values():
+        props = resource.get("Properties", {})
+        names += list(props.get("Environment", {}).get("Variables", {}))
+        for container in props.get("ContainerDefinitions", []):
+            names += [e["Name"] for e in container.get("Environment", [])]
+    fields = {f"AGENT_MEMORY_{name.upper()}" for name in Settings.model_fields}
+    # The tokens secret arrives as JSON and is written to AGENT_MEMORY_TOKENS_FILE by the entrypoint.
+    unknown = [n for n in names if n.startswith("AGENT_MEMORY_") and n not in fields]
+    assert names and unknown == []
