@@ -40,7 +40,8 @@ def _shown() -> list[Shown]:
     for doc in DOCS:
         text = doc.read_text(encoding="utf-8")
         for n, block in enumerate(re.finditer(r"```(?:bash|sh|shell)\n(.*?)```", text, re.S)):
-            out += [Shown(doc.name, line.strip(), n) for line in block.group(1).splitlines() if line.strip()]
+            code = block.group(1).replace("\\\n", " ")  # a line continued with a backslash is one line
+            out += [Shown(doc.name, line.strip(), n) for line in code.splitlines() if line.strip()]
         for span in re.finditer(r"`(agent-memory [^`]+)`", text):
             out.append(Shown(doc.name, " ".join(span.group(1).split()), None))
     return out
@@ -131,7 +132,7 @@ def test_install_commands_name_our_distribution() -> None:
     for shown in SHOWN:
         for command in _segments(shown.text):
             if command[:2] == ["pip", "install"]:
-                names = [w for w in command[2:] if not w.startswith("-") and not w.startswith((".", "/"))]
+                names = [w for w in command[2:] if not w.startswith(("-", ".", "/")) and "/" not in w]
                 assert all(n.split("[")[0] == "agent-team-memory" for n in names), (shown.doc, shown.text)
 
 
