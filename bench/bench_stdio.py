@@ -26,6 +26,7 @@ import io
 import json
 import os
 import pstats
+import re
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -40,8 +41,12 @@ from agent_memory.memory.identity import Caller
 from agent_memory.memory.service import Memory
 from agent_memory.models import PatternCondition, utcnow
 from bench.common import (
+    PySpy,
     Samples,
     bench_settings,
+    child_pid,
+    collapsed_stacks,
+    cpu_ns,
     fmt_ms,
     machine_note,
     markdown_table,
@@ -397,6 +402,246 @@ async def profile(workdir: Path, rounds_n: int, focus: Sequence[str]) -> tuple[s
     return breakdown, text.getvalue()
 
 
+# --------------------------------------------------------------------------------------------------
+# server CPU per call (from /proc) and py-spy profiles
+# --------------------------------------------------------------------------------------------------
+
+# Where a busy sample of the server goes; the first rule whose test holds for a stack (frames root
+# first, "function (file:line)") names it. Inclusive shares, so a sample counts in one category.
+PROFILE_CATEGORIES: tuple[tuple[str, Any], ...] = (
+    (
+        "pydantic validation of stored records",
+        lambda f: _under(
+            f,
+            "storage/records/",
+            ("model_validate", "model_construct", "_decision ", "_signal ", "_inbox ", "_pattern ", "_note "),
+        ),
+    ),
+    ("JSON decode", lambda f: _any(f, ("json/decoder.py", "loads (json/__init__.py"))),
+    ("JSON encode", lambda f: _any(f, ("json/encoder.py", "dumps (json/__init__.py", "model_dump_json"))),
+    (
+        "SQL on the worker thread",
+        lambda f: _any(f, ("_fetch (", "_query_sync (", "_write_sync (", "_get_sync (")),
+    ),
+    (
+        "worker-thread hand-off (executor, futures, tenacity)",
+        lambda f: _any(
+            f,
+            (
+                "concurrent/futures",
+                "run_in_executor",
+                "tenacity/",
+                "asyncio/futures.py",
+                "_chain_future",
+                "call_soon_threadsafe",
+                "_write_to_self",
+            ),
+        ),
+    ),
+    ("tool body (agent_memory, other)", lambda f: _any(f, ("agent_memory/",))),
+    ("SDK result conversion / validation", lambda f: _any(f, ("func_metadata.py", "pydantic/"))),
+    ("MCP SDK, JSON-RPC, stdio, event loop", lambda f: True),
+)
+
+
+IDLE = re.compile(r"(select \(|\.wait \(|Queue\.get \(|^_worker \(|WorkerThread\.run \(|Thread\.run \()")
+
+
+def _any(frames: Sequence[str], needles: Sequence[str]) -> bool:
+    return any(n in fr for fr in frames for n in needles)
+
+
+def _under(frames: Sequence[str], module: str, names: Sequence[str]) -> bool:
+    """A frame of ``module`` calling (directly or not) one of ``names``."""
+    for i, fr in enumerate(frames):
+        if module in fr:
+            return _any(frames[i:], names)
+    return False
+
+
+def classify(stacks: list[tuple[list[str], int]]) -> dict[str, int]:
+    counts = {name: 0 for name, _ in PROFILE_CATEGORIES}
+    for frames, n in stacks:
+        # Idle threads (the SQLite worker waiting for a job, the stdio reader) are not busy time.
+        if not frames or IDLE.search(frames[-1]):
+            continue
+        for name, test in PROFILE_CATEGORIES:
+            if test(frames):
+                counts[name] += n
+                break
+    return counts
+
+
+class CpuRun:
+    """Blocks of consecutive calls of one tool, with the server's CPU time (all threads, from
+    /proc/PID/task/*/schedstat) read before and after each block."""
+
+    def __init__(self, rounds: Rounds, memory_pid: int, noop_pid: int) -> None:
+        self.rounds = rounds
+        self.pid = {NOOP: noop_pid}
+        self.memory_pid = memory_pid
+        self.cpu: dict[str, list[int]] = {}
+        self.calls: dict[str, int] = {}
+        self.ids: list[str] = []
+        self.signals: list[str] = []
+        self.i = 0
+
+    async def block(self, tool: str, n: int, record: bool) -> None:
+        pid = self.pid.get(tool, self.memory_pid)
+        before = cpu_ns(pid)
+        for _ in range(n):
+            await self.one(tool, record)
+        used = cpu_ns(pid) - before
+        if record:
+            self.cpu.setdefault(tool, []).append(used)
+            self.calls[tool] = self.calls.get(tool, 0) + n
+
+    async def one(self, tool: str, record: bool) -> None:
+        c, i = self.rounds.call, self.i
+        self.i += 1
+        ctx = context_of(i)
+        if tool == NOOP:
+            await c(NOOP, {}, record)
+        elif tool == "log_decision":
+            out = await c(
+                "log_decision",
+                {
+                    "decision_type": DECISION_TYPE,
+                    "context": ctx,
+                    "reasoning": {"chosen": "whaleMovements", "score": 0.8},
+                },
+                record,
+            )
+            self.ids.append(out["decision"]["decision_id"])
+        elif tool == "record_outcome":
+            await c(
+                "record_outcome",
+                {"decision_id": self.ids.pop(), "success": i % 3 != 0, "quality_score": 0.75},
+                record,
+            )
+        elif tool == "recall_stm":
+            await c("recall_stm", {}, record)
+        elif tool == "store_stm":
+            await c("store_stm", {"key": f"note-{i % 20}", "value": {"seen": i, "queue": ["a", "b"]}}, record)
+        elif tool == "search_decisions":
+            await c("search_decisions", {"decision_type": DECISION_TYPE, "limit": 20}, record)
+        elif tool == "publish_signal":
+            out = await c(
+                "publish_signal",
+                {
+                    "signal_type": "WHALE_ACTIVITY",
+                    "data": {"whale_count": ctx["whale_count"]},
+                    "target_agents": [ME, *PEERS],
+                    "confidence": 0.85,
+                },
+                record,
+            )
+            self.signals.append(out["signal"]["signal_id"])
+        elif tool == "read_inbox":
+            await c("read_inbox", {}, record)
+        elif tool == "ack_signal":
+            await c("ack_signal", {"signal_id": self.signals.pop(), "status": "processed"}, record)
+        elif tool == "get_state":
+            await c("get_state", {}, record)
+        elif tool == "update_state":
+            state = await self.rounds.memory.call_tool("get_state", {})
+            version = ok("get_state", state)["version"]
+            await c("update_state", {"patch": {"current": {"cycle": i}}, "expected_version": version}, record)
+        elif tool == "recall_patterns":
+            await c("recall_patterns", {"context": ctx, "decision_type": DECISION_TYPE}, record)
+        else:
+            raise ValueError(tool)
+
+    def per_call_ms(self, tool: str) -> float:
+        return sum(self.cpu[tool]) / self.calls[tool] / 1e6
+
+
+async def measure_cpu(
+    workdir: Path, passes: int, block: int, spy: Path | None
+) -> tuple[CpuRun, dict[str, dict[str, int]]]:
+    """A warm-up pass, then ``passes`` passes over the no-op and every tool, a block of ``block``
+    consecutive calls each, with the server's CPU time per block. With ``spy`` (a directory), one
+    more block per tool under py-spy, its stacks classified by :data:`PROFILE_CATEGORIES`."""
+    db = workdir / "cpu.db"
+    await seed(db)
+    noop_script = workdir / "noop_server.py"
+    noop_script.write_text(NOOP_SERVER, encoding="utf-8")
+    profiles: dict[str, dict[str, int]] = {}
+    async with AsyncExitStack() as stack:
+        memory = await stack.enter_async_context(mcp.Client(memory_params(db)))
+        noop = await stack.enter_async_context(
+            mcp.Client(mcp.StdioServerParameters(command=sys.executable, args=[str(noop_script)]))
+        )
+        run = CpuRun(Rounds(memory, noop), child_pid("agent_memory.cli"), child_pid("noop_server.py"))
+        order = [NOOP, *CPU_TOOLS]
+        for p in range(passes + 1):
+            for tool in order:
+                await run.block(tool, block if p else 10, record=p > 0)
+            progress(f"cpu pass {p}/{passes}")
+        if spy is not None:
+            for tool in order:
+                out = spy / f"{tool}.txt"
+                with PySpy(run.pid.get(tool, run.memory_pid), out):
+                    await run.block(tool, max(block, 200), record=False)
+                profiles[tool] = classify(collapsed_stacks(out))
+            progress("py-spy profiles done")
+    return run, profiles
+
+
+# update_state's calls each need the version: its block reads it with get_state first (not timed;
+# its CPU is in update_state's figure, so that row is an upper bound).
+CPU_TOOLS = (
+    "log_decision",
+    "record_outcome",
+    "recall_stm",
+    "store_stm",
+    "search_decisions",
+    "publish_signal",
+    "read_inbox",
+    "ack_signal",
+    "get_state",
+    "update_state",
+    "recall_patterns",
+)
+
+
+def cpu_table(run: CpuRun) -> str:
+    floor_cpu = run.per_call_ms(NOOP)
+    floor_p50 = run.rounds.samples.summary(NOOP).p50_ms
+    rows: list[list[object]] = []
+    for tool in (NOOP, *CPU_TOOLS):
+        cpu = run.per_call_ms(tool)
+        p50 = run.rounds.samples.summary(tool).p50_ms
+        ratio = cpu / floor_cpu
+        verdict = "" if tool == NOOP else ("ok" if ratio <= GOAL else f"MISS (> {GOAL}x)")
+        name = f"{NOOP} (SDK floor)" if tool == NOOP else tool
+        rows.append([name, fmt_ms(cpu), f"{ratio:.2f}x", verdict, fmt_ms(p50), f"{p50 / floor_p50:.2f}x"])
+    return markdown_table(
+        [
+            "tool",
+            "server CPU ms/call",
+            "CPU / noop CPU",
+            f"goal <= {GOAL}x",
+            "p50 ms (blocks)",
+            "p50 / noop p50",
+        ],
+        rows,
+        "lrrlrr",
+    )
+
+
+def profile_table(profiles: dict[str, dict[str, int]]) -> str:
+    names = [name for name, _ in PROFILE_CATEGORIES]
+    rows: list[list[object]] = []
+    for tool in (NOOP, *CPU_TOOLS):
+        counts = profiles.get(tool)
+        if not counts:
+            continue
+        total = sum(counts.values()) or 1
+        rows.append([tool, total, *(f"{counts[n] / total:.0%}" for n in names)])
+    return markdown_table(["tool (stdio server)", "busy samples", *names], rows, "l" + "r" * (len(names) + 1))
+
+
 def table(samples: Samples, checks: dict[str, tuple[int, float]]) -> str:
     floor = samples.summary(NOOP)
     rows: list[list[object]] = []
@@ -439,8 +684,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--profile", action="store_true", help="also break calls down in-process and cProfile the misses"
     )
     parser.add_argument("--profile-rounds", type=int, default=100, help="in-process rounds (default 100)")
+    parser.add_argument(
+        "--cpu", action="store_true", help="server CPU per call from /proc instead of the latency rounds"
+    )
+    parser.add_argument("--cpu-passes", type=int, default=3, help="passes over the tools (default 3)")
+    parser.add_argument("--cpu-block", type=int, default=100, help="calls per tool per pass (default 100)")
+    parser.add_argument(
+        "--py-spy", action="store_true", help="with --cpu: py-spy profile of one block per tool"
+    )
     parser.add_argument("--no-doc", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
     args = parser.parse_args(argv)
+    if args.cpu:
+        cpu_main(args)
+        return
     with tempfile.TemporaryDirectory(prefix="bench-stdio-") as tmp:
         samples, checks = asyncio.run(measure(Path(tmp), args.iterations, args.warmup))
         floor = samples.summary(NOOP).p50_ms
@@ -479,6 +735,38 @@ def main(argv: Sequence[str] | None = None) -> None:
     publish("stdio", markdown, write=not args.no_doc)
     if report:
         print(report, file=sys.stderr)
+
+
+def cpu_main(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-cpu-") as tmp:
+        spy = Path(tmp) / "spy" if args.py_spy else None
+        if spy is not None:
+            spy.mkdir()
+        run, profiles = asyncio.run(measure_cpu(Path(tmp), args.cpu_passes, args.cpu_block, spy))
+    notes = [
+        f"{machine_note()} {args.cpu_passes} passes after a warm-up pass; each pass runs a block of "
+        f"{args.cpu_block} consecutive calls of `{NOOP}` and of each tool (in the order of the table), "
+        "over stdio, both servers started by `mcp.Client(mcp.StdioServerParameters(...))`.",
+        "",
+        "- Server CPU: user + system time of every thread of the server process "
+        "(`/proc/PID/task/*/schedstat`) over each block, divided by the calls. It includes the SDK's "
+        "JSON-RPC and stdio work, which the no-op pays too.",
+        "- update_state's block reads the version with get_state before each call (untimed, but its CPU "
+        "is in update_state's figure: an upper bound). record_outcome and ack_signal consume the "
+        "decisions and signals of the log_decision and publish_signal blocks before them.",
+    ]
+    markdown = cpu_table(run) + "\n\n" + "\n".join(notes)
+    publish("stdio-cpu", markdown, write=not args.no_doc)
+    if profiles:
+        prof = (
+            profile_table(profiles)
+            + "\n\n"
+            + f"{machine_note()} py-spy (`record --rate 1000 --threads --nonblocking`) attached to the stdio "
+            f"server during one block of {max(args.cpu_block, 200)} calls per tool; samples of idle "
+            "threads (the SQLite worker waiting for a job, the stdin reader) dropped. Each busy sample "
+            "counts once, in the first category (left to right) one of its frames belongs to."
+        )
+        publish("profile", prof, write=not args.no_doc)
 
 
 if __name__ == "__main__":

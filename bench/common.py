@@ -535,3 +535,101 @@ class BulkLoader:
         # writes would pay for writing back the whole file.
         with self.path.open("rb+") as db:
             os.fsync(db.fileno())
+
+
+# --------------------------------------------------------------------------------------------------
+# server processes: CPU time from /proc, py-spy profiles
+# --------------------------------------------------------------------------------------------------
+
+
+def child_pid(marker: str) -> int:
+    """The pid of this process's child whose command line contains ``marker`` (a stdio server
+    started by ``mcp.Client``). Linux only (reads /proc)."""
+    me = os.getpid()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == me and marker in cmdline:
+            found.append(int(entry.name))
+    if len(found) != 1:
+        raise RuntimeError(f"expected one child process running {marker!r}, found {found}")
+    return found[0]
+
+
+def cpu_ns(pid: int) -> int:
+    """CPU time (user + system) used so far by every live thread of ``pid``, in ns, from
+    ``/proc/PID/task/*/schedstat`` (nanosecond resolution, unlike the 10 ms ticks of
+    ``/proc/PID/stat``)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue  # a thread that ended between listing and reading
+    return total
+
+
+@dataclass
+class PySpy:
+    """``py-spy record`` attached to a running process, writing raw (collapsed) stacks.
+
+    Needs the ``py-spy`` binary (``pip install py-spy``) and permission to ptrace the target.
+    """
+
+    pid: int
+    out: Path
+    rate: int = 1000
+    proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> PySpy:
+        self.proc = subprocess.Popen(
+            [
+                "py-spy",
+                "record",
+                "--pid",
+                str(self.pid),
+                "--rate",
+                str(self.rate),
+                "--format",
+                "raw",
+                "--output",
+                str(self.out),
+                "--nonblocking",
+                "--threads",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(0.5)  # py-spy attaches asynchronously
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        assert self.proc is not None
+        time.sleep(0.2)
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def collapsed_stacks(path: Path) -> list[tuple[list[str], int]]:
+    """py-spy's raw output: (frames root first, sample count) per distinct stack."""
+    stacks: list[tuple[list[str], int]] = []
+    if not path.exists():
+        return stacks
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        body, _, count = line.rpartition(" ")
+        if body and count.isdigit():
+            stacks.append((body.split(";"), int(count)))
+    return stacks

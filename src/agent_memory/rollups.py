@@ -9,7 +9,7 @@ with the window's length, never with the number of decisions in it.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from agent_memory import histogram
 from agent_memory.models import Outcome
@@ -35,6 +35,15 @@ DUE = "s_due"
 """Deliveries whose signal expires in this hour (counted in the expiry hour's bucket)."""
 DUE_DONE = "s_due_done"
 """Of those, acknowledged before expiry. DUE - DUE_DONE of past hours = expired unprocessed."""
+PENDING_MINUTE_PREFIX = "s_pend_m"
+"""``s_pend_mMM``: of DUE, those not acknowledged whose signal expires in minute MM of the hour
+(+1 on publish, -1 on ack). Only the current hour needs them: its deliveries are partly expired."""
+
+
+def pending_minute(expires_at: datetime) -> str:
+    """The counter of the expiry minute of a delivery (in its expiry hour's bucket)."""
+    return f"{PENDING_MINUTE_PREFIX}{expires_at.astimezone(UTC).minute:02d}"
+
 
 Delta = dict[str, int | float]
 

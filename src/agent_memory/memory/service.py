@@ -65,6 +65,8 @@ class Memory:
         self.settings = settings
         self.clock = clock
         self._seen: dict[str, datetime] = {}
+        self._known_agents: set[str] = set()
+        """Agent ids seen in the registry (see :meth:`_unregistered`)."""
 
     # ------------------------------------------------------------------------------------------
     # registry
@@ -89,6 +91,7 @@ class Memory:
             )
         )
         self._seen[caller.agent_id] = now
+        self._known_agents.add(caller.agent_id)
 
     async def list_agents(self, limit: int = 100, cursor: str | None = None) -> Page[AgentProfile]:
         return await self.store.list_agents(limit=limit, cursor=cursor)
@@ -507,15 +510,16 @@ class Memory:
                 f"ttl_hours must be greater than 0 and at most {MAX_SIGNAL_TTL_HOURS} "
                 f"({MAX_SIGNAL_TTL_HOURS // 24} days)"
             )
-        registered = await self._registered_ids()
         if target_agents == ["*"]:
-            targets = sorted(a for a in registered if a != caller.agent_id)
+            targets = sorted(a for a in await self._registered_ids() if a != caller.agent_id)
             if not targets:
                 raise InvalidInput("no other agent is registered yet: name the target_agents explicitly")
+            unregistered: list[str] = []
         elif "*" in target_agents:
             raise InvalidInput("use ['*'] alone to target every registered agent")
         else:
             targets = list(dict.fromkeys(target_agents))
+            unregistered = await self._unregistered(targets)
         now = self.clock()
         signal = Signal(
             signal_id=signal_id or new_id("sig"),
@@ -531,7 +535,6 @@ class Memory:
             expires_at=now + timedelta(hours=hours),
         )
         stored, created = await self.store.publish_signal(signal)
-        unregistered = [t for t in stored.target_agents if t not in registered]
         return PublishResult(
             signal_id=stored.signal_id,
             created=created,
@@ -541,7 +544,18 @@ class Memory:
         )
 
     async def _registered_ids(self) -> set[str]:
-        return {p.agent_id for p in await self.store.all_agents()}
+        ids = {p.agent_id for p in await self.store.all_agents()}
+        self._known_agents |= ids
+        return ids
+
+    async def _unregistered(self, targets: list[str]) -> list[str]:
+        """The targets not in the registry. An agent, once registered, stays registered, so the
+        ids seen registered are remembered per process and only the others are looked up (one
+        consistent get each, in parallel): a team publishing to its usual peers reads nothing."""
+        unknown = [t for t in targets if t not in self._known_agents]
+        found = await asyncio.gather(*(self.store.get_agent(t) for t in unknown))
+        self._known_agents.update(p.agent_id for p in found if p is not None)
+        return [t for t, p in zip(unknown, found, strict=True) if p is None]
 
     async def read_inbox(
         self,

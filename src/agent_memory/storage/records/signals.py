@@ -7,6 +7,7 @@ from typing import Literal
 
 from agent_memory import rollups
 from agent_memory.errors import Conflict, NotFound
+from agent_memory.limits import MAX_SIGNAL_TTL_HOURS
 from agent_memory.models import Delivery, DeliveryStatus, InboxEntry, Page, Signal
 from agent_memory.storage import keys
 from agent_memory.storage.engine import Cond, ConditionFailed, Delete, Item, Put, Update, WriteOp
@@ -68,7 +69,7 @@ class SignalRecords(RecordBase):
         add(s.source_agent, s.created_at, {rollups.PUBLISHED: 1})
         for target in s.target_agents:
             add(target, s.created_at, {rollups.RECEIVED: 1})
-            add(target, s.expires_at, {rollups.DUE: 1})
+            add(target, s.expires_at, {rollups.DUE: 1, rollups.pending_minute(s.expires_at): 1})
         ops += [
             Update("state", keys.signal_rollup_pk(agent, "hour"), hour, add=delta)
             for (agent, hour), delta in deltas.items()
@@ -125,7 +126,38 @@ class SignalRecords(RecordBase):
         )
 
     async def count_pending(self, agent: str, cap: int = 100) -> int:
-        """Pending, unexpired deliveries, counted up to ``cap``. Requests: 1 query."""
+        """Pending, unexpired deliveries, counted up to ``cap``, from the counters publish and ack
+        keep in the agent's signal rollups (the same transaction as the deliveries), so the cost
+        does not grow with the number pending. Requests: 1 query of the rollup hours from now to
+        the longest signal lifetime ahead (an item per hour in which some delivery expires).
+
+        A delivery expiring in a later hour is live: DUE - DUE_DONE of those hours counts them.
+        The current hour is partly expired: its per-minute counters count the minutes still ahead.
+        When they cannot decide - a delivery expiring in the current minute, or deliveries of a
+        store written before the per-minute counters (their sum then differs from the hour's) -
+        the pending entries are counted as they are (1 query of up to ``cap`` entries).
+        """
+        now = self.clock()
+        current = keys.bucket(now, "hour")
+        minute = rollups.pending_minute(now)
+        page = await self.engine.query(
+            "state", keys.signal_rollup_pk(agent, "hour"), sk_gte=current, limit=MAX_SIGNAL_TTL_HOURS + 2
+        )
+        if page.last_key is not None:  # hours beyond any signal's lifetime: not ours to explain
+            return await self._count_pending_entries(agent, cap)
+        total = 0
+        for item in page.items:
+            open_ = item.get(rollups.DUE, 0) - item.get(rollups.DUE_DONE, 0)
+            if item["sk"] > current or not open_:
+                total += open_
+                continue
+            minutes = {k: v for k, v in item.items() if k.startswith(rollups.PENDING_MINUTE_PREFIX)}
+            if sum(minutes.values()) != open_ or minutes.get(minute, 0) > 0:
+                return await self._count_pending_entries(agent, cap)
+            total += sum(v for k, v in minutes.items() if k > minute)
+        return int(min(total, cap))
+
+    async def _count_pending_entries(self, agent: str, cap: int) -> int:
         page = await self.read_inbox(agent, status="pending", signal_type=None, limit=cap, cursor=None)
         return len(page.items)
 
@@ -151,7 +183,7 @@ class SignalRecords(RecordBase):
             "delivery": dump(delivery),
         }
         deltas: dict[str, rollups.Delta] = {}
-        done: rollups.Delta = {rollups.DUE_DONE: 1}
+        done: rollups.Delta = {rollups.DUE_DONE: 1, rollups.pending_minute(signal.expires_at): -1}
         for when, delta in (
             (signal.created_at, rollups.signal_acked(status, signal.created_at, now)),
             (signal.expires_at, done),
