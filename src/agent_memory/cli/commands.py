@@ -27,6 +27,16 @@ def serve(args: argparse.Namespace) -> int:
         http_port=args.port,
         tokens_file=args.tokens_file,
     )
+    if args.workers != 1:
+        from agent_memory.errors import ConfigurationError
+        from agent_memory.server.workers import check_workers, serve_http
+
+        try:
+            check_workers(args.workers, args.transport)
+        except ConfigurationError as exc:
+            raise UsageError(exc.message) from None
+        serve_http(settings, args.workers)
+        return 0
     return run(settings, args.transport)
 
 

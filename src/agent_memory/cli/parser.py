@@ -70,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="bearer tokens of the HTTP transport (AGENT_MEMORY_TOKENS_FILE)",
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="HTTP only: serve from N processes on the port (default 1; about the number of cores)",
+    )
 
     tables = command("tables", "create, inspect or delete the DynamoDB tables")
     tables.add_argument(

@@ -1,0 +1,261 @@
+"""Benchmark: calls per second over streamable HTTP, ours against the SDK's no-op server, at 1, 10
+and 50 concurrent clients and 1, 2 and N worker processes.
+
+    python -m bench.bench_http [--clients 1,10,50] [--workers 1,2,N] [--window 3] [--rounds 3] [--no-doc]
+
+For each worker count W it starts two servers side by side: ``agent-memory serve --transport http
+--workers W`` (embedded store in a temporary directory, bearer tokens of 10 agents) and a minimal
+MCPServer with one tool ``noop() -> str`` served the same way (stateless streamable HTTP, JSON
+responses, uvicorn with W workers). Then, for each client count C, windows of ``--window`` seconds
+alternate between the no-op, ``get_state`` and ``log_decision`` (the order rotating every round),
+each window with C clients calling as fast as they get answers; a table cell is the median of its
+``--rounds`` windows. The goal compares our calls/s with the no-op's at 50 clients (>= 0.8x).
+
+The load generator is deliberately thin so that it takes as little of the machine as it can: each
+client is one keep-alive HTTP/1.1 connection sending a pre-built JSON-RPC ``tools/call`` POST (no
+MCP client, no session; the servers are stateless) and reading the answer, which must be a
+successful tool result. It runs in this process, on the same cores as the servers.
+
+Section ``http`` of docs/BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent_memory.server.auth import add_token
+from bench.common import machine_note, markdown_table, progress, publish
+
+GOAL = 0.8
+AGENTS = 10
+NOOP = "noop"
+TOOLS = ("get_state", "log_decision")
+ARGS: dict[str, dict[str, object]] = {
+    NOOP: {},
+    "get_state": {},
+    "log_decision": {
+        "decision_type": "SOURCE_SELECTION",
+        "context": {"market": {"trend": "bullish", "volatility": 0.3}, "whale_count": 7},
+        "reasoning": {"chosen": "whaleMovements", "score": 0.8},
+    },
+}
+
+NOOP_APP = '''\
+"""The SDK's floor over streamable HTTP: one tool that does nothing, stateless, JSON responses."""
+
+from mcp.server.mcpserver import MCPServer
+
+server = MCPServer(name="noop")
+
+
+@server.tool()
+async def noop() -> str:
+    """Do nothing."""
+    return "ok"
+
+
+app = server.streamable_http_app(stateless_http=True, json_response=True)
+'''
+
+_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited at start-up (code {proc.returncode})")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("server did not start listening in time")
+
+
+@contextmanager
+def _process(args: Sequence[str], port: int, env: dict[str, str] | None = None) -> Iterator[None]:
+    proc = subprocess.Popen(
+        args, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        _wait_listening(port, proc)
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@dataclass(frozen=True)
+class Target:
+    port: int
+    tool: str
+    tokens: tuple[str, ...] = ()
+
+    def request(self, client: int) -> bytes:
+        body = json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "tools/call",
+                "params": {"name": self.tool, "arguments": ARGS[self.tool]},
+            },
+            separators=(",", ":"),
+        ).encode()
+        auth = f"Authorization: Bearer {self.tokens[client % len(self.tokens)]}\r\n" if self.tokens else ""
+        head = (
+            f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
+            "Accept: application/json, text/event-stream\r\nContent-Type: application/json\r\n"
+            f"{auth}Content-Length: {len(body)}\r\n\r\n"
+        )
+        return head.encode() + body
+
+
+async def _window(target: Target, clients: int, seconds: float) -> float:
+    """Calls per second of ``clients`` connections calling ``target`` for ``seconds``."""
+    conns = [await asyncio.open_connection("127.0.0.1", target.port) for _ in range(clients)]
+    counts = [0] * clients
+    ready = asyncio.Event()
+    stop_at = [0.0]
+
+    async def one(i: int) -> float:
+        reader, writer = conns[i]
+        request = target.request(i)
+        await ready.wait()
+        while time.perf_counter() < stop_at[0]:
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            match = _LENGTH.search(head)
+            body = await reader.readexactly(int(match.group(1))) if match else b""
+            if not head.startswith(b"HTTP/1.1 200") or b'"isError":false' not in body:
+                raise RuntimeError(f"{target.tool} failed: {head[:60]!r} {body[:300]!r}")
+            counts[i] += 1
+        return time.perf_counter()
+
+    tasks = [asyncio.create_task(one(i)) for i in range(clients)]
+    start = time.perf_counter()
+    stop_at[0] = start + seconds
+    ready.set()
+    ends = await asyncio.gather(*tasks)
+    for _, writer in conns:
+        writer.close()
+    return sum(counts) / (max(ends) - start)
+
+
+async def _measure(
+    targets: dict[str, Target], clients: Sequence[int], seconds: float, rounds: int
+) -> dict[tuple[str, int], float]:
+    names = list(targets)
+    out: dict[tuple[str, int], list[float]] = {}
+    for c in clients:
+        for name in names:  # warm-up: connections, imports, the first writes
+            await _window(targets[name], c, min(seconds, 1.0))
+        for r in range(rounds):
+            order = names[r % len(names) :] + names[: r % len(names)]
+            for name in order:
+                out.setdefault((name, c), []).append(await _window(targets[name], c, seconds))
+        progress(
+            f"  {c} clients: "
+            + ", ".join(f"{n} {sorted(out[(n, c)])[len(out[(n, c)]) // 2]:.0f}/s" for n in names)
+        )
+    return {k: sorted(v)[len(v) // 2] for k, v in out.items()}
+
+
+def run(
+    workdir: Path, workers: Sequence[int], clients: Sequence[int], seconds: float, rounds: int
+) -> dict[int, dict[tuple[str, int], float]]:
+    tokens_file = workdir / "tokens.json"
+    tokens = tuple(add_token(tokens_file, f"agent-{i}", "agent") for i in range(AGENTS))
+    (workdir / "noop_http.py").write_text(NOOP_APP, encoding="utf-8")
+    results: dict[int, dict[tuple[str, int], float]] = {}
+    for w in workers:
+        progress(f"{w} worker process(es)")
+        noop_port, our_port = _free_port(), _free_port()
+        noop_cmd = [sys.executable, "-m", "uvicorn", "noop_http:app", "--app-dir", str(workdir), "--port",
+                    str(noop_port), "--workers", str(w), "--log-level", "warning"]  # fmt: skip
+        our_cmd = [sys.executable, "-m", "agent_memory.cli", "serve", "--transport", "http", "--port",
+                   str(our_port), "--tokens-file", str(tokens_file), "--workers", str(w)]  # fmt: skip
+        env = {"AGENT_MEMORY_SQLITE_PATH": str(workdir / f"memory-{w}.db")}
+        with _process(noop_cmd, noop_port), _process(our_cmd, our_port, env):
+            targets = {NOOP: Target(noop_port, NOOP), **{t: Target(our_port, t, tokens) for t in TOOLS}}
+            results[w] = asyncio.run(_measure(targets, clients, seconds, rounds))
+    return results
+
+
+def table(results: dict[int, dict[tuple[str, int], float]], clients: Sequence[int]) -> str:
+    rows: list[list[object]] = []
+    goal_clients = max(clients)
+    for w, by in results.items():
+        for c in clients:
+            floor = by[(NOOP, c)]
+            row: list[object] = [w, c, f"{floor:,.0f}"]
+            for tool in TOOLS:
+                ours = by[(tool, c)]
+                ratio = ours / floor
+                verdict = ("ok" if ratio >= GOAL else f"MISS (< {GOAL}x)") if c == goal_clients else ""
+                row += [f"{ours:,.0f}", f"{ratio:.2f}x", verdict]
+            rows.append(row)
+    headers = ["workers", "clients", "noop calls/s"]
+    for tool in TOOLS:
+        headers += [f"{tool} calls/s", "/ noop", f"goal >= {GOAL}x @ {goal_clients}"]
+    return markdown_table(headers, rows, "rrr" + "rrl" * len(TOOLS))
+
+
+def _ints(text: str) -> list[int]:
+    cores = os.cpu_count() or 1
+    values = [cores if part.strip() == "N" else int(part) for part in text.split(",") if part.strip()]
+    return list(dict.fromkeys(values))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--clients", default="1,10,50", help="concurrent clients (default 1,10,50)")
+    parser.add_argument("--workers", default="1,2,N", help="worker processes; N = cores (default 1,2,N)")
+    parser.add_argument("--window", type=float, default=3.0, help="seconds per window (default 3)")
+    parser.add_argument("--rounds", type=int, default=3, help="windows per cell (default 3)")
+    parser.add_argument("--no-doc", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
+    args = parser.parse_args(argv)
+    clients, workers = _ints(args.clients), _ints(args.workers)
+    with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
+        results = run(Path(tmp), workers, clients, args.window, args.rounds)
+    notes = [
+        f"{machine_note()} Per worker count, {args.rounds} windows of {args.window:g} s per cell after a "
+        "1 s warm-up window each; windows of the no-op, get_state and log_decision alternate (rotating "
+        "order), so each ratio compares windows measured in the same minutes.",
+        "",
+        "- Ours: `agent-memory serve --transport http --workers W`, embedded store (one SQLite file shared "
+        f"by the W processes), bearer tokens of {AGENTS} agents (client i uses agent i mod {AGENTS}); "
+        "the token check is part of our cost. No-op: an MCPServer with one `async def noop() -> str`, "
+        "`streamable_http_app(stateless_http=True, json_response=True)` under `uvicorn --workers W`.",
+        "- Clients: keep-alive HTTP/1.1 connections in the bench process, each sending a pre-built "
+        "JSON-RPC `tools/call` and checking the answer is a successful tool result; on the same cores as "
+        "the servers, so at high rates the load generator takes part of the machine from both.",
+    ]
+    publish("http", table(results, clients) + "\n\n" + "\n".join(notes), write=not args.no_doc)
+
+
+if __name__ == "__main__":
+    main()

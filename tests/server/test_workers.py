@@ -1,0 +1,86 @@
+"""``agent-memory serve --transport http --workers N``: N processes answer one port, sharing the
+store; --workers outside the HTTP transport is refused with a clear message."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx2
+
+from agent_memory.server.auth import add_token
+from tests.server.test_http import _free_port, _wait_listening
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
+def _call(url: str, token: str, tool: str, arguments: dict[str, object]) -> dict[str, object]:
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": tool, "arguments": arguments},
+    }
+    headers = {"Accept": "application/json, text/event-stream", "Authorization": f"Bearer {token}"}
+    with httpx2.Client(timeout=30) as http:  # a new connection per call: any worker may answer
+        response = http.post(url, json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    result = response.json()["result"]
+    assert result["isError"] is False, result
+    structured: dict[str, object] = result["structuredContent"]
+    return structured
+
+
+def test_two_workers_serve_one_port_and_share_the_store(tmp_path: Path) -> None:
+    port = _free_port()
+    tokens_file = tmp_path / "tokens.json"
+    hunter = add_token(tokens_file, "market-hunter", "agent")
+    risk = add_token(tokens_file, "risk-manager", "agent")
+    env = {**os.environ, "AGENT_MEMORY_SQLITE_PATH": str(tmp_path / "memory.db")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agent_memory.cli", "serve", "--transport", "http", "--port", str(port),
+         "--tokens-file", str(tokens_file), "--workers", "2"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        _wait_listening(port, proc, timeout=60)
+        url = f"http://127.0.0.1:{port}/mcp"
+        ids = []
+        for i in range(12):
+            logged = _call(
+                url, hunter, "log_decision", {"decision_type": "SOURCE_SELECTION", "context": {"i": i}}
+            )
+            ids.append(logged["decision"]["decision_id"])  # type: ignore[index]
+        found = _call(url, hunter, "search_decisions", {"decision_type": "SOURCE_SELECTION", "limit": 50})
+        assert sorted(d["decision_id"] for d in found["decisions"]) == sorted(ids)  # type: ignore[attr-defined]
+        assert _call(url, risk, "get_state", {})["agent_id"] == "risk-manager"
+        # uvicorn's supervisor spawns the workers (beside multiprocessing's resource tracker).
+        workers = [c for c in _children(proc.pid) if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+        assert len(workers) == 2, workers
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_workers_need_the_http_transport(tmp_path: Path) -> None:
+    env = {**os.environ, "AGENT_MEMORY_SQLITE_PATH": str(tmp_path / "memory.db")}
+    done = subprocess.run(
+        [sys.executable, "-m", "agent_memory.cli", "serve", "--workers", "2"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "--workers applies to --transport http only" in done.stderr
+    assert "Traceback" not in done.stderr
