@@ -8,7 +8,6 @@ docs/BENCHMARKS.md (between ``<!-- bench:{name}:start -->`` and ``<!-- bench:{na
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import re
@@ -35,6 +34,7 @@ from agent_memory.memory.service import Memory, new_id
 from agent_memory.models import Outcome, normalize_json, utcnow
 from agent_memory.storage import keys
 from agent_memory.storage.engine import Item, Put, QueryPage, Update, WriteOp
+from agent_memory.storage.sqlite.items import stored_json as sqlite_stored_json
 from agent_memory.storage.store import MemoryStore
 
 __all__ = ["FAKE_AWS_ENV", "aws_test_env", "dynamodb_local", "moto_server"]
@@ -305,11 +305,6 @@ def _json_time(ts: datetime) -> str:
     return f"{text}.{ts.microsecond:06d}Z" if ts.microsecond else f"{text}Z"
 
 
-def _dumps(item: Item) -> str:
-    # The SQLite engine's serialisation of an item (``_row``).
-    return json.dumps(item, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-
-
 class BulkLoader:
     """Fills an embedded store with decisions quickly, with rows identical to real ones.
 
@@ -376,19 +371,21 @@ class BulkLoader:
         agent, dtype = spec.agent_id, spec.decision_type
         pk, sk = keys.decision_pk(agent, dtype), keys.decision_sk(created, decision_id)
         ttl = keys.epoch(expires)
+        # Fields holding their default are not stored (``dump_compact``).
         item: Item = {
             "decision_id": decision_id,
             "agent_id": agent,
-            "agent_version": self.settings.agent_version,
+            **({"agent_version": self.settings.agent_version} if self.settings.agent_version else {}),
             "decision_type": dtype,
             "created_at": _json_time(created),
             "expires_at": _json_time(expires),
-            # The payload validator's canonical form (integral floats become ints).
-            "context": normalize_json(spec.context, "payload"),
-            "reasoning": normalize_json(spec.reasoning, "payload"),
-            "parent_decision_id": None,
-            "patterns_applied": [],
-            "memory_influenced": False,
+        }
+        # The payload validator's canonical form (integral floats become ints).
+        if spec.context:
+            item["context"] = normalize_json(spec.context, "payload")
+        if spec.reasoning:
+            item["reasoning"] = normalize_json(spec.reasoning, "payload")
+        item |= {
             "pk": pk,
             "sk": sk,
             "ttl": ttl,
@@ -402,10 +399,8 @@ class BulkLoader:
             outcome = self._outcome(spec, construct=True)
             item["outcome"] = {
                 "success": outcome.success,
-                "quality_score": outcome.quality_score,
-                "latency_ms": outcome.latency_ms,
-                "signals_generated": 0,
-                "errors": [],
+                **({"quality_score": outcome.quality_score} if outcome.quality_score is not None else {}),
+                **({"latency_ms": outcome.latency_ms} if outcome.latency_ms is not None else {}),
                 "recorded_at": _json_time(outcome.recorded_at),
             }
             item["gsi1pk"] = keys.decision_success_pk(agent, outcome.success)
@@ -415,14 +410,9 @@ class BulkLoader:
             "pk": keys.decision_id_pk(decision_id),
             "sk": keys.ID_SK,
             "ttl": ttl,
-            "decision_id": decision_id,
             "agent_id": agent,
             "decision_type": dtype,
             "created_at": keys.iso(created),
-            "memory_influenced": False,
-            "pattern_refs": [],
-            "ref_pk": pk,
-            "ref_sk": sk,
         }
         return [id_item, item], delta
 
@@ -447,7 +437,8 @@ class BulkLoader:
         for n in (1, 2, 3):
             gpk, gsk = item.get(f"gsi{n}pk"), item.get(f"gsi{n}sk")
             gsi += [gpk, gsk] if gpk is not None and gsk is not None else [None, None]
-        return ("decisions", item["pk"], item["sk"], _dumps(item), item.get("ttl"), *gsi)
+        data = sqlite_stored_json(item, gsi)
+        return ("decisions", item["pk"], item["sk"], data, item.get("ttl"), *gsi)
 
     async def _verify(
         self, spec: DecisionSpec, decision_id: str, rows: list[tuple[Any, ...]], delta: rollups.Delta

@@ -56,6 +56,13 @@ def dump(record: BaseModel, *exclude: str) -> dict[str, Any]:
     return record.model_dump(mode="json", exclude=set(exclude) or None)
 
 
+def dump_compact(record: BaseModel, *exclude: str) -> dict[str, Any]:
+    """The record without the fields that hold their default (null, [], {}, false, 0): reading
+    it back fills them in again. Decisions are stored this way (docs/BENCHMARKS.md, footprint):
+    most of a decision's optional fields are empty, and on DynamoDB every byte is paid for."""
+    return record.model_dump(mode="json", exclude=set(exclude) or None, exclude_defaults=True)
+
+
 class RecordBase:
     """Records over an item engine. Construct with the engine and a clock (tests pass a fake).
 

@@ -15,7 +15,7 @@ from agent_memory.storage.records.base import (
     REQUEST_TOKEN,
     STORED,
     RecordBase,
-    dump,
+    dump_compact,
     new_request_token,
     strip_keys,
     written_by,
@@ -68,7 +68,7 @@ class DecisionRecords(RecordBase):
         ttl = keys.epoch(d.expires_at)
         token = new_request_token()
         item: Item = {
-            **dump(d, "outcome"),
+            **dump_compact(d, "outcome"),
             "pk": pk,
             "sk": sk,
             "ttl": ttl,
@@ -79,24 +79,25 @@ class DecisionRecords(RecordBase):
         }
         delta = rollups.decision_logged(d.memory_influenced)
         if d.outcome is not None:
-            item["outcome"] = dump(d.outcome)
+            item["outcome"] = dump_compact(d.outcome)
             item["gsi1pk"] = keys.decision_success_pk(d.agent_id, d.outcome.success)
             item["gsi1sk"] = keys.decision_sk(d.created_at, d.decision_id)
             delta = rollups.merge(delta, rollups.outcome_recorded(d.outcome, d.memory_influenced))
+        # The id item holds what the decision's key is built from (its own key holds the id);
+        # items of earlier versions also carried decision_id, ref_pk and ref_sk: both are read.
         id_item: Item = {
             "pk": keys.decision_id_pk(d.decision_id),
             "sk": keys.ID_SK,
             "ttl": ttl,
-            "decision_id": d.decision_id,
             "agent_id": d.agent_id,
             "decision_type": d.decision_type,
             "created_at": keys.iso(d.created_at),
-            "memory_influenced": d.memory_influenced,
-            "pattern_refs": [list(ref) for ref in pattern_refs],
-            "ref_pk": pk,
-            "ref_sk": sk,
             REQUEST_TOKEN: token,
         }
+        if d.memory_influenced:
+            id_item["memory_influenced"] = True
+        if pattern_refs:
+            id_item["pattern_refs"] = [list(ref) for ref in pattern_refs]
         ops: list[WriteOp] = [
             Put("decisions", id_item, (Cond.not_exists(),)),
             Put("decisions", item, (Cond.not_exists(),)),
@@ -135,15 +136,17 @@ class DecisionRecords(RecordBase):
         if not self._live(item):
             return None
         assert item is not None
+        created_at = datetime.fromisoformat(item["created_at"].replace("Z", "+00:00"))
+        agent, decision_type = item["agent_id"], item["decision_type"]
         return DecisionRef(
-            decision_id=item["decision_id"],
-            agent_id=item["agent_id"],
-            decision_type=item["decision_type"],
-            created_at=datetime.fromisoformat(item["created_at"].replace("Z", "+00:00")),
-            memory_influenced=bool(item["memory_influenced"]),
+            decision_id=decision_id,
+            agent_id=agent,
+            decision_type=decision_type,
+            created_at=created_at,
+            memory_influenced=bool(item.get("memory_influenced", False)),
             pattern_refs=tuple((a, p) for a, p in item.get("pattern_refs", [])),
-            pk=item["ref_pk"],
-            sk=item["ref_sk"],
+            pk=item.get("ref_pk") or keys.decision_pk(agent, decision_type),
+            sk=item.get("ref_sk") or keys.decision_sk(created_at, decision_id),
         )
 
     async def get_decision(self, decision_id: str) -> Decision | None:
@@ -168,7 +171,7 @@ class DecisionRecords(RecordBase):
                 ref.pk,
                 ref.sk,
                 set={
-                    "outcome": dump(outcome),
+                    "outcome": dump_compact(outcome),
                     "gsi1pk": keys.decision_success_pk(ref.agent_id, outcome.success),
                     "gsi1sk": gsi_sk,
                 },

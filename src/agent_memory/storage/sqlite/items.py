@@ -150,7 +150,7 @@ def row(table: TableName, item: Any, *, values_checked: bool = False) -> Row:
     elif isinstance(ttl, int) and not isinstance(ttl, bool):
         # SQLite integers are 64-bit; a (nonsensical but legal) larger ttl is kept as a real.
         ttl_column = ttl if -(2**63) <= ttl < 2**63 else float(ttl)
-    text = json.dumps(item, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    text = stored_json(item, gsi)
     # DynamoDB's measure of an item is under twice its compact JSON length (numbers, bools and
     # empty containers are the worst cases), so a small updated item cannot be over the limit:
     # skip the exact measure, which walks every value. (An update's size is not used for the
@@ -169,6 +169,29 @@ def row(table: TableName, item: Any, *, values_checked: bool = False) -> Row:
 
 def load(data: str) -> Any:
     return json.loads(data)
+
+
+# An item is stored as its key columns plus the JSON of its other attributes (rows written by
+# earlier versions also repeat the keys in the JSON: reading merges both, so either layout loads).
+KEY_COLUMNS = ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk")
+ITEM_COLUMNS = "data, " + ", ".join(KEY_COLUMNS)
+
+
+def stored_json(item: Mapping[str, Any], gsi: Sequence[str | None]) -> str:
+    """The ``data`` column of an item: its attributes but those its key columns hold (``gsi``: the
+    six index key columns as filled for the row)."""
+    in_columns = {"pk", "sk", *(name for name, value in zip(KEY_COLUMNS[2:], gsi, strict=True) if value)}
+    rest = {k: v for k, v in item.items() if k not in in_columns}
+    return json.dumps(rest, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def load_row(found: Sequence[Any]) -> dict[str, Any]:
+    """An item from a row selected as :data:`ITEM_COLUMNS`."""
+    item: dict[str, Any] = json.loads(found[0])
+    for name, value in zip(KEY_COLUMNS, found[1:9], strict=True):
+        if value is not None:
+            item[name] = value
+    return item
 
 
 # --- conditions and updates ------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from typing import Any
 
 from agent_memory.item_rules import MAX_PARTITION_KEY_BYTES, check_key
 from agent_memory.storage.engine import TABLES, IndexName, Key, TableName
-from agent_memory.storage.sqlite.items import check_table
+from agent_memory.storage.sqlite.items import ITEM_COLUMNS, check_table
 
 __all__ = ["build_query_sql", "prefix_upper_bound"]
 
@@ -126,9 +126,8 @@ def build_query_sql(
         where.append(continuation[0])
         params.extend(continuation[1])
     direction = "" if forward else " DESC"
-    key_cols = "pk, sk" if index is None else f"pk, sk, {pk_col}, {sk_col}"
     sql = (
-        f"SELECT data, {key_cols} FROM items WHERE {' AND '.join(where)} "
+        f"SELECT {ITEM_COLUMNS} FROM items WHERE {' AND '.join(where)} "
         f"ORDER BY {', '.join(c + direction for c in order)} LIMIT ?"
     )
     params.append(limit + 1)

@@ -1,0 +1,168 @@
+"""Benchmark: bytes on disk per decision, and DynamoDB write units per log_decision/record_outcome.
+
+    python -m bench.bench_footprint [--decisions 2000] [--no-doc]
+
+Logs ``--decisions`` decisions through the real write path (``Memory.log_decision`` then
+``record_outcome``, the bench_stdio workload's context and reasoning) into a fresh embedded store
+and reports:
+
+- bytes on disk per decision: growth of the SQLite file (after a WAL checkpoint) over the
+  decisions, divided by their number; and the bytes of the items' stored JSON and key columns;
+- DynamoDB write units per call, computed from the items the record layer writes by DynamoDB's
+  rules (1 WRU per started KB of the item, twice that in a transaction; an update is billed by the
+  whole item after it), and separately the writes the table's global secondary indexes add (every
+  index projects all attributes, so an item in an index is written there again, 1 WRU per KB).
+
+Section ``footprint`` of docs/BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import sqlite3
+import statistics
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from agent_memory.memory.identity import Caller
+from agent_memory.memory.service import Memory
+from agent_memory.models import Outcome, utcnow
+from agent_memory.storage.dynamodb.codec import item_size
+from agent_memory.storage.engine import TABLES, Put, Update, WriteOp
+from agent_memory.storage.sqlite import SqliteEngine
+from agent_memory.storage.store import MemoryStore
+from bench.bench_stdio import DECISION_TYPE, context_of
+from bench.common import bench_settings, machine_note, markdown_table, progress, publish
+
+
+class Metered:
+    """The SQLite engine, with the DynamoDB write units of every write computed on the side."""
+
+    def __init__(self, engine: SqliteEngine) -> None:
+        self.engine = engine
+        self.table_wru = 0.0
+        self.index_wru = 0.0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.engine, name)
+
+    async def write(self, ops: Sequence[WriteOp]) -> None:
+        await self.engine.write(ops)
+        transactional = len(ops) > 1
+        for op in ops:
+            if isinstance(op, Put):
+                item = op.item
+            elif isinstance(op, Update):
+                item = await self.engine.get(op.table, op.pk, op.sk) or {}
+            else:
+                continue
+            kb = math.ceil(item_size(item) / 1024)
+            self.table_wru += kb * (2 if transactional else 1)
+            for index in TABLES[op.table]:
+                if f"{index}pk" in item and f"{index}sk" in item:
+                    self.index_wru += kb
+
+    async def update(self, op: Update) -> Any:
+        return await self.engine.update(op)
+
+
+def _disk(db: Path) -> int:
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    return db.stat().st_size
+
+
+async def measure(workdir: Path, n: int) -> dict[str, float]:
+    db = workdir / "footprint.db"
+    engine = await SqliteEngine.open(db)
+    metered = Metered(engine)
+    try:
+        memory = Memory(MemoryStore(metered, utcnow), bench_settings(), utcnow)  # type: ignore[arg-type]
+        me = Caller("bench")
+        await memory.register(me)
+        # Warm-up: the day's rollup items and the registry exist before the measured decisions.
+        for i in range(20):
+            d, _ = await memory.log_decision(me, DECISION_TYPE, context=context_of(i), reasoning={"x": i})
+            await memory.record_outcome(me, d.decision_id, Outcome(success=True))
+        before = _disk(db)
+        metered.table_wru = metered.index_wru = 0.0
+        log_t, log_i, out_t, out_i = [], [], [], []
+        for i in range(n):
+            t0, i0 = metered.table_wru, metered.index_wru
+            d, _ = await memory.log_decision(
+                me, DECISION_TYPE, context=context_of(i), reasoning={"chosen": "whaleMovements", "score": 0.8}
+            )
+            t1, i1 = metered.table_wru, metered.index_wru
+            await memory.record_outcome(me, d.decision_id, Outcome(success=i % 3 != 0, quality_score=0.75))
+            log_t.append(t1 - t0)
+            log_i.append(i1 - i0)
+            out_t.append(metered.table_wru - t1)
+            out_i.append(metered.index_wru - i1)
+            if (i + 1) % 500 == 0:
+                progress(f"{i + 1}/{n} decisions")
+        after = _disk(db)
+    finally:
+        await engine.close()
+    conn = sqlite3.connect(db)
+    stored = conn.execute(
+        "SELECT SUM(LENGTH(data)), SUM(LENGTH(pk) + LENGTH(sk) + COALESCE(LENGTH(gsi1pk), 0) + "
+        "COALESCE(LENGTH(gsi1sk), 0) + COALESCE(LENGTH(gsi2pk), 0) + COALESCE(LENGTH(gsi2sk), 0) + "
+        "COALESCE(LENGTH(gsi3pk), 0) + COALESCE(LENGTH(gsi3sk), 0)), COUNT(*) "
+        "FROM items WHERE tbl = 'decisions'"
+    ).fetchone()
+    conn.close()
+    decisions = n + 20
+    return {
+        "disk": (after - before) / n,
+        "json": stored[0] / decisions,
+        "keys": stored[1] / decisions,
+        "items": stored[2] / decisions,
+        "log_table": statistics.median(log_t),
+        "log_index": statistics.median(log_i),
+        "outcome_table": statistics.median(out_t),
+        "outcome_index": statistics.median(out_i),
+    }
+
+
+def table(m: dict[str, float]) -> str:
+    rows = [
+        ["bytes on disk per decision (SQLite file growth)", f"{m['disk']:,.0f}"],
+        ["stored JSON per decision (decisions table)", f"{m['json']:,.0f}"],
+        ["key columns per decision (decisions table)", f"{m['keys']:,.0f}"],
+        ["items per decision (decisions table)", f"{m['items']:g}"],
+        ["DynamoDB WRU per log_decision (transaction)", f"{m['log_table']:g}"],
+        ["DynamoDB WRU per log_decision (+ index writes)", f"{m['log_table'] + m['log_index']:g}"],
+        ["DynamoDB WRU per record_outcome (transaction)", f"{m['outcome_table']:g}"],
+        ["DynamoDB WRU per record_outcome (+ index writes)", f"{m['outcome_table'] + m['outcome_index']:g}"],
+    ]
+    return markdown_table(["measure", "value"], rows, "lr")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--decisions", type=int, default=2000, help="decisions logged (default 2000)")
+    parser.add_argument("--no-doc", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench-footprint-") as tmp:
+        m = asyncio.run(measure(Path(tmp), args.decisions))
+    notes = [
+        f"{machine_note()} {args.decisions:,} decisions logged and given an outcome through `Memory` "
+        "(the tools' path) on a fresh embedded store, after 20 warm-up decisions; WRU figures are medians "
+        "per call.",
+        "",
+        "- Disk: SQLite file size after `PRAGMA wal_checkpoint(TRUNCATE)`, before and after the decisions "
+        "(rows, the key and index B-trees, page slack). The rollup items they update are shared and stay "
+        "a constant size.",
+        "- WRU: computed from the written items by DynamoDB's rules, not measured on DynamoDB; index writes "
+        "assume the tables' ALL projection (docs/DYNAMODB.md).",
+    ]
+    publish("footprint", table(m) + "\n\n" + "\n".join(notes), write=not args.no_doc)
+
+
+if __name__ == "__main__":
+    main()
