@@ -95,6 +95,38 @@ if __name__ == "__main__":
 '''
 
 
+REPLAY_GOAL = 1.25
+REPLAY_SERVER = '''\
+"""agent-memory's own server whose tools replay their first result: the same SDK path, output
+schemas and result sizes, without the memory's work (the bench's "replay" floor)."""
+
+from typing import Any
+
+import anyio
+
+from agent_memory.config import Settings
+from agent_memory.server.app import build_server
+
+server = build_server(Settings())
+for tool in server._tool_manager.list_tools():
+
+    def replaying(real: Any) -> Any:
+        cached: list[Any] = []
+
+        async def replay(*args: Any, **kwargs: Any) -> Any:
+            if not cached:
+                cached.append(await real(*args, **kwargs))
+            return cached[0]
+
+        return replay
+
+    object.__setattr__(tool, "fn", replaying(tool.fn))
+
+if __name__ == "__main__":
+    anyio.run(server.run_stdio_async)
+'''
+
+
 def noop_server() -> MCPServer[Any]:
     """The floor in-process: the same server as ``NOOP_SERVER``."""
     server: MCPServer[Any] = MCPServer(name="noop")
@@ -251,24 +283,42 @@ def memory_params(db: Path, profile_to: Path | None = None) -> mcp.StdioServerPa
     args = ["-m", "agent_memory.cli", "serve", "--agent-id", ME]
     if profile_to is not None:
         args = ["-m", "cProfile", "-o", str(profile_to), *args]
-    env = {"AGENT_MEMORY_SQLITE_PATH": str(db)}
-    if "PYTHONPATH" in os.environ:  # the server runs this checkout's code, like the bench itself
-        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
-    return mcp.StdioServerParameters(command=sys.executable, args=args, env=env)
+    return mcp.StdioServerParameters(
+        command=sys.executable, args=args, env=server_env(AGENT_MEMORY_SQLITE_PATH=str(db))
+    )
+
+
+def server_env(**extra: str) -> dict[str, str]:
+    """The environment of a server subprocess: ``extra`` plus this process's PYTHONPATH (the SDK
+    passes only a safe subset of the environment, so a server would otherwise import whichever
+    agent_memory the interpreter finds, not the checkout being measured)."""
+    path = os.environ.get("PYTHONPATH")
+    return {**extra, **({"PYTHONPATH": path} if path else {})}
 
 
 async def measure(
     workdir: Path, iterations: int, warmup: int
-) -> tuple[Samples, dict[str, tuple[int, float]]]:
+) -> tuple[Samples, Samples, dict[str, tuple[int, float]]]:
     db = workdir / "memory.db"
     await seed(db)
+    replay_db = workdir / "replay.db"
+    await seed(replay_db)
     noop_script = workdir / "noop_server.py"
     noop_script.write_text(NOOP_SERVER, encoding="utf-8")
+    replay_script = workdir / "replay_server.py"
+    replay_script.write_text(REPLAY_SERVER, encoding="utf-8")
     async with AsyncExitStack() as stack:
         memory = await stack.enter_async_context(mcp.Client(memory_params(db)))
         noop = await stack.enter_async_context(
             mcp.Client(mcp.StdioServerParameters(command=sys.executable, args=[str(noop_script)]))
         )
+        replay_env = server_env(AGENT_MEMORY_SQLITE_PATH=str(replay_db), AGENT_MEMORY_AGENT_ID=ME)
+        replay = await stack.enter_async_context(
+            mcp.Client(
+                mcp.StdioServerParameters(command=sys.executable, args=[str(replay_script)], env=replay_env)
+            )
+        )
+        replays = Rounds(replay, None)
         tools = {t.name for t in (await memory.list_tools()).tools}
         missing = set(TOOLS) - tools
         if missing:
@@ -277,10 +327,11 @@ async def measure(
         total = warmup + iterations
         for i in range(total):
             await rounds.round(i, record=i >= warmup)
+            await replays.round(i, record=i >= warmup)
             if (i + 1) % 50 == 0:
                 progress(f"round {i + 1}/{total}")
         checks = await rounds.client_checks()
-    return rounds.samples, checks
+    return rounds.samples, replays.samples, checks
 
 
 async def profile(workdir: Path, rounds_n: int, focus: Sequence[str]) -> tuple[str, str]:
@@ -642,7 +693,7 @@ def profile_table(profiles: dict[str, dict[str, int]]) -> str:
     return markdown_table(["tool (stdio server)", "busy samples", *names], rows, "l" + "r" * (len(names) + 1))
 
 
-def table(samples: Samples, checks: dict[str, tuple[int, float]]) -> str:
+def table(samples: Samples, replays: Samples, checks: dict[str, tuple[int, float]]) -> str:
     floor = samples.summary(NOOP)
     rows: list[list[object]] = []
     for tool in (NOOP, *TOOLS):
@@ -650,6 +701,15 @@ def table(samples: Samples, checks: dict[str, tuple[int, float]]) -> str:
         ratio = s.p50_ms / floor.p50_ms
         size, check_ms = checks[tool]
         verdict = "" if tool == NOOP else ("ok" if ratio <= GOAL else f"MISS (> {GOAL}x)")
+        replay_cells = ["", "", ""]
+        if tool != NOOP:
+            r = replays.summary(tool).p50_ms
+            vs = s.p50_ms / r
+            replay_cells = [
+                fmt_ms(r),
+                f"{vs:.2f}x",
+                "ok" if vs <= REPLAY_GOAL else f"MISS (> {REPLAY_GOAL}x)",
+            ]
         rows.append(
             [
                 f"{NOOP} (SDK floor)" if tool == NOOP else tool,
@@ -657,6 +717,7 @@ def table(samples: Samples, checks: dict[str, tuple[int, float]]) -> str:
                 fmt_ms(s.p95_ms),
                 f"{ratio:.2f}x",
                 verdict,
+                *replay_cells,
                 f"{size / 1024:.1f}",
                 fmt_ms(check_ms),
             ]
@@ -668,11 +729,14 @@ def table(samples: Samples, checks: dict[str, tuple[int, float]]) -> str:
             "p95 ms",
             "p50 / noop p50",
             f"goal <= {GOAL}x",
+            "replay p50 ms",
+            "p50 / replay p50",
+            f"goal <= {REPLAY_GOAL}x",
             "result KB",
             "client schema check ms",
         ],
         rows,
-        "lrrrlrr",
+        "lrrrlrrlrr",
     )
 
 
@@ -698,7 +762,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         cpu_main(args)
         return
     with tempfile.TemporaryDirectory(prefix="bench-stdio-") as tmp:
-        samples, checks = asyncio.run(measure(Path(tmp), args.iterations, args.warmup))
+        samples, replays, checks = asyncio.run(measure(Path(tmp), args.iterations, args.warmup))
         floor = samples.summary(NOOP).p50_ms
         misses = [t for t in TOOLS if samples.summary(t).p50_ms / floor > GOAL]
         breakdown, report = "", ""
@@ -721,8 +785,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         "and acks it (read_inbox sees 6 pending), reads and updates the state, recalls patterns with a "
         "context, searches a page of 20 decisions (recall_stm returns 10).",
         f'- Floor: an MCPServer with one `async def {NOOP}() -> str` returning "ok", over stdio.',
+        "- Replay: the memory's own server (`build_server`, same SDK path and output schemas) whose tools "
+        "return their first result again on every call, without the memory's work; called with the same "
+        "arguments in the same rounds, on its own seeded store. Ours / replay = how much of a call is our "
+        f"own work (goal <= {REPLAY_GOAL}x: at most 20 %).",
     ]
-    markdown = table(samples, checks) + "\n\n" + "\n".join(notes)
+    markdown = table(samples, replays, checks) + "\n\n" + "\n".join(notes)
     if breakdown:
         markdown += (
             f"\n\nWhere the time goes ({args.profile_rounds} rounds in-process: `build_server` + the SDK's "
