@@ -45,6 +45,7 @@ from bench.common import (
     Samples,
     bench_settings,
     child_pid,
+    child_pids,
     collapsed_stacks,
     cpu_ns,
     fmt_ms,
@@ -150,15 +151,15 @@ def context_of(i: int) -> dict[str, Any]:
     }
 
 
-async def seed(db: Path) -> None:
-    """What a running team leaves: registered agents, pending signals for ``bench``, own and
+async def seed(db: Path, pending: int = 5) -> None:
+    """What a running team leaves: registered agents, ``pending`` signals for ``bench``, own and
     shared patterns, a state. Written through ``Memory`` before the server starts."""
     async with open_store("sqlite", sqlite_path=db) as store:
         m = Memory(store, bench_settings(), utcnow)
         me = Caller(ME)
         for agent in (ME, *PEERS):
             await m.register(Caller(agent))
-        for i in range(5):
+        for i in range(pending):
             await m.publish_signal(
                 Caller(PEERS[0]),
                 signal_type="WHALE_ACTIVITY",
@@ -751,6 +752,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--cpu", action="store_true", help="server CPU per call from /proc instead of the latency rounds"
     )
+    parser.add_argument(
+        "--pending", type=int, default=0, help="recall_stm/read_inbox with 1 vs this many pending signals"
+    )
     parser.add_argument("--cpu-passes", type=int, default=3, help="passes over the tools (default 3)")
     parser.add_argument("--cpu-block", type=int, default=100, help="calls per tool per pass (default 100)")
     parser.add_argument(
@@ -758,6 +762,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--no-doc", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
     args = parser.parse_args(argv)
+    if args.pending:
+        pending_main(args)
+        return
     if args.cpu:
         cpu_main(args)
         return
@@ -803,6 +810,87 @@ def main(argv: Sequence[str] | None = None) -> None:
     publish("stdio", markdown, write=not args.no_doc)
     if report:
         print(report, file=sys.stderr)
+
+
+PENDING_TOOLS = ("recall_stm", "read_inbox")
+# read_inbox returns a page of what is pending: with 1 pending that is one entry, so both servers
+# are asked for one entry (the same result); recall_stm's page does not depend on the signals.
+PENDING_ARGS: dict[str, dict[str, Any]] = {"recall_stm": {}, "read_inbox": {"limit": 1}}
+PENDING_GOAL = 1.1
+
+
+async def measure_pending(workdir: Path, few: int, many: int, passes: int, block: int) -> dict[str, Any]:
+    """recall_stm and read_inbox on two servers, one whose agent has ``few`` pending signals, one
+    with ``many``: blocks of calls alternating between them, latency and server CPU per call."""
+    servers: dict[int, tuple[mcp.Client, int]] = {}
+    samples = Samples()
+    cpu: dict[str, list[int]] = {}
+    async with AsyncExitStack() as stack:
+        for n in (few, many):
+            db = workdir / f"pending-{n}.db"
+            await seed(db, pending=n)
+            running = child_pids("agent_memory.cli")
+            client = await stack.enter_async_context(mcp.Client(memory_params(db)))
+            await client.call_tool("get_state", {})
+            (pid,) = child_pids("agent_memory.cli") - running
+            servers[n] = (client, pid)
+        for p in range(passes + 1):
+            for tool in PENDING_TOOLS:
+                for n in (few, many) if p % 2 else (many, few):
+                    client, pid = servers[n]
+                    before = cpu_ns(pid)
+                    for _ in range(block):
+                        result = await samples.time(
+                            f"{tool}@{n}", client.call_tool(tool, PENDING_ARGS[tool]), record=p > 0
+                        )
+                        ok(tool, result)
+                    if p > 0:
+                        cpu.setdefault(f"{tool}@{n}", []).append(cpu_ns(pid) - before)
+            progress(f"pending pass {p}/{passes}")
+    return {"samples": samples, "cpu": {k: sum(v) / (len(v) * block) / 1e6 for k, v in cpu.items()}}
+
+
+def pending_table(m: dict[str, Any], few: int, many: int) -> str:
+    samples, cpu = m["samples"], m["cpu"]
+    rows: list[list[object]] = []
+    for tool in PENDING_TOOLS:
+        a, b = samples.summary(f"{tool}@{few}").p50_ms, samples.summary(f"{tool}@{many}").p50_ms
+        ca, cb = cpu[f"{tool}@{few}"], cpu[f"{tool}@{many}"]
+        worst = max(b / a, cb / ca)
+        verdict = "ok" if worst <= PENDING_GOAL else f"MISS (> {PENDING_GOAL}x)"
+        name = tool + "".join(f" ({k} {v})" for k, v in PENDING_ARGS[tool].items())
+        rows.append(
+            [name, fmt_ms(a), fmt_ms(b), f"{b / a:.2f}x", fmt_ms(ca), fmt_ms(cb), f"{cb / ca:.2f}x", verdict]
+        )
+    return markdown_table(
+        [
+            "tool",
+            f"p50 ms @ {few} pending",
+            f"p50 ms @ {many:,} pending",
+            "ratio",
+            f"server CPU ms @ {few}",
+            f"server CPU ms @ {many:,}",
+            "ratio",
+            f"goal <= {PENDING_GOAL}x",
+        ],
+        rows,
+        "lrrrrrrl",
+    )
+
+
+def pending_main(args: argparse.Namespace) -> None:
+    few, many = 1, args.pending
+    with tempfile.TemporaryDirectory(prefix="bench-pending-") as tmp:
+        m = asyncio.run(measure_pending(Path(tmp), few, many, args.cpu_passes, args.cpu_block))
+    notes = [
+        f"{machine_note()} Two memory servers over stdio, seeded alike except for the signals pending for "
+        f"the agent ({few} vs {many:,}); {args.cpu_passes} passes after a warm-up pass, each a block of "
+        f"{args.cpu_block} calls per tool and server, the servers alternating. recall_stm with its default "
+        "page (10 decisions, the notes, the pending count); read_inbox with limit 1, so that both servers "
+        "return one entry (its default page is min(10, pending) entries). Server CPU from "
+        "`/proc/PID/task/*/schedstat` over each block.",
+    ]
+    publish("pending", pending_table(m, few, many) + "\n\n" + "\n".join(notes), write=not args.no_doc)
 
 
 def cpu_main(args: argparse.Namespace) -> None:

@@ -536,8 +536,16 @@ class BulkLoader:
 def child_pid(marker: str) -> int:
     """The pid of this process's child whose command line contains ``marker`` (a stdio server
     started by ``mcp.Client``). Linux only (reads /proc)."""
+    found = child_pids(marker)
+    if len(found) != 1:
+        raise RuntimeError(f"expected one child process running {marker!r}, found {found}")
+    return found.pop()
+
+
+def child_pids(marker: str) -> set[int]:
+    """The pids of this process's children whose command line contains ``marker``."""
     me = os.getpid()
-    found = []
+    found: set[int] = set()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -548,10 +556,8 @@ def child_pid(marker: str) -> int:
             continue
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
         if ppid == me and marker in cmdline:
-            found.append(int(entry.name))
-    if len(found) != 1:
-        raise RuntimeError(f"expected one child process running {marker!r}, found {found}")
-    return found[0]
+            found.add(int(entry.name))
+    return found
 
 
 def cpu_ns(pid: int) -> int:
