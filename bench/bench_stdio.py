@@ -458,57 +458,52 @@ async def profile(workdir: Path, rounds_n: int, focus: Sequence[str]) -> tuple[s
 # server CPU per call (from /proc) and py-spy profiles
 # --------------------------------------------------------------------------------------------------
 
-# Where a busy sample of the server goes; the first rule whose test holds for a stack (frames root
-# first, "function (file:line)") names it. Inclusive shares, so a sample counts in one category.
-PROFILE_CATEGORIES: tuple[tuple[str, Any], ...] = (
-    (
-        "pydantic validation of stored records",
-        lambda f: _under(
-            f,
-            "storage/records/",
-            ("model_validate", "model_construct", "_decision ", "_signal ", "_inbox ", "_pattern ", "_note "),
-        ),
-    ),
-    ("JSON decode", lambda f: _any(f, ("json/decoder.py", "loads (json/__init__.py"))),
-    ("JSON encode", lambda f: _any(f, ("json/encoder.py", "dumps (json/__init__.py", "model_dump_json"))),
-    (
-        "SQL on the worker thread",
-        lambda f: _any(f, ("_fetch (", "_query_sync (", "_write_sync (", "_get_sync (")),
-    ),
-    (
-        "worker-thread hand-off (executor, futures, tenacity)",
-        lambda f: _any(
-            f,
-            (
-                "concurrent/futures",
-                "run_in_executor",
-                "tenacity/",
-                "asyncio/futures.py",
-                "_chain_future",
-                "call_soon_threadsafe",
-                "_write_to_self",
-            ),
-        ),
-    ),
-    ("tool body (agent_memory, other)", lambda f: _any(f, ("agent_memory/",))),
-    ("SDK result conversion / validation", lambda f: _any(f, ("func_metadata.py", "pydantic/"))),
-    ("MCP SDK, JSON-RPC, stdio, event loop", lambda f: True),
+
+# Where a busy sample of the server goes, by the innermost Python frame of the sample (py-spy shows
+# Python frames only, so time in C - pydantic-core, the json scanner, sqlite3 - counts in the frame
+# that called it). Frames read "function (file:line)"; the first rule whose test holds names it.
+def _leaf_in(*parts: str) -> Any:
+    return lambda frames: any(part in frames[-1] for part in parts)
+
+
+HANDOFF = (
+    "concurrent/futures",
+    "threading.py",
+    "asyncio/futures.py",
+    "queue.py",
+    "tenacity/",
+    "call_soon_threadsafe",
+    "_write_to_self",
 )
 
 
+def _any(frames: Sequence[str], parts: Sequence[str]) -> bool:
+    return any(part in frame for frame in frames for part in parts)
+
+
+def _handoff(frames: Sequence[str]) -> bool:
+    return any(part in frames[-1] for part in HANDOFF)
+
+
+def _stored_validation(frames: Sequence[str]) -> bool:
+    return "pydantic" in frames[-1] and any("storage/records/" in f for f in frames)
+
+
+PROFILE_CATEGORIES: tuple[tuple[str, Any], ...] = (
+    ("pydantic: records read from storage", _stored_validation),
+    ("pydantic: other (arguments, results)", _leaf_in("pydantic")),
+    ("json module (encode, decode)", _leaf_in("/json/")),
+    ("SQLite engine (SQL, rows, checks)", _leaf_in("storage/sqlite/")),
+    (
+        "hand-off to the SQLite worker thread",
+        lambda f: _handoff(f) and _any(f, ("storage/sqlite/", "agent-memory-sqlite")),
+    ),
+    ("other thread hand-offs (SDK stdio threads, wake-ups)", _handoff),
+    ("agent_memory (other)", _leaf_in("agent_memory/")),
+    ("MCP SDK, jsonschema, anyio", _leaf_in("/mcp/", "mcp_types", "jsonschema", "anyio/", "referencing/")),
+    ("asyncio loop, stdio, other", lambda frames: True),
+)
 IDLE = re.compile(r"(select \(|\.wait \(|Queue\.get \(|^_worker \(|WorkerThread\.run \(|Thread\.run \()")
-
-
-def _any(frames: Sequence[str], needles: Sequence[str]) -> bool:
-    return any(n in fr for fr in frames for n in needles)
-
-
-def _under(frames: Sequence[str], module: str, names: Sequence[str]) -> bool:
-    """A frame of ``module`` calling (directly or not) one of ``names``."""
-    for i, fr in enumerate(frames):
-        if module in fr:
-            return _any(frames[i:], names)
-    return False
 
 
 def classify(stacks: list[tuple[list[str], int]]) -> dict[str, int]:
@@ -920,7 +915,7 @@ def cpu_main(args: argparse.Namespace) -> None:
             + f"{machine_note()} py-spy (`record --rate 1000 --threads --nonblocking`) attached to the stdio "
             f"server during one block of {max(args.cpu_block, 200)} calls per tool; samples of idle "
             "threads (the SQLite worker waiting for a job, the stdin reader) dropped. Each busy sample "
-            "counts once, in the first category (left to right) one of its frames belongs to."
+            "counts once, by its innermost Python frame (time in C code counts in the frame calling it)."
         )
         publish("profile", prof, write=not args.no_doc)
 

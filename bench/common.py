@@ -34,7 +34,6 @@ from agent_memory.memory.service import Memory, new_id
 from agent_memory.models import Outcome, normalize_json, utcnow
 from agent_memory.storage import keys
 from agent_memory.storage.engine import Item, Put, QueryPage, Update, WriteOp
-from agent_memory.storage.sqlite.items import stored_json as sqlite_stored_json
 from agent_memory.storage.store import MemoryStore
 
 __all__ = ["FAKE_AWS_ENV", "aws_test_env", "dynamodb_local", "moto_server"]
@@ -437,7 +436,9 @@ class BulkLoader:
         for n in (1, 2, 3):
             gpk, gsk = item.get(f"gsi{n}pk"), item.get(f"gsi{n}sk")
             gsi += [gpk, gsk] if gpk is not None and gsk is not None else [None, None]
-        data = sqlite_stored_json(item, gsi)
+        from agent_memory.storage.sqlite.items import stored_json
+
+        data = stored_json(item, gsi)
         return ("decisions", item["pk"], item["sk"], data, item.get("ttl"), *gsi)
 
     async def _verify(
