@@ -559,7 +559,7 @@ class CpuRun:
                 },
                 record,
             )
-            self.ids.append(out["decision"]["decision_id"])
+            self.ids.append(out["decision_id"])
         elif tool == "record_outcome":
             await c(
                 "record_outcome",
@@ -583,7 +583,7 @@ class CpuRun:
                 },
                 record,
             )
-            self.signals.append(out["signal"]["signal_id"])
+            self.signals.append(out["signal_id"])
         elif tool == "read_inbox":
             await c("read_inbox", {}, record)
         elif tool == "ack_signal":

@@ -63,7 +63,7 @@ def test_two_workers_serve_one_port_and_share_the_store(tmp_path: Path) -> None:
             logged = _call(
                 url, hunter, "log_decision", {"decision_type": "SOURCE_SELECTION", "context": {"i": i}}
             )
-            ids.append(logged["decision"]["decision_id"])  # type: ignore[index]
+            ids.append(logged["decision_id"])  # type: ignore[arg-type]
         found = _call(url, hunter, "search_decisions", {"decision_type": "SOURCE_SELECTION", "limit": 50})
         assert sorted(d["decision_id"] for d in found["decisions"]) == sorted(ids)  # type: ignore[attr-defined]
         assert _call(url, risk, "get_state", {})["agent_id"] == "risk-manager"

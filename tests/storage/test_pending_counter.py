@@ -27,7 +27,7 @@ async def _publish(memory, n: int, *, ttl_hours: float = 2, to: list[str] | None
             confidence=0.8,
             ttl_hours=ttl_hours,
         )
-        ids.append(published.signal.signal_id)
+        ids.append(published.signal_id)
     return ids
 
 
@@ -44,7 +44,7 @@ async def test_pending_count_costs_one_query_whatever_is_pending(engine: ItemEng
         assert await memory.store.count_pending(RISK.agent_id, cap=1000) == 153
         assert await memory.store.count_pending(RISK.agent_id) == 100  # capped as before
     assert few.requests == 1 and many.requests == 2
-    assert (await memory.recall_stm(RISK)).pending_signals_capped
+    assert (await memory.recall_stm(RISK)).pending_signals == 100
 
 
 async def test_pending_count_follows_acks_and_expiry_minute_by_minute(engine: ItemEngine) -> None:
@@ -116,16 +116,16 @@ async def test_publish_reads_the_registry_only_for_everyone(engine: ItemEngine) 
         result = await memory.publish_signal(
             HUNTER, signal_type="T", data={}, target_agents=[RISK.agent_id], confidence=0.5
         )
-    assert result.unregistered_targets == [] and again.requests == 1
+    assert not result.unregistered_targets and again.requests == 1
     # Registered later by another process: found on the next publish naming it.
     await memory_on(engine).register(Caller("ghost"))
     result = await memory.publish_signal(
         HUNTER, signal_type="T", data={}, target_agents=["ghost"], confidence=0.5
     )
-    assert result.unregistered_targets == []
+    assert not result.unregistered_targets
     with usage.metered() as everyone:
         result = await memory.publish_signal(
             HUNTER, signal_type="T", data={}, target_agents=["*"], confidence=0.5
         )
-    assert sorted(result.signal.target_agents) == ["ghost", RISK.agent_id]
+    assert result.targets == 2 and not result.unregistered_targets  # ghost and risk, not the publisher
     assert everyone.requests == 2
