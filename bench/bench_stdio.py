@@ -904,8 +904,8 @@ def cpu_main(args: argparse.Namespace) -> None:
         "- Server CPU: user + system time of every thread of the server process "
         "(`/proc/PID/task/*/schedstat`) over each block, divided by the calls. It includes the SDK's "
         "JSON-RPC and stdio work, which the no-op pays too.",
-        "- update_state passes the version its previous call wrote. record_outcome and ack_signal consume the "
-        "decisions and signals of the log_decision and publish_signal blocks before them.",
+        "- update_state passes the version its previous call wrote. record_outcome and ack_signal consume "
+        "the decisions and signals of the log_decision and publish_signal blocks before them.",
     ]
     markdown = cpu_table(run) + "\n\n" + "\n".join(notes)
     publish("stdio-cpu", markdown, write=not args.no_doc)
