@@ -77,8 +77,24 @@ def _disk(db: Path) -> int:
     return db.stat().st_size
 
 
-async def measure(workdir: Path, n: int) -> dict[str, float]:
-    db = workdir / "footprint.db"
+def _context(i: int, pad: int) -> dict[str, Any]:
+    context = context_of(i)
+    if pad:
+        # A realistic larger context: prices and indicators of a few assets, ``pad`` bytes of JSON.
+        assets = {}
+        while len(str(assets)) < pad:
+            k = len(assets)
+            assets[f"asset_{k}"] = {
+                "price": 100.25 + k + i % 7,
+                "rsi": 40 + k % 30,
+                "trend": "up" if k % 2 else "down",
+            }
+        context["assets"] = assets
+    return context
+
+
+async def measure(workdir: Path, n: int, pad: int = 0) -> dict[str, float]:
+    db = workdir / f"footprint-{pad}.db"
     engine = await SqliteEngine.open(db)
     metered = Metered(engine)
     try:
@@ -95,7 +111,10 @@ async def measure(workdir: Path, n: int) -> dict[str, float]:
         for i in range(n):
             t0, i0 = metered.table_wru, metered.index_wru
             d, _ = await memory.log_decision(
-                me, DECISION_TYPE, context=context_of(i), reasoning={"chosen": "whaleMovements", "score": 0.8}
+                me,
+                DECISION_TYPE,
+                context=_context(i, pad),
+                reasoning={"chosen": "whaleMovements", "score": 0.8},
             )
             t1, i1 = metered.table_wru, metered.index_wru
             await memory.record_outcome(me, d.decision_id, Outcome(success=i % 3 != 0, quality_score=0.75))
@@ -129,18 +148,22 @@ async def measure(workdir: Path, n: int) -> dict[str, float]:
     }
 
 
-def table(m: dict[str, float]) -> str:
-    rows = [
-        ["bytes on disk per decision (SQLite file growth)", f"{m['disk']:,.0f}"],
-        ["stored JSON per decision (decisions table)", f"{m['json']:,.0f}"],
-        ["key columns per decision (decisions table)", f"{m['keys']:,.0f}"],
-        ["items per decision (decisions table)", f"{m['items']:g}"],
-        ["DynamoDB WRU per log_decision (transaction)", f"{m['log_table']:g}"],
-        ["DynamoDB WRU per log_decision (+ index writes)", f"{m['log_table'] + m['log_index']:g}"],
-        ["DynamoDB WRU per record_outcome (transaction)", f"{m['outcome_table']:g}"],
-        ["DynamoDB WRU per record_outcome (+ index writes)", f"{m['outcome_table'] + m['outcome_index']:g}"],
+def table(runs: dict[str, dict[str, float]]) -> str:
+    measures = [
+        ("bytes on disk per decision (SQLite file growth)", lambda m: f"{m['disk']:,.0f}"),
+        ("stored JSON per decision (decisions table)", lambda m: f"{m['json']:,.0f}"),
+        ("key columns per decision (decisions table)", lambda m: f"{m['keys']:,.0f}"),
+        ("items per decision (decisions table)", lambda m: f"{m['items']:g}"),
+        ("DynamoDB WRU per log_decision (transaction)", lambda m: f"{m['log_table']:g}"),
+        ("DynamoDB WRU per log_decision (+ index writes)", lambda m: f"{m['log_table'] + m['log_index']:g}"),
+        ("DynamoDB WRU per record_outcome (transaction)", lambda m: f"{m['outcome_table']:g}"),
+        (
+            "DynamoDB WRU per record_outcome (+ index writes)",
+            lambda m: f"{m['outcome_table'] + m['outcome_index']:g}",
+        ),
     ]
-    return markdown_table(["measure", "value"], rows, "lr")
+    rows = [[name, *(fmt(m) for m in runs.values())] for name, fmt in measures]
+    return markdown_table(["measure", *runs], rows, "l" + "r" * len(runs))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -148,8 +171,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--decisions", type=int, default=2000, help="decisions logged (default 2000)")
     parser.add_argument("--no-doc", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
     args = parser.parse_args(argv)
+    runs: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-footprint-") as tmp:
-        m = asyncio.run(measure(Path(tmp), args.decisions))
+        runs["small context (bench_stdio's, ~90 B)"] = asyncio.run(measure(Path(tmp), args.decisions))
+        runs["1.2 KB context"] = asyncio.run(measure(Path(tmp), args.decisions, pad=1200))
     notes = [
         f"{machine_note()} {args.decisions:,} decisions logged and given an outcome through `Memory` "
         "(the tools' path) on a fresh embedded store, after 20 warm-up decisions; WRU figures are medians "
@@ -161,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "- WRU: computed from the written items by DynamoDB's rules, not measured on DynamoDB; index writes "
         "assume the tables' ALL projection (docs/DYNAMODB.md).",
     ]
-    publish("footprint", table(m) + "\n\n" + "\n".join(notes), write=not args.no_doc)
+    publish("footprint", table(runs) + "\n\n" + "\n".join(notes), write=not args.no_doc)
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ NOOP_APP = '''\
 
 from mcp.server.mcpserver import MCPServer
 
-server = MCPServer(name="noop")
+server = MCPServer(name="noop", log_level="WARNING")  # as agent-memory logs: no line per request
 
 
 @server.tool()

@@ -361,10 +361,10 @@ async def profile(workdir: Path, rounds_n: int, focus: Sequence[str]) -> tuple[s
     original_convert = FuncMetadata.convert_result
     original_validate = ClientSession.validate_tool_result
 
-    async def timed_run(state: Any, spec: Any, handler: Any, arguments: Any) -> Any:
+    async def timed_run(state: Any, spec: Any, handler: Any, arguments: Any, *rest: Any) -> Any:
         start = now_ns()
         try:
-            return await original_run(state, spec, handler, arguments)
+            return await original_run(state, spec, handler, arguments, *rest)
         finally:
             add(spec.name, "body", now_ns() - start)
 

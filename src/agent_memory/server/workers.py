@@ -16,6 +16,7 @@ client.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -24,6 +25,8 @@ from starlette.applications import Starlette
 from agent_memory.config import Settings
 from agent_memory.errors import ConfigurationError
 
+LOG_LEVEL_ENV = "AGENT_MEMORY_WORKER_LOG_LEVEL"
+"""The log level of the command (``-v``: DEBUG), for the workers, which do not run ``main()``."""
 SETTINGS_ENV = "AGENT_MEMORY_WORKER_SETTINGS_JSON"
 """Where a worker finds the settings of the command that started it (JSON of :class:`Settings`)."""
 MAX_WORKERS = 64
@@ -47,6 +50,7 @@ def serve_http(settings: Settings, workers: int) -> None:
     check_workers(workers, "http")
     http_app(settings)  # fail here, once, on bad settings (tokens file...), not in every worker
     os.environ[SETTINGS_ENV] = settings.model_dump_json()
+    os.environ[LOG_LEVEL_ENV] = logging.getLevelName(logging.getLogger().getEffectiveLevel())
     print(
         f"agent-memory: serving MCP on http://{settings.http_host}:{settings.http_port}/mcp "
         f"with {workers} worker processes",
@@ -66,6 +70,13 @@ def worker_app() -> Starlette:
     """The app of one worker process (uvicorn's factory)."""
     from agent_memory.server.run import http_app
 
+    # Logging as the command configured it; otherwise the SDK would configure INFO with a rich
+    # handler, and log every stateless request ("Terminating session") at a cost per call.
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=os.environ.get(LOG_LEVEL_ENV, "WARNING"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     raw = os.environ.get(SETTINGS_ENV)
     if raw is None:
         raise ConfigurationError(
