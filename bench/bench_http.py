@@ -70,6 +70,18 @@ async def noop() -> str:
 app = server.streamable_http_app(stateless_http=True, json_response=True)
 '''
 
+NOOP_WORKERS = '''\
+"""The no-op app in N processes, with the launcher ``agent-memory serve --workers N`` uses."""
+
+import sys
+
+from agent_memory.server.workers import serve_workers
+
+if __name__ == "__main__":
+    port, workers, app_dir = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    serve_workers("noop_http:app", "127.0.0.1", port, workers, factory=False, app_dir=app_dir)
+'''
+
 _LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
 
 
@@ -190,12 +202,21 @@ def run(
     tokens_file = workdir / "tokens.json"
     tokens = tuple(add_token(tokens_file, f"agent-{i}", "agent") for i in range(AGENTS))
     (workdir / "noop_http.py").write_text(NOOP_APP, encoding="utf-8")
+    (workdir / "noop_workers.py").write_text(NOOP_WORKERS, encoding="utf-8")
     results: dict[int, dict[tuple[str, int], float]] = {}
     for w in workers:
         progress(f"{w} worker process(es)")
         noop_port, our_port = _free_port(), _free_port()
         noop_cmd = [sys.executable, "-m", "uvicorn", "noop_http:app", "--app-dir", str(workdir), "--port",
-                    str(noop_port), "--workers", str(w), "--log-level", "warning"]  # fmt: skip
+                    str(noop_port), "--log-level", "warning"]  # fmt: skip
+        if w > 1:  # the same multi-process launcher as ours
+            noop_cmd = [
+                sys.executable,
+                str(workdir / "noop_workers.py"),
+                str(noop_port),
+                str(w),
+                str(workdir),
+            ]
         our_cmd = [sys.executable, "-m", "agent_memory.cli", "serve", "--transport", "http", "--port",
                    str(our_port), "--tokens-file", str(tokens_file), "--workers", str(w)]  # fmt: skip
         env = {"AGENT_MEMORY_SQLITE_PATH": str(workdir / f"memory-{w}.db")}
@@ -249,7 +270,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         "- Ours: `agent-memory serve --transport http --workers W`, embedded store (one SQLite file shared "
         f"by the W processes), bearer tokens of {AGENTS} agents (client i uses agent i mod {AGENTS}); "
         "the token check is part of our cost. No-op: an MCPServer with one `async def noop() -> str`, "
-        "`streamable_http_app(stateless_http=True, json_response=True)` under `uvicorn --workers W`.",
+        "`streamable_http_app(stateless_http=True, json_response=True)`, logging at WARNING like ours, "
+        "under uvicorn (one process), or for W > 1 the launcher of `--workers` "
+        "(`agent_memory.server.workers.serve_workers`: W processes on one port with SO_REUSEPORT).",
         "- Clients: keep-alive HTTP/1.1 connections in the bench process, each sending a pre-built "
         "JSON-RPC `tools/call` and checking the answer is a successful tool result; on the same cores as "
         "the servers, so at high rates the load generator takes part of the machine from both.",
