@@ -13,6 +13,7 @@ import platform
 import re
 import sqlite3
 import statistics
+import subprocess
 import sys
 import time
 import uuid
