@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 
 from agent_memory.memory.identity import Caller
@@ -16,9 +17,10 @@ from agent_memory.storage.sqlite import SqliteEngine
 from tests.support import T0, FakeClock, memory_on
 
 HUNTER = Caller("market-hunter")
-CREATED = "2026-11-02T08:30:00.000000Z"
-EXPIRES = "2027-01-31T08:30:00.000000Z"
-TTL = 1801384200
+_CREATED_AT = T0 - timedelta(minutes=30)
+CREATED = keys.iso(_CREATED_AT)
+EXPIRES = keys.iso(_CREATED_AT + timedelta(days=90))
+TTL = keys.epoch(_CREATED_AT + timedelta(days=90))
 
 
 def _old_items(decision_id: str) -> list[dict[str, object]]:
