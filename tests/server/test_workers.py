@@ -81,6 +81,6 @@ def test_workers_need_the_http_transport(tmp_path: Path) -> None:
         [sys.executable, "-m", "agent_memory.cli", "serve", "--workers", "2"],
         env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
-    assert done.returncode == 1
+    assert done.returncode == 2  # a usage mistake
     assert "--workers applies to --transport http only" in done.stderr
     assert "Traceback" not in done.stderr
