@@ -267,8 +267,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         "1 s warm-up window each; windows of the no-op, get_state and log_decision alternate (rotating "
         "order), so each ratio compares windows measured in the same minutes.",
         "",
-        "- Ours: `agent-memory serve --transport http --workers W`, embedded store (one SQLite file shared "
-        f"by the W processes), bearer tokens of {AGENTS} agents (client i uses agent i mod {AGENTS}); "
+        "- Ours: `agent-memory serve --transport http` with `--workers` set to W, embedded store (one "
+        f"SQLite file shared by the W processes), bearer tokens of {AGENTS} agents (client i uses agent "
+        f"i mod {AGENTS}); "
         "the token check is part of our cost. No-op: an MCPServer with one `async def noop() -> str`, "
         "`streamable_http_app(stateless_http=True, json_response=True)`, logging at WARNING like ours, "
         "under uvicorn (one process), or for W > 1 the launcher of `--workers` "
