@@ -232,7 +232,7 @@ def _signal_counters(item: Item, counters: _Counters) -> None:
     counters.add(hour(item["source_agent"], "hour"), keys.bucket(created, "hour"), {rollups.PUBLISHED: 1})
     for target in item["target_agents"]:
         counters.add(hour(target, "hour"), keys.bucket(created, "hour"), {rollups.RECEIVED: 1})
-        due = {rollups.DUE: 1, rollups.pending_minute(expires): 1}
+        due: rollups.Delta = {rollups.DUE: 1, rollups.pending_minute(expires): 1}
         counters.add(hour(target, "hour"), keys.bucket(expires, "hour"), due)
 
 
@@ -244,7 +244,7 @@ def _ack_counters(item: Item, counters: _Counters) -> None:
     counters.add(
         agent, keys.bucket(created, "hour"), rollups.signal_acked(delivery["status"], created, acked)
     )
-    done = {rollups.DUE_DONE: 1, rollups.pending_minute(expires): -1}
+    done: rollups.Delta = {rollups.DUE_DONE: 1, rollups.pending_minute(expires): -1}
     counters.add(agent, keys.bucket(expires, "hour"), done)
 
 
