@@ -13,6 +13,7 @@ from agent_memory.memory.identity import Caller
 from agent_memory.models import Outcome
 from agent_memory.storage import keys
 from agent_memory.storage.engine import ItemEngine, Put
+from agent_memory.storage.records.base import REQUEST_TOKEN
 from agent_memory.storage.sqlite import SqliteEngine
 from tests.support import T0, FakeClock, memory_on
 
@@ -91,7 +92,8 @@ async def test_new_decisions_store_no_defaults_and_a_lean_id_item(engine: ItemEn
     )
     id_item = await engine.get("decisions", keys.decision_id_pk("dec-new"), keys.ID_SK)
     assert id_item is not None
-    assert set(id_item) == {"pk", "sk", "ttl", "agent_id", "decision_type", "created_at"}
+    # (and the write's request token, which tells a retry of this write from another writer)
+    assert set(id_item) == {"pk", "sk", "ttl", "agent_id", "decision_type", "created_at", REQUEST_TOKEN}
     item = await engine.get(
         "decisions",
         keys.decision_pk(HUNTER.agent_id, "SOURCE_SELECTION"),
