@@ -41,6 +41,7 @@ from agent_memory.errors import InvalidInput
 from agent_memory.models import Outcome
 from agent_memory.storage import keys
 from agent_memory.storage.engine import TABLES, Delete, Item, ItemEngine, Put, TableName, Update, WriteOp
+from agent_memory.storage.records.base import REQUEST_TOKEN
 
 FORMAT = "agent-memory-export"
 VERSION = 1
@@ -60,8 +61,14 @@ def canonical(value: Any) -> Any:
 HEADER = json.dumps({"format": FORMAT, "version": VERSION})
 
 
+def portable(item: Item) -> Item:
+    """The item as it travels between stores: without the request token of the write that made it
+    (a retry marker of that store, meaningless in another)."""
+    return {k: v for k, v in item.items() if k != REQUEST_TOKEN}
+
+
 def item_line(table: TableName, item: dict[str, Any]) -> str:
-    return json.dumps({"table": table, "item": canonical(item)}, sort_keys=True, ensure_ascii=False)
+    return json.dumps({"table": table, "item": canonical(portable(item))}, sort_keys=True, ensure_ascii=False)
 
 
 async def export_lines(engine: ItemEngine) -> AsyncIterator[str]:
@@ -179,7 +186,7 @@ class ImportReport:
 
 
 def _same(a: Item, b: Item) -> bool:
-    return bool(canonical(a) == canonical(b))
+    return bool(canonical(portable(a)) == canonical(portable(b)))
 
 
 def _when(value: Any) -> datetime:
