@@ -50,7 +50,8 @@ _MIN_MAGNITUDE = 1e-130
 
 
 def _check_id(value: str, what: str, pattern: re.Pattern[str], hint: str) -> str:
-    if not pattern.match(value):
+    # fullmatch: with match() and '$', "evil\n" would pass (and reach keys and terminals).
+    if not isinstance(value, str) or not pattern.fullmatch(value):
         raise ValueError(f"invalid {what} {value[:80]!r}: {hint}")
     return value
 

@@ -84,6 +84,7 @@ async def _until_interrupted(server: MCPServer[Any], greeting: str | None) -> bo
 def serve_http(settings: Settings) -> int:
     import uvicorn
 
+    from agent_memory.server.hardening import exposure_warning, uvicorn_options
     from agent_memory.server.run import http_app
 
     sock = _bind(settings.http_host, settings.http_port)
@@ -91,13 +92,17 @@ def serve_http(settings: Settings) -> int:
         port = sock.getsockname()[1]
         # With --port 0 the system picks the port: the app's Host/Origin checks need the real one.
         app = http_app(settings.model_copy(update={"http_port": port}))
+        warning = exposure_warning(settings)
+        if warning:
+            print(warning, file=sys.stderr, flush=True)
         print(
             f"agent-memory: serving MCP on http://{settings.http_host}:{port}/mcp ({where(settings)}); "
             "stop with Ctrl-C",
             file=sys.stderr,
             flush=True,
         )
-        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+        config = uvicorn.Config(app, log_level="warning", **uvicorn_options(settings))
+        uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()
     return 0

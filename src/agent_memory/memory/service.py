@@ -15,9 +15,10 @@ from typing import Any, Literal
 from agent_memory.api.requests import new_id
 from agent_memory.api.results import DecisionSummary, NoteSummary, PublishResult, ShortTermResult
 from agent_memory.config import Settings
-from agent_memory.errors import AccessDenied, InvalidInput, NotFound
+from agent_memory.errors import AccessDenied, Conflict, InvalidInput, NotFound
 from agent_memory.limits import MAX_SIGNAL_TTL_HOURS
 from agent_memory.memory.identity import Caller
+from agent_memory.memory.ratelimit import RateLimiter
 from agent_memory.models import (
     STATE_SECTIONS,
     AgentProfile,
@@ -44,6 +45,40 @@ PENDING_CAP = 100
 """recall_stm counts pending signals up to this many."""
 
 
+LEARNED_PREFIX = "lp_"
+"""Prefix of learned pattern ids (see learner.learned_pattern_id); reserved for the learner."""
+
+
+def _delivery_view(caller: Caller, signal: Signal) -> Signal:
+    """A signal as ``caller`` may see it: its publisher and observers see every delivery; a target
+    sees its own only (another target's status and linked decision are that target's business)."""
+    if caller.is_observer or caller.agent_id == signal.source_agent:
+        return signal
+    own = {a: d for a, d in signal.processing_status.items() if a == caller.agent_id}
+    return signal.model_copy(update={"processing_status": own})
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:20]}"
+
+
+@dataclass
+class ShortTermMemory:
+    decisions: Page[Decision]
+    notes: list[Note]
+    notes_truncated: bool
+    pending_signals: int
+    pending_signals_capped: bool
+    window_hours: int
+
+
+@dataclass
+class PublishResult:
+    signal: Signal
+    created: bool
+    unregistered_targets: list[str] = field(default_factory=list)
+
+
 def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386 JSON merge patch: objects merge recursively, null deletes, anything else replaces."""
     if not isinstance(patch, dict):
@@ -65,6 +100,7 @@ class Memory:
         self.settings = settings
         self.clock = clock
         self._seen: dict[str, datetime] = {}
+        self._limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
 
     # ------------------------------------------------------------------------------------------
     # registry
@@ -72,7 +108,11 @@ class Memory:
 
     async def register(self, caller: Caller, agent_version: str | None = None) -> None:
         """Register a caller first seen, and refresh ``last_seen`` at most once a minute per
-        process (the registry is informative; this keeps it off every call's cost)."""
+        process (the registry is informative; this keeps it off every call's cost).
+
+        Every tool call passes here first, so this is also where the caller's rate limit is taken.
+        """
+        self._limiter.admit(caller.agent_id)
         if self.settings.read_only:
             return  # a read-only server writes nothing, not even the registry
         now = self.clock()
@@ -124,6 +164,7 @@ class Memory:
         memory_influenced: bool | None = None,
         agent_version: str | None = None,
     ) -> tuple[Decision, bool]:
+        caller.require_write("log decisions")
         now = self.clock()
         applied = list(dict.fromkeys(patterns_applied or []))
         decision = Decision(
@@ -151,6 +192,7 @@ class Memory:
     async def record_outcome(
         self, caller: Caller, decision_id: str, outcome: Outcome
     ) -> tuple[Decision, bool]:
+        caller.require_write("record outcomes")
         ref = await self.store.get_decision_ref(decision_id)
         if ref is None or ref.agent_id != caller.agent_id:
             raise NotFound(
@@ -250,6 +292,7 @@ class Memory:
     # ------------------------------------------------------------------------------------------
 
     async def store_note(self, caller: Caller, key: str, value: Any, ttl_minutes: int | None = None) -> Note:
+        caller.require_write("store notes")
         limit = self.settings.note_max_ttl_minutes
         minutes = limit if ttl_minutes is None else ttl_minutes
         if not 1 <= minutes <= limit:
@@ -290,6 +333,14 @@ class Memory:
         stats: Mapping[str, Any] | None = None,
         superseded_by: str | None = None,
     ) -> Pattern:
+        caller.require_write("store patterns")
+        if source != "learned" and pattern_id is not None and pattern_id.startswith(LEARNED_PREFIX):
+            # Learned ids are a public function of (agent, type, rule): only the learner, acting
+            # for the author, may create them, or anyone could squat another agent's next rule.
+            raise InvalidInput(
+                f"pattern ids starting with {LEARNED_PREFIX!r} are reserved for learned patterns: "
+                "omit pattern_id or choose another"
+            )
         now = self.clock()
         fields: dict[str, Any] = dict(
             agent_id=caller.agent_id,
@@ -338,6 +389,7 @@ class Memory:
 
     async def share_pattern(self, caller: Caller, pattern_id: str, shared_with: list[str]) -> Pattern:
         """Promote a pattern to shared (['*'] = every agent) or change who it is shared with."""
+        caller.require_write("share patterns")
         current = await self._own_pattern_for_write(
             caller, pattern_id, "pass one of your pattern_ids (recall_patterns lists them)"
         )
@@ -356,7 +408,9 @@ class Memory:
     async def pattern_history(self, caller: Caller, pattern_id: str, limit: int = 20) -> list[Pattern]:
         pattern = await self.get_pattern(caller, pattern_id)
         page = await self.store.pattern_history(pattern.agent_id, pattern_id, limit=limit, cursor=None)
-        return page.items
+        # Each version carries the sharing it had: a reader sees only the versions that were
+        # visible to it (a pattern written privately and shared later keeps its past private).
+        return [p for p in page.items if caller.is_observer or p.visible_to(caller.agent_id)]
 
     async def recall_patterns(
         self,
@@ -427,6 +481,7 @@ class Memory:
         checkpoint: str | None = None,
         agent_version: str | None = None,
     ) -> AgentState:
+        caller.require_write("update state")
         unknown = sorted(set(patch) - set(STATE_SECTIONS))
         if unknown:
             raise InvalidInput(
@@ -498,6 +553,7 @@ class Memory:
         signal_id: str | None = None,
     ) -> PublishResult:
         """Publish to every target in one transaction; answers ids and flags, not the signal."""
+        caller.require_write("publish signals")
         hours = self.settings.signal_ttl_hours if ttl_hours is None else ttl_hours
         if not 0 < hours <= MAX_SIGNAL_TTL_HOURS:
             raise InvalidInput(
@@ -559,6 +615,7 @@ class Memory:
         status: Literal["processed", "rejected"],
         decision_id: str | None = None,
     ) -> tuple[InboxEntry, bool]:
+        caller.require_write("acknowledge signals")
         signal = await self.store.get_signal(signal_id)
         if signal is None or (
             caller.agent_id not in signal.target_agents and signal.source_agent != caller.agent_id
@@ -574,7 +631,13 @@ class Memory:
             ref = await self.store.get_decision_ref(decision_id)
             if ref is None or ref.agent_id != caller.agent_id:
                 raise NotFound(f"decision_id {decision_id!r}: no decision of yours with that id")
-        return await self.store.ack(caller.agent_id, signal, status, decision_id)
+        try:
+            entry, created = await self.store.ack(caller.agent_id, signal, status, decision_id)
+        except Conflict as exc:
+            if isinstance(exc.current, Signal):
+                exc.current = _delivery_view(caller, exc.current)
+            raise
+        return entry.model_copy(update={"signal": _delivery_view(caller, entry.signal)}), created
 
     async def get_signal(self, caller: Caller, signal_id: str) -> Signal:
         signal = await self.store.get_signal(signal_id)
@@ -584,4 +647,4 @@ class Memory:
             or caller.agent_id in signal.target_agents
         ):
             raise NotFound(f"no signal {signal_id!r} visible to you")
-        return signal
+        return _delivery_view(caller, signal)
