@@ -20,6 +20,7 @@ from agent_memory.limits import MAX_SIGNAL_TTL_HOURS
 from agent_memory.memory.identity import Caller
 from agent_memory.memory.ratelimit import RateLimiter
 from agent_memory.models import (
+    MAX_PAYLOAD_BYTES,
     STATE_SECTIONS,
     AgentProfile,
     AgentState,
@@ -34,7 +35,7 @@ from agent_memory.models import (
     Severity,
     Signal,
     StateCheckpoint,
-    normalize_json,
+    bounded_json,
 )
 from agent_memory.storage import cursor as cursors
 from agent_memory.storage.store import DecisionQuery, MemoryStore
@@ -428,7 +429,7 @@ class Memory:
         with it. With ``context``, only patterns whose every condition holds for it."""
         owner = agent_id or caller.agent_id
         caller.require_read(owner, "patterns")
-        ctx = normalize_json(dict(context), "context") if context is not None else None
+        ctx = bounded_json(dict(context), "context") if context is not None else None
 
         def keep_item(item: Mapping[str, Any]) -> bool:
             if domain is not None and item.get("domain") != domain:
@@ -488,7 +489,8 @@ class Memory:
                 f"patch has unknown section(s) {unknown}: patch is a JSON merge patch over "
                 f'{list(STATE_SECTIONS)}, e.g. {{"current": {{"cycle": 143}}}}'
             )
-        patch = normalize_json(dict(patch), "patch")
+        # A patch may touch four sections of at most 64 KiB each.
+        patch = bounded_json(dict(patch), "patch", limit=len(STATE_SECTIONS) * MAX_PAYLOAD_BYTES)
         current = await self.store.get_state(caller.agent_id)
         now = self.clock()
         data = current.model_dump()
