@@ -33,7 +33,9 @@ HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "app
 
 async def _status(url: str, token: str) -> int:
     async with httpx2.AsyncClient(timeout=10) as http:
-        response = await http.post(url, json=LIST_BODY, headers={**HEADERS, "Authorization": f"Bearer {token}"})
+        response = await http.post(
+            url, json=LIST_BODY, headers={**HEADERS, "Authorization": f"Bearer {token}"}
+        )
         return response.status_code
 
 
@@ -154,10 +156,14 @@ def signing_key() -> rsa.RSAPrivateKey:
 
 def _jwks(key: rsa.RSAPrivateKey, kid: str = "k1") -> dict[str, Any]:
     pub = key.public_key().public_numbers()
-    return {"keys": [{"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256", "n": _b64(pub.n), "e": _b64(pub.e)}]}
+    return {
+        "keys": [{"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256", "n": _b64(pub.n), "e": _b64(pub.e)}]
+    }
 
 
-def _jwt(key: Any, *, sub: str = "jwt-agent", aud: str, iss: str = ISSUER, exp_in: int = 300, **claims: Any) -> str:
+def _jwt(
+    key: Any, *, sub: str = "jwt-agent", aud: str, iss: str = ISSUER, exp_in: int = 300, **claims: Any
+) -> str:
     now = int(time.time())
     payload = {"sub": sub, "aud": aud, "iss": iss, "iat": now, "exp": now + exp_in, **claims}
     return jwt.encode(payload, key, algorithm="RS256", headers={"kid": "k1"})
@@ -222,14 +228,18 @@ async def test_jwt_from_an_identity_provider(
         "unknown role": _jwt(signing_key, aud=audience, role="admin"),
         # The public key used as an HMAC secret: refused (asymmetric algorithms only).
         "HS256 with the public key": _hs256_with(public_pem, audience),
-        "alg none": jwt.encode({"sub": "x", "aud": audience, "iss": ISSUER, "exp": int(time.time()) + 60}, None, algorithm="none"),
+        "alg none": jwt.encode(
+            {"sub": "x", "aud": audience, "iss": ISSUER, "exp": int(time.time()) + 60}, None, algorithm="none"
+        ),
     }
     for why, token in refused.items():
         assert await _status(server.url, token) == 401, why
 
 
 def _hs256_with(secret: bytes, audience: str) -> str:
-    header = base64.urlsafe_b64encode(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "k1"}).encode()).rstrip(b"=")
+    header = base64.urlsafe_b64encode(
+        json.dumps({"alg": "HS256", "typ": "JWT", "kid": "k1"}).encode()
+    ).rstrip(b"=")
     now = int(time.time())
     claims = {"sub": "forged", "aud": audience, "iss": ISSUER, "exp": now + 60}
     body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=")
