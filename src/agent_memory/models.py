@@ -309,14 +309,30 @@ class PatternFeedback(Record):
     """Effectiveness when applied: updated by decisions that list the pattern in
     ``patterns_applied`` once their outcome is known. Counters, never versioned."""
 
-    applied_count: int = 0
-    applied_successes: int = 0
+    applied_count: int = Field(0, description="Decisions (by any agent) that applied it and have an outcome.")
+    applied_successes: int = Field(0, description="Of those, the successful ones.")
+    author_applied_count: int = Field(
+        0, description="Applications by the pattern's author; the rest were reported by other agents."
+    )
+    author_applied_successes: int = 0
     access_count: int = 0
     last_accessed: Timestamp | None = None
 
     @property
     def applied_success_rate(self) -> float | None:
         return self.applied_successes / self.applied_count if self.applied_count else None
+
+
+class PatternEvidence(Record):
+    """What the memory measured about another agent's pattern, as opposed to what its author states."""
+
+    measured_confidence: float = Field(
+        description=(
+            "Learned patterns: the learner's confidence (computed from recorded outcomes). Others: the 95% "
+            "Wilson lower bound of success over recorded applications (0 without any)."
+        )
+    )
+    basis: Literal["learned", "applications"]
 
 
 class Pattern(Record):
@@ -339,6 +355,14 @@ class Pattern(Record):
     created_at: Timestamp
     updated_at: Timestamp
     feedback: PatternFeedback = Field(default_factory=PatternFeedback)
+    evidence: PatternEvidence | None = Field(
+        None,
+        description=(
+            "On another agent's pattern only: how much of it this memory measured. confidence, "
+            "success_rate and sample_size are the author's own figures (claims); recall ranks others' "
+            "patterns by evidence.measured_confidence."
+        ),
+    )
 
     @field_validator("shared_with")
     @classmethod

@@ -303,9 +303,11 @@ class Learner:
             page = await self.store.list_patterns(caller.agent_id, limit=200, cursor=cursor)
             for p in page.items:
                 fb = p.feedback
-                if p.status != "active" or fb.applied_count < min_samples:
+                # Only the author's own outcomes count here: what other agents report is evidence
+                # shown to readers, never a lever to retire someone else's pattern (issue #12).
+                if p.status != "active" or fb.author_applied_count < min_samples:
                     continue
-                _, hi = wilson_interval(fb.applied_successes, fb.applied_count)
+                _, hi = wilson_interval(fb.author_applied_successes, fb.author_applied_count)
                 if hi < p.confidence:
                     fields = p.model_dump(
                         include={

@@ -19,6 +19,7 @@ from agent_memory.errors import AccessDenied, Conflict, InvalidInput, NotFound
 from agent_memory.limits import MAX_SIGNAL_TTL_HOURS
 from agent_memory.memory.identity import Caller
 from agent_memory.memory.ratelimit import RateLimiter
+from agent_memory.memory.stats import wilson_interval
 from agent_memory.models import (
     MAX_PAYLOAD_BYTES,
     STATE_SECTIONS,
@@ -32,6 +33,7 @@ from agent_memory.models import (
     Page,
     Pattern,
     PatternCondition,
+    PatternEvidence,
     Severity,
     Signal,
     StateCheckpoint,
@@ -48,6 +50,25 @@ PENDING_CAP = 100
 
 LEARNED_PREFIX = "lp_"
 """Prefix of learned pattern ids (see learner.learned_pattern_id); reserved for the learner."""
+
+
+SHARED_SCAN = 200
+"""Index entries of patterns shared with a reader examined per recall (per partition: by name,
+and with everyone); each author contributes at most limits.MAX_SHARED_PATTERNS."""
+SHARED_EXTRA = 10
+"""Candidates fetched beyond ``limit`` so that evidence can reorder the top of the list."""
+
+
+def with_evidence(pattern: Pattern) -> Pattern:
+    """Another agent's pattern with what the memory measured about it (its stated confidence,
+    success rate and sample size stay as the author's claims)."""
+    fb = pattern.feedback
+    if pattern.source == "learned":
+        evidence = PatternEvidence(measured_confidence=pattern.confidence, basis="learned")
+    else:
+        lower = wilson_interval(fb.applied_successes, fb.applied_count)[0] if fb.applied_count else 0.0
+        evidence = PatternEvidence(measured_confidence=round(lower, 6), basis="applications")
+    return pattern.model_copy(update={"evidence": evidence})
 
 
 def _delivery_view(caller: Caller, signal: Signal) -> Signal:
@@ -451,18 +472,46 @@ class Memory:
         own = self.store.query_own_patterns(
             owner, min_confidence=min_confidence, limit=limit, cursor=None, keep=keep_item
         )
-        if include_shared and owner == caller.agent_id:
-            own_page, shared_page = await asyncio.gather(
-                own,
-                self.store.query_shared_patterns(
-                    domain, min_confidence=min_confidence, limit=limit, cursor=None, keep=keep_item
-                ),
-            )
-            merged = {(p.agent_id, p.pattern_id): p for p in [*own_page.items, *shared_page.items]}
-            found = list(merged.values())
-        else:
+        if not (include_shared and owner == caller.agent_id):
             found = (await own).items
-        found.sort(key=lambda p: (-p.confidence, -p.sample_size, p.pattern_id))
+            found.sort(key=lambda p: (-p.confidence, -p.sample_size, p.pattern_id))
+            return found[:limit]
+
+        def keep_foreign(item: Mapping[str, Any]) -> bool:
+            return item.get("agent_id") != caller.agent_id and keep_item(item)
+
+        own_page, (named, everyone) = await asyncio.gather(
+            own, self.store.query_shared_with(caller.agent_id, limit=SHARED_SCAN, keep=keep_foreign)
+        )
+        # Candidates by rank (learned confidence; claims rank 0), those shared with the caller by
+        # name before those shared with everyone; then the memory's evidence decides the order.
+        entries = {(e["agent_id"], e["pattern_id"]): e for e in [*everyone, *named]}
+        named_keys = {(e["agent_id"], e["pattern_id"]) for e in named}
+        ranked = sorted(
+            entries.values(),
+            key=lambda e: (-float(e["rank"]), (e["agent_id"], e["pattern_id"]) not in named_keys),
+        )[: limit + SHARED_EXTRA]
+        fetched = await asyncio.gather(
+            *(self.store.get_own_pattern(e["agent_id"], e["pattern_id"], consistent=False) for e in ranked)
+        )
+        foreign = []
+        for pattern in fetched:
+            if pattern is None or pattern.status != "active" or not pattern.visible_to(caller.agent_id):
+                continue  # changed since the index entry was read
+            seen = with_evidence(pattern)
+            if seen.evidence is not None and seen.evidence.measured_confidence >= min_confidence:
+                foreign.append(seen)
+
+        def rank(p: Pattern) -> tuple[float, bool, int, str, str]:
+            if p.evidence is None:  # the caller's own: its own figures
+                return (-p.confidence, False, -p.sample_size, p.agent_id, p.pattern_id)
+            # Another agent's: measured evidence only, never its stated sample size; shared with
+            # the caller by name before shared with everyone.
+            named = (p.agent_id, p.pattern_id) in named_keys
+            score = p.evidence.measured_confidence
+            return (-score, not named, -p.feedback.applied_count, p.agent_id, p.pattern_id)
+
+        found = sorted([*own_page.items, *foreign], key=rank)
         return found[:limit]
 
     # ------------------------------------------------------------------------------------------
