@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from agent_memory.api.requests import new_id
 from agent_memory.api.results import DecisionSummary, NoteSummary, PublishResult, ShortTermResult
@@ -78,6 +78,16 @@ def _delivery_view(caller: Caller, signal: Signal) -> Signal:
         return signal
     own = {a: d for a, d in signal.processing_status.items() if a == caller.agent_id}
     return signal.model_copy(update={"processing_status": own})
+
+
+T = TypeVar("T")
+
+
+async def off_loop(build: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Build (validate, normalise) a record in a worker thread: a record carrying up to 64 KiB per
+    free-form field costs milliseconds of CPU, and other agents' calls must be answered meanwhile
+    (issue #12: large payloads stalled another agent's get_state for seconds)."""
+    return await asyncio.to_thread(build, *args, **kwargs)
 
 
 def new_id(prefix: str) -> str:
@@ -189,7 +199,8 @@ class Memory:
         caller.require_write("log decisions")
         now = self.clock()
         applied = list(dict.fromkeys(patterns_applied or []))
-        decision = Decision(
+        decision = await off_loop(
+            Decision,
             decision_id=decision_id or new_id("dec"),
             agent_id=caller.agent_id,
             agent_version=agent_version or self.settings.agent_version,
@@ -322,7 +333,8 @@ class Memory:
                 f"ttl_minutes must be between 1 and {limit} (short-term notes live at most 24 h)"
             )
         now = self.clock()
-        note = Note(
+        note = await off_loop(
+            Note,
             agent_id=caller.agent_id,
             key=key,
             value=value,
@@ -450,7 +462,7 @@ class Memory:
         with it. With ``context``, only patterns whose every condition holds for it."""
         owner = agent_id or caller.agent_id
         caller.require_read(owner, "patterns")
-        ctx = bounded_json(dict(context), "context") if context is not None else None
+        ctx = await off_loop(bounded_json, dict(context), "context") if context is not None else None
 
         def keep_item(item: Mapping[str, Any]) -> bool:
             if domain is not None and item.get("domain") != domain:
@@ -539,7 +551,9 @@ class Memory:
                 f'{list(STATE_SECTIONS)}, e.g. {{"current": {{"cycle": 143}}}}'
             )
         # A patch may touch four sections of at most 64 KiB each.
-        patch = bounded_json(dict(patch), "patch", limit=len(STATE_SECTIONS) * MAX_PAYLOAD_BYTES)
+        patch = await off_loop(
+            bounded_json, dict(patch), "patch", limit=len(STATE_SECTIONS) * MAX_PAYLOAD_BYTES
+        )
         current = await self.store.get_state(caller.agent_id)
         now = self.clock()
         data = current.model_dump()
@@ -558,7 +572,7 @@ class Memory:
             updated_by=caller.agent_id,
             agent_version=agent_version or self.settings.agent_version or current.agent_version,
         )
-        new_state = AgentState.model_validate(data)
+        new_state = await off_loop(AgentState.model_validate, data)
         return await self.store.put_state(new_state, expected_version, checkpoint)
 
     async def list_checkpoints(
@@ -621,7 +635,8 @@ class Memory:
         else:
             targets = list(dict.fromkeys(target_agents))
         now = self.clock()
-        signal = Signal(
+        signal = await off_loop(
+            Signal,
             signal_id=signal_id or new_id("sig"),
             signal_type=signal_type,
             source_agent=caller.agent_id,
