@@ -110,7 +110,7 @@ def launch(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iter
             stderr=subprocess.PIPE,
         )  # fmt: skip
         started.append(proc)
-        _wait_listening(port, proc)
+        _wait_listening(port, proc, timeout=120)  # a loaded CI machine starts Python slowly
         return Server(f"http://127.0.0.1:{port}/mcp", port, tokens_file, tokens, full_env, proc, backend)
 
     try:
