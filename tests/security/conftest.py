@@ -158,7 +158,7 @@ async def seed_honest(team: dict[str, Agent]) -> None:
             context={"market": {"trend": "bullish"}, "secret": f"{name}-private"},
             reasoning={"why": "private reasoning"},
         )
-        await agent.ok("record_outcome", decision_id=logged["decision"]["decision_id"], success=True)
+        await agent.ok("record_outcome", decision_id=logged["decision_id"], success=True)
         await agent.ok("update_state", patch={"current": {"cycle": 1, "owner": name}}, expected_version=0)
         await agent.ok("store_stm", key="working", value={"note": f"{name} note"})
         await agent.ok(

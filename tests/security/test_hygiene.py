@@ -47,7 +47,7 @@ async def test_control_characters_never_reach_the_terminal(server: Server) -> No
         pid = stored["pattern_id"]
         for i in range(3):
             logged = await mallory.ok("log_decision", decision_type="TRADE", patterns_applied=[pid])
-            await mallory.ok("record_outcome", decision_id=logged["decision"]["decision_id"], success=i > 0)
+            await mallory.ok("record_outcome", decision_id=logged["decision_id"], success=i > 0)
     report = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "agent_memory.cli", "analytics", "--format", "table", "--window", "7d"],

@@ -44,7 +44,7 @@ async def test_a_target_sees_only_its_own_delivery(server: Server) -> None:
             "publish_signal", signal_type="WHALE", data={"n": 5}, target_agents=["risk-manager", HOSTILE],
             confidence=0.9,
         )  # fmt: skip
-        signal_id = published["signal"]["signal_id"]
+        signal_id = published["signal_id"]
         private = await risk.ok("log_decision", decision_type="RISK", decision_id="risk-private-decision")
         await risk.ok(
             "ack_signal", signal_id=signal_id, status="processed", decision_id="risk-private-decision"
@@ -76,7 +76,7 @@ async def _outcomes(agent, n: int = 40) -> None:  # type: ignore[no-untyped-def]
         trend = "bullish" if i % 2 == 0 else "bearish"
         logged = await agent.ok("log_decision", decision_type="TRADE", context={"trend": trend, "i": i})
         await agent.ok(
-            "record_outcome", decision_id=logged["decision"]["decision_id"], success=trend == "bullish"
+            "record_outcome", decision_id=logged["decision_id"], success=trend == "bullish"
         )
 
 

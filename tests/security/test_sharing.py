@@ -64,7 +64,7 @@ async def test_evidence_ranks_shared_patterns_and_outsiders_cannot_retire_them(l
             trend = "bullish" if i % 2 == 0 else "bearish"
             logged = await hunter.ok("log_decision", decision_type="TRADE", context={"trend": trend})
             await hunter.ok(
-                "record_outcome", decision_id=logged["decision"]["decision_id"], success=trend == "bullish"
+                "record_outcome", decision_id=logged["decision_id"], success=trend == "bullish"
             )
         learned = (await hunter.ok("learn_patterns", min_samples=10))["created"]
         rule = next(
@@ -85,7 +85,7 @@ async def test_evidence_ranks_shared_patterns_and_outsiders_cannot_retire_them(l
             logged = await mallory.ok(
                 "log_decision", decision_type="TRADE", patterns_applied=[rule["pattern_id"]]
             )
-            await mallory.ok("record_outcome", decision_id=logged["decision"]["decision_id"], success=False)
+            await mallory.ok("record_outcome", decision_id=logged["decision_id"], success=False)
         await hunter.ok("learn_patterns", min_samples=10)
         mine = (await hunter.ok("recall_patterns", include_shared=False, limit=50))["patterns"]
         after = next(p for p in mine if p["pattern_id"] == rule["pattern_id"])
@@ -106,7 +106,7 @@ async def test_the_author_s_own_failures_still_retire_its_pattern(launch: Any) -
             logged = await hunter.ok(
                 "log_decision", decision_type="TRADE", patterns_applied=[stated["pattern_id"]]
             )
-            await hunter.ok("record_outcome", decision_id=logged["decision"]["decision_id"], success=False)
+            await hunter.ok("record_outcome", decision_id=logged["decision_id"], success=False)
         await hunter.ok("learn_patterns", min_samples=20)
         now = (await hunter.ok("pattern_history", pattern_id=stated["pattern_id"], limit=1))["patterns"][0]
         assert now["status"] == "decayed"

@@ -90,27 +90,6 @@ async def off_loop(build: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     return await asyncio.to_thread(build, *args, **kwargs)
 
 
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:20]}"
-
-
-@dataclass
-class ShortTermMemory:
-    decisions: Page[Decision]
-    notes: list[Note]
-    notes_truncated: bool
-    pending_signals: int
-    pending_signals_capped: bool
-    window_hours: int
-
-
-@dataclass
-class PublishResult:
-    signal: Signal
-    created: bool
-    unregistered_targets: list[str] = field(default_factory=list)
-
-
 def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386 JSON merge patch: objects merge recursively, null deletes, anything else replaces."""
     if not isinstance(patch, dict):
