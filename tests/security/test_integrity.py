@@ -75,9 +75,7 @@ async def _outcomes(agent, n: int = 40) -> None:  # type: ignore[no-untyped-def]
     for i in range(n):
         trend = "bullish" if i % 2 == 0 else "bearish"
         logged = await agent.ok("log_decision", decision_type="TRADE", context={"trend": trend, "i": i})
-        await agent.ok(
-            "record_outcome", decision_id=logged["decision_id"], success=trend == "bullish"
-        )
+        await agent.ok("record_outcome", decision_id=logged["decision_id"], success=trend == "bullish")
 
 
 async def test_learned_pattern_ids_cannot_be_squatted(server: Server) -> None:

@@ -63,9 +63,7 @@ async def test_evidence_ranks_shared_patterns_and_outsiders_cannot_retire_them(l
         for i in range(40):
             trend = "bullish" if i % 2 == 0 else "bearish"
             logged = await hunter.ok("log_decision", decision_type="TRADE", context={"trend": trend})
-            await hunter.ok(
-                "record_outcome", decision_id=logged["decision_id"], success=trend == "bullish"
-            )
+            await hunter.ok("record_outcome", decision_id=logged["decision_id"], success=trend == "bullish")
         learned = (await hunter.ok("learn_patterns", min_samples=10))["created"]
         rule = next(
             p for p in learned if p["conditions"] == [{"field": "trend", "op": "eq", "value": "bullish"}]

@@ -87,14 +87,14 @@ def serve_http(settings: Settings) -> int:
     from agent_memory.server.hardening import exposure_warning, uvicorn_options
     from agent_memory.server.run import http_app
 
+    warning = exposure_warning(settings)
+    if warning:  # said before listening, so whoever sees the port open has seen it
+        print(warning, file=sys.stderr, flush=True)
     sock = _bind(settings.http_host, settings.http_port)
     try:
         port = sock.getsockname()[1]
         # With --port 0 the system picks the port: the app's Host/Origin checks need the real one.
         app = http_app(settings.model_copy(update={"http_port": port}))
-        warning = exposure_warning(settings)
-        if warning:
-            print(warning, file=sys.stderr, flush=True)
         print(
             f"agent-memory: serving MCP on http://{settings.http_host}:{port}/mcp ({where(settings)}); "
             "stop with Ctrl-C",
