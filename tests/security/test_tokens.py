@@ -208,7 +208,8 @@ async def test_jwt_from_an_identity_provider(
     good = _jwt(signing_key, aud=audience)
     async with connect(server.url, good) as agent:
         logged = await agent.ok("log_decision", decision_type="TRADE")
-        assert logged["decision"]["agent_id"] == "jwt-agent"
+        whole = await agent.resource(f"memory://decisions/{logged['decision_id']}")
+        assert whole["agent_id"] == "jwt-agent"
     observer = _jwt(signing_key, sub="jwt-dash", aud=audience, role="observer")
     async with connect(server.url, observer) as dash:
         assert "observer role is read-only" in await dash.error("log_decision", decision_type="TRADE")
