@@ -108,6 +108,32 @@ class Settings(BaseSettings):
         description="Extra Origin values accepted by the HTTP transport (JSON list or comma-separated).",
     )
 
+    # --- security (issue 12): identity providers, request bounds, rate limits -----------------
+    jwt_issuer: str | None = Field(
+        None, description="Accept JWTs from this issuer (needs a JWKS file or URL); off when unset."
+    )
+    jwt_audience: str | None = Field(
+        None, description="Audience a JWT must name (default: the server's resource URL, .../mcp)."
+    )
+    jwt_jwks_file: Path | None = Field(None, description="JWKS file with the issuer's public keys.")
+    jwt_jwks_url: str | None = Field(None, description="JWKS URL with the issuer's public keys.")
+    jwt_agent_claim: str = Field("sub", description="JWT claim holding the agent id.")
+    jwt_role_claim: str = Field("role", description="JWT claim holding the role (agent or observer).")
+    http_max_body_bytes: int = Field(
+        1024 * 1024, ge=1024, description="Largest HTTP request body; larger ones get 413 unread."
+    )
+    http_max_concurrency: int = Field(
+        64, ge=1, description="Connections and requests served at once over HTTP; more get 503."
+    )
+    http_header_timeout_s: float = Field(
+        10.0, gt=0, description="Seconds a client has to send a request's headers and body."
+    )
+    http_keep_alive_s: float = Field(5.0, gt=0, description="Seconds an idle HTTP connection is kept.")
+    rate_limit_per_minute: int = Field(
+        1200, ge=0, description="Tool calls one agent may make per minute (0: no limit)."
+    )
+    rate_limit_burst: int = Field(120, ge=1, description="Tool calls one agent may make in a burst.")
+
     # --- analytics -----------------------------------------------------------------------------
     emf_metrics: Literal["off", "stdout", "stderr", "file"] = Field(
         "off", description="Emit CloudWatch Embedded Metric Format records (off by default)."
@@ -168,6 +194,12 @@ class Settings(BaseSettings):
                 "AGENT_MEMORY_DAX_ENDPOINT is set but AGENT_MEMORY_BACKEND is sqlite: "
                 "set AGENT_MEMORY_BACKEND=dynamodb to use DAX, or unset the endpoint"
             )
+        if self.jwt_issuer and not (self.jwt_jwks_file or self.jwt_jwks_url):
+            raise ValueError(
+                "AGENT_MEMORY_JWT_ISSUER needs AGENT_MEMORY_JWT_JWKS_FILE or AGENT_MEMORY_JWT_JWKS_URL"
+            )
+        if (self.jwt_jwks_file or self.jwt_jwks_url) and not self.jwt_issuer:
+            raise ValueError("a JWKS is set but AGENT_MEMORY_JWT_ISSUER is not: name the issuer to trust")
         if self.emf_metrics == "file" and self.emf_file is None:
             raise ValueError("AGENT_MEMORY_EMF_METRICS=file needs AGENT_MEMORY_EMF_FILE")
         return self

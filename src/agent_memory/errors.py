@@ -77,6 +77,13 @@ class VersionConflict(Conflict):
         self.current_version = current_version
 
 
+class RateLimited(AgentMemoryError):
+    """The caller sent more calls than its rate limit allows; ``retry_after_s`` says when to retry."""
+
+    code = "rate_limited"
+    retryable = True
+
+
 class TransactionConflict(Conflict):
     """A transaction kept being cancelled because concurrent writes touched the same items.
 

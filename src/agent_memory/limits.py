@@ -13,3 +13,7 @@ MAX_SIGNAL_TTL_HOURS = 24 * 14
 
 MAX_WINDOW_DAYS = 366
 """Longest analytics or learning window: a year, leap day included."""
+
+MAX_SHARED_PATTERNS = 200
+"""Active shared patterns one author may have at a time: what one agent can put in front of
+every reader is bounded (a sharing flood cannot bury what others share)."""

@@ -50,7 +50,8 @@ record (a pattern's ``conditions`` list, each condition a map holding ``value``)
 
 
 def _check_id(value: str, what: str, pattern: re.Pattern[str], hint: str) -> str:
-    if not pattern.match(value):
+    # fullmatch: with match() and '$', "evil\n" would pass (and reach keys and terminals).
+    if not isinstance(value, str) or not pattern.fullmatch(value):
         raise ValueError(f"invalid {what} {value[:80]!r}: {hint}")
     return value
 
@@ -131,19 +132,50 @@ def normalize_json(value: Any, where: str = "value", depth: int = 0) -> Any:
     raise ValueError(f"{where}: {type(value).__name__} is not a JSON value")
 
 
+def encoded_size(value: Any) -> int:
+    """Bytes of ``value`` as compact JSON, measured in one C pass (0 if it is not plain JSON)."""
+    try:
+        return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    except (TypeError, ValueError, RecursionError):
+        return 0
+
+
+def bounded_json(value: Any, where: str, limit: int = MAX_PAYLOAD_BYTES) -> Any:
+    """:func:`normalize_json` for a value that is not stored as is (a query's context, a patch),
+    refusing it by its encoded size before the deep walk."""
+    from agent_memory.errors import InvalidInput
+
+    size = encoded_size(value)
+    if size > limit:
+        raise InvalidInput(f"{where} is {size} bytes; the limit is {limit} bytes: send less")
+    try:
+        return normalize_json(value, where)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+
+
 def _payload(value: Any, info: ValidationInfo) -> Any:
     if info.context and info.context.get("stored"):
         # Read back from storage: it passed this check when written; skipping it keeps reads
         # proportional to what they return rather than re-walking every payload.
         return value
+    # Size first, on the encoded bytes (one pass in C), before the deep walk: a 4 MB payload of
+    # 120k keys is refused in milliseconds instead of seconds of event-loop time (issue #12).
+    raw = encoded_size(value)  # 0 if not plain JSON: normalize_json below says what is wrong
+    if raw > MAX_PAYLOAD_BYTES:
+        raise ValueError(_too_large(raw))
     value = normalize_json(value, "payload")
     size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
     if size > MAX_PAYLOAD_BYTES:
-        raise ValueError(
-            f"payload is {size} bytes; the limit is {MAX_PAYLOAD_BYTES} bytes (64 KiB) per field: "
-            "store a summary or a reference instead"
-        )
+        raise ValueError(_too_large(size))
     return value
+
+
+def _too_large(size: int) -> str:
+    return (
+        f"payload is {size} bytes; the limit is {MAX_PAYLOAD_BYTES} bytes (64 KiB) per field: "
+        "store a summary or a reference instead"
+    )
 
 
 JsonObject = Annotated[dict[str, Any], AfterValidator(_payload)]
@@ -274,14 +306,30 @@ class PatternFeedback(Record):
     """Effectiveness when applied: updated by decisions that list the pattern in
     ``patterns_applied`` once their outcome is known. Counters, never versioned."""
 
-    applied_count: int = 0
-    applied_successes: int = 0
+    applied_count: int = Field(0, description="Decisions (by any agent) that applied it and have an outcome.")
+    applied_successes: int = Field(0, description="Of those, the successful ones.")
+    author_applied_count: int = Field(
+        0, description="Applications by the pattern's author; the rest were reported by other agents."
+    )
+    author_applied_successes: int = 0
     access_count: int = 0
     last_accessed: Timestamp | None = None
 
     @property
     def applied_success_rate(self) -> float | None:
         return self.applied_successes / self.applied_count if self.applied_count else None
+
+
+class PatternEvidence(Record):
+    """What the memory measured about another agent's pattern, as opposed to what its author states."""
+
+    measured_confidence: float = Field(
+        description=(
+            "Learned patterns: the learner's confidence (computed from recorded outcomes). Others: the 95% "
+            "Wilson lower bound of success over recorded applications (0 without any)."
+        )
+    )
+    basis: Literal["learned", "applications"]
 
 
 class Pattern(Record):
@@ -304,6 +352,14 @@ class Pattern(Record):
     created_at: Timestamp
     updated_at: Timestamp
     feedback: PatternFeedback = Field(default_factory=PatternFeedback)
+    evidence: PatternEvidence | None = Field(
+        None,
+        description=(
+            "On another agent's pattern only: how much of it this memory measured. confidence, "
+            "success_rate and sample_size are the author's own figures (claims); recall ranks others' "
+            "patterns by evidence.measured_confidence."
+        ),
+    )
 
     @field_validator("shared_with")
     @classmethod

@@ -78,7 +78,7 @@ async def test_round_trip_sqlite_dynamodb_sqlite(tmp_path: Path, dynamodb_endpoi
 async def test_bad_import_writes_nothing(tmp_path: Path) -> None:
     async with sqlite_engine(tmp_path / "c.db") as engine:
         header = '{"format": "agent-memory-export", "version": 1}'
-        good = '{"table": "state", "item": {"pk": "agent:a", "sk": "CURRENT", "version": 1}}'
+        good = '{"table": "state", "item": {"pk": "agent:a", "sk": "CURRENT", "agent_id": "a", "version": 1}}'
         with pytest.raises(InvalidInput, match="line 3"):
             await import_from(engine, [header, good, "{not json"])
         with pytest.raises(InvalidInput, match="header"):

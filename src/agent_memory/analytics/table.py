@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from agent_memory.memory.analytics import ADJECTIVE, AnalyticsReport, DecisionFigures, Interval, MemoryUplift
 from agent_memory.storage import keys
+from agent_memory.text import printable
 
 __all__ = ["fmt_ms", "fmt_pct", "render_table"]
 
@@ -60,6 +61,9 @@ def grid(
 ) -> str:
     """Columns padded to their widest cell; numbers right-aligned (``right``), text left-aligned."""
     align = list(right) if right is not None else [i > 0 for i in range(len(headers))]
+    # Cells may hold text agents wrote (pattern descriptions, ids): escape control characters so
+    # that a stored escape sequence cannot clear the screen or fake lines of the report.
+    rows = [[printable(cell) for cell in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in rows:
         for i, cell in enumerate(row):

@@ -170,7 +170,8 @@ async def consolidate(args: argparse.Namespace) -> int:
                 progress=bar.update,
             )
     print(json.dumps(summary, indent=2))
-    return 0
+    # Every agent was attempted; a non-zero status tells a scheduler that some failed.
+    return 1 if summary.get("failed") else 0
 
 
 async def analytics(args: argparse.Namespace) -> int:
@@ -194,20 +195,25 @@ async def analytics(args: argparse.Namespace) -> int:
 
 
 def tokens(args: argparse.Namespace) -> int:
-    from agent_memory.server.auth import add_token
+    from agent_memory.server.auth import tokens_command
 
     settings = settings_from(args)
     path = args.file or settings.tokens_file
     if path is None:
         raise UsageError("give --file or set AGENT_MEMORY_TOKENS_FILE")
-    settings_from(args, agent_id=args.agent_id)  # the same rule as every agent id, in words
-    token = add_token(path, args.agent_id, args.role)
-    print(token)
-    print(
-        f"agent-memory: token for {args.agent_id} ({args.role}) added to {path}; it is shown only once",
-        file=sys.stderr,
+    if args.action == "add" and args.agent_id is None:
+        raise UsageError("tokens add needs --agent-id: the agent the token acts as")
+    if args.agent_id is not None:
+        settings_from(args, agent_id=args.agent_id)  # the same rule as every agent id, in words
+    return tokens_command(
+        path,
+        args.action,
+        agent_id=args.agent_id,
+        role=args.role,
+        token_id=args.token_id,
+        expires=args.expires,
+        label=args.label,
     )
-    return 0
 
 
 def claude_config(args: argparse.Namespace) -> int:

@@ -139,8 +139,15 @@ def build_parser() -> argparse.ArgumentParser:
     analytics.add_argument("--output", "-o", type=Path, metavar="FILE", help="write the report to this file")
 
     tokens = command("tokens", "manage HTTP bearer tokens")
-    tokens.add_argument("action", choices=["add"], help="add: create a token and print it once")
-    tokens.add_argument("--agent-id", required=True, help="the agent the token acts as")
+    tokens.add_argument(
+        "action",
+        choices=["add", "list", "remove", "rotate"],
+        help="add: create a token and print it once; list: every token (never the secret); "
+        "remove: by --token-id or every token of --agent-id; rotate: replace --token-id by a new one",
+    )
+    tokens.add_argument(
+        "--agent-id", help="the agent a new token acts as (add), or whose tokens to remove (remove)"
+    )
     tokens.add_argument(
         "--role",
         choices=["agent", "observer"],
@@ -148,6 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="agent: its own memory and what is shared with it (default); "
         "observer: may also read every agent's analytics and records, never write",
     )
+    tokens.add_argument("--token-id", metavar="ID", help="id shown by 'tokens list' (remove, rotate)")
+    tokens.add_argument(
+        "--expires", metavar="WHEN", help="expiry: a duration (30d, 12h) or an ISO time (add, rotate)"
+    )
+    tokens.add_argument("--label", help="a note shown by 'tokens list' (add)")
     tokens.add_argument(
         "--file", type=Path, metavar="FILE", help="tokens file (default AGENT_MEMORY_TOKENS_FILE)"
     )

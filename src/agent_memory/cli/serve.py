@@ -84,8 +84,12 @@ async def _until_interrupted(server: MCPServer[Any], greeting: str | None) -> bo
 def serve_http(settings: Settings) -> int:
     import uvicorn
 
+    from agent_memory.server.hardening import exposure_warning, uvicorn_options
     from agent_memory.server.run import http_app
 
+    warning = exposure_warning(settings)
+    if warning:  # said before listening, so whoever sees the port open has seen it
+        print(warning, file=sys.stderr, flush=True)
     sock = _bind(settings.http_host, settings.http_port)
     try:
         port = sock.getsockname()[1]
@@ -97,7 +101,8 @@ def serve_http(settings: Settings) -> int:
             file=sys.stderr,
             flush=True,
         )
-        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+        config = uvicorn.Config(app, log_level="warning", **uvicorn_options(settings))
+        uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()
     return 0

@@ -22,6 +22,14 @@ class Caller:
     def may_read_agent(self, agent_id: str) -> bool:
         return agent_id == self.agent_id or self.is_observer
 
+    def require_write(self, what: str) -> None:
+        """Observers read across agents and write nothing (issue #12: a dashboard's token must not
+        be able to log decisions, publish signals or share patterns)."""
+        if self.is_observer:
+            raise AccessDenied(
+                f"the observer role is read-only: it cannot {what}. Use an agent token to write."
+            )
+
     def require_read(self, agent_id: str, what: str) -> None:
         if not self.may_read_agent(agent_id):
             raise AccessDenied(

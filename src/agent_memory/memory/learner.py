@@ -20,6 +20,7 @@ state and the next run completes the work (it is idempotent).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -34,7 +35,7 @@ from agent_memory.config import Settings
 from agent_memory.errors import VersionConflict
 from agent_memory.memory.identity import Caller
 from agent_memory.memory.mining import MinedRule, Observation, mine_rules
-from agent_memory.memory.service import Memory
+from agent_memory.memory.service import LEARNED_PREFIX, Memory
 from agent_memory.memory.stats import wilson_interval
 from agent_memory.models import Decision, LearnResult, Pattern, PatternCondition, parse_window
 from agent_memory.storage.store import DecisionQuery, MemoryStore
@@ -72,7 +73,7 @@ def learned_pattern_id(agent: str, decision_type: str, conditions: Sequence[Patt
             sorted([c.field, c.op, json.dumps(c.value, sort_keys=True)] for c in conditions),
         ]
     )
-    return "lp_" + hashlib.sha256(canon.encode()).hexdigest()[:20]
+    return LEARNED_PREFIX + hashlib.sha256(canon.encode()).hexdigest()[:20]
 
 
 def _storable(p: float) -> float:
@@ -122,6 +123,7 @@ class Learner:
         min_samples: int = 20,
         progress: Progress | None = None,
     ) -> LearnResult:
+        caller.require_write("learn patterns")
         results = await self.learn_types(
             caller, decision_type=decision_type, window=window, min_samples=min_samples, progress=progress
         )
@@ -199,7 +201,11 @@ class Learner:
         observations = [Observation(d.context, bool(d.outcome and d.outcome.success)) for d in decisions]
         n = len(observations)
         result = TypeResult(decision_type, n, sum(o.success for o in observations) / n if n else None)
-        rules = mine_rules(observations, min_samples=min_samples) if n >= min_samples else []
+        # Mining is CPU work proportional to the decisions read: off the event loop, so that other
+        # agents' calls keep being answered while it runs.
+        rules: list[MinedRule] = []
+        if n >= min_samples:
+            rules = await asyncio.to_thread(mine_rules, observations, min_samples=min_samples)
         # A pattern worth recalling is confidently better than average, not just detectably so:
         # its Wilson lower bound must clear the baseline success rate.
         rules = [r for r in rules if r.confidence > r.baseline_rate]
@@ -297,9 +303,11 @@ class Learner:
             page = await self.store.list_patterns(caller.agent_id, limit=200, cursor=cursor)
             for p in page.items:
                 fb = p.feedback
-                if p.status != "active" or fb.applied_count < min_samples:
+                # Only the author's own outcomes count here: what other agents report is evidence
+                # shown to readers, never a lever to retire someone else's pattern (issue #12).
+                if p.status != "active" or fb.author_applied_count < min_samples:
                     continue
-                _, hi = wilson_interval(fb.applied_successes, fb.applied_count)
+                _, hi = wilson_interval(fb.author_applied_successes, fb.author_applied_count)
                 if hi < p.confidence:
                     fields = p.model_dump(
                         include={
@@ -350,9 +358,16 @@ async def consolidate(
     for i, agent in enumerate(names):
         if progress:
             progress(i, len(names), agent)
-        results = await learner.learn_types(
-            Caller(agent), decision_type=decision_type, window=window, min_samples=min_samples
-        )
+        try:
+            results = await learner.learn_types(
+                Caller(agent), decision_type=decision_type, window=window, min_samples=min_samples
+            )
+        except Exception as exc:
+            # One agent's failure (a squatted id, a bad record) must not stop the others' learning:
+            # report it in the summary and in the log, and go on.
+            log.exception("consolidation failed for agent %s", agent)
+            summary.setdefault("failed", {})[agent] = f"{type(exc).__name__}: {str(exc)[:300]}"
+            continue
         summary["agents"][agent] = {
             r.decision_type: {
                 "decisions": r.decisions_examined,

@@ -10,15 +10,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from agent_memory.api.requests import new_id
 from agent_memory.api.results import DecisionSummary, NoteSummary, PublishResult, ShortTermResult
 from agent_memory.config import Settings
-from agent_memory.errors import AccessDenied, InvalidInput, NotFound
+from agent_memory.errors import AccessDenied, Conflict, InvalidInput, NotFound
 from agent_memory.limits import MAX_SIGNAL_TTL_HOURS
 from agent_memory.memory.identity import Caller
+from agent_memory.memory.ratelimit import RateLimiter
+from agent_memory.memory.stats import wilson_interval
 from agent_memory.models import (
+    MAX_PAYLOAD_BYTES,
     STATE_SECTIONS,
     AgentProfile,
     AgentState,
@@ -30,10 +33,11 @@ from agent_memory.models import (
     Page,
     Pattern,
     PatternCondition,
+    PatternEvidence,
     Severity,
     Signal,
     StateCheckpoint,
-    normalize_json,
+    bounded_json,
 )
 from agent_memory.storage import cursor as cursors
 from agent_memory.storage.store import DecisionQuery, MemoryStore
@@ -42,6 +46,48 @@ NOTES_SHOWN = 5
 """Most notes recall_stm shows (on its first page, taking slots of the page)."""
 PENDING_CAP = 100
 """recall_stm counts pending signals up to this many."""
+
+
+LEARNED_PREFIX = "lp_"
+"""Prefix of learned pattern ids (see learner.learned_pattern_id); reserved for the learner."""
+
+
+SHARED_SCAN = 200
+"""Index entries of patterns shared with a reader examined per recall (per partition: by name,
+and with everyone); each author contributes at most limits.MAX_SHARED_PATTERNS."""
+SHARED_EXTRA = 10
+"""Candidates fetched beyond ``limit`` so that evidence can reorder the top of the list."""
+
+
+def with_evidence(pattern: Pattern) -> Pattern:
+    """Another agent's pattern with what the memory measured about it (its stated confidence,
+    success rate and sample size stay as the author's claims)."""
+    fb = pattern.feedback
+    if pattern.source == "learned":
+        evidence = PatternEvidence(measured_confidence=pattern.confidence, basis="learned")
+    else:
+        lower = wilson_interval(fb.applied_successes, fb.applied_count)[0] if fb.applied_count else 0.0
+        evidence = PatternEvidence(measured_confidence=round(lower, 6), basis="applications")
+    return pattern.model_copy(update={"evidence": evidence})
+
+
+def _delivery_view(caller: Caller, signal: Signal) -> Signal:
+    """A signal as ``caller`` may see it: its publisher and observers see every delivery; a target
+    sees its own only (another target's status and linked decision are that target's business)."""
+    if caller.is_observer or caller.agent_id == signal.source_agent:
+        return signal
+    own = {a: d for a, d in signal.processing_status.items() if a == caller.agent_id}
+    return signal.model_copy(update={"processing_status": own})
+
+
+T = TypeVar("T")
+
+
+async def off_loop(build: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Build (validate, normalise) a record in a worker thread: a record carrying up to 64 KiB per
+    free-form field costs milliseconds of CPU, and other agents' calls must be answered meanwhile
+    (issue #12: large payloads stalled another agent's get_state for seconds)."""
+    return await asyncio.to_thread(build, *args, **kwargs)
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -67,6 +113,7 @@ class Memory:
         self._seen: dict[str, datetime] = {}
         self._known_agents: set[str] = set()
         """Agent ids seen in the registry (see :meth:`_unregistered`)."""
+        self._limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
 
     # ------------------------------------------------------------------------------------------
     # registry
@@ -74,7 +121,11 @@ class Memory:
 
     async def register(self, caller: Caller, agent_version: str | None = None) -> None:
         """Register a caller first seen, and refresh ``last_seen`` at most once a minute per
-        process (the registry is informative; this keeps it off every call's cost)."""
+        process (the registry is informative; this keeps it off every call's cost).
+
+        Every tool call passes here first, so this is also where the caller's rate limit is taken.
+        """
+        self._limiter.admit(caller.agent_id)
         if self.settings.read_only:
             return  # a read-only server writes nothing, not even the registry
         now = self.clock()
@@ -127,9 +178,11 @@ class Memory:
         memory_influenced: bool | None = None,
         agent_version: str | None = None,
     ) -> tuple[Decision, bool]:
+        caller.require_write("log decisions")
         now = self.clock()
         applied = list(dict.fromkeys(patterns_applied or []))
-        decision = Decision(
+        decision = await off_loop(
+            Decision,
             decision_id=decision_id or new_id("dec"),
             agent_id=caller.agent_id,
             agent_version=agent_version or self.settings.agent_version,
@@ -154,6 +207,7 @@ class Memory:
     async def record_outcome(
         self, caller: Caller, decision_id: str, outcome: Outcome
     ) -> tuple[Decision, bool]:
+        caller.require_write("record outcomes")
         ref = await self.store.get_decision_ref(decision_id)
         if ref is None or ref.agent_id != caller.agent_id:
             raise NotFound(
@@ -253,6 +307,7 @@ class Memory:
     # ------------------------------------------------------------------------------------------
 
     async def store_note(self, caller: Caller, key: str, value: Any, ttl_minutes: int | None = None) -> Note:
+        caller.require_write("store notes")
         limit = self.settings.note_max_ttl_minutes
         minutes = limit if ttl_minutes is None else ttl_minutes
         if not 1 <= minutes <= limit:
@@ -260,7 +315,8 @@ class Memory:
                 f"ttl_minutes must be between 1 and {limit} (short-term notes live at most 24 h)"
             )
         now = self.clock()
-        note = Note(
+        note = await off_loop(
+            Note,
             agent_id=caller.agent_id,
             key=key,
             value=value,
@@ -293,6 +349,14 @@ class Memory:
         stats: Mapping[str, Any] | None = None,
         superseded_by: str | None = None,
     ) -> Pattern:
+        caller.require_write("store patterns")
+        if source != "learned" and pattern_id is not None and pattern_id.startswith(LEARNED_PREFIX):
+            # Learned ids are a public function of (agent, type, rule): only the learner, acting
+            # for the author, may create them, or anyone could squat another agent's next rule.
+            raise InvalidInput(
+                f"pattern ids starting with {LEARNED_PREFIX!r} are reserved for learned patterns: "
+                "omit pattern_id or choose another"
+            )
         now = self.clock()
         fields: dict[str, Any] = dict(
             agent_id=caller.agent_id,
@@ -341,6 +405,7 @@ class Memory:
 
     async def share_pattern(self, caller: Caller, pattern_id: str, shared_with: list[str]) -> Pattern:
         """Promote a pattern to shared (['*'] = every agent) or change who it is shared with."""
+        caller.require_write("share patterns")
         current = await self._own_pattern_for_write(
             caller, pattern_id, "pass one of your pattern_ids (recall_patterns lists them)"
         )
@@ -359,7 +424,9 @@ class Memory:
     async def pattern_history(self, caller: Caller, pattern_id: str, limit: int = 20) -> list[Pattern]:
         pattern = await self.get_pattern(caller, pattern_id)
         page = await self.store.pattern_history(pattern.agent_id, pattern_id, limit=limit, cursor=None)
-        return page.items
+        # Each version carries the sharing it had: a reader sees only the versions that were
+        # visible to it (a pattern written privately and shared later keeps its past private).
+        return [p for p in page.items if caller.is_observer or p.visible_to(caller.agent_id)]
 
     async def recall_patterns(
         self,
@@ -377,7 +444,7 @@ class Memory:
         with it. With ``context``, only patterns whose every condition holds for it."""
         owner = agent_id or caller.agent_id
         caller.require_read(owner, "patterns")
-        ctx = normalize_json(dict(context), "context") if context is not None else None
+        ctx = await off_loop(bounded_json, dict(context), "context") if context is not None else None
 
         def keep_item(item: Mapping[str, Any]) -> bool:
             if domain is not None and item.get("domain") != domain:
@@ -399,18 +466,46 @@ class Memory:
         own = self.store.query_own_patterns(
             owner, min_confidence=min_confidence, limit=limit, cursor=None, keep=keep_item
         )
-        if include_shared and owner == caller.agent_id:
-            own_page, shared_page = await asyncio.gather(
-                own,
-                self.store.query_shared_patterns(
-                    domain, min_confidence=min_confidence, limit=limit, cursor=None, keep=keep_item
-                ),
-            )
-            merged = {(p.agent_id, p.pattern_id): p for p in [*own_page.items, *shared_page.items]}
-            found = list(merged.values())
-        else:
+        if not (include_shared and owner == caller.agent_id):
             found = (await own).items
-        found.sort(key=lambda p: (-p.confidence, -p.sample_size, p.pattern_id))
+            found.sort(key=lambda p: (-p.confidence, -p.sample_size, p.pattern_id))
+            return found[:limit]
+
+        def keep_foreign(item: Mapping[str, Any]) -> bool:
+            return item.get("agent_id") != caller.agent_id and keep_item(item)
+
+        own_page, (named, everyone) = await asyncio.gather(
+            own, self.store.query_shared_with(caller.agent_id, limit=SHARED_SCAN, keep=keep_foreign)
+        )
+        # Candidates by rank (learned confidence; claims rank 0), those shared with the caller by
+        # name before those shared with everyone; then the memory's evidence decides the order.
+        entries = {(e["agent_id"], e["pattern_id"]): e for e in [*everyone, *named]}
+        named_keys = {(e["agent_id"], e["pattern_id"]) for e in named}
+        ranked = sorted(
+            entries.values(),
+            key=lambda e: (-float(e["rank"]), (e["agent_id"], e["pattern_id"]) not in named_keys),
+        )[: limit + SHARED_EXTRA]
+        fetched = await asyncio.gather(
+            *(self.store.get_own_pattern(e["agent_id"], e["pattern_id"], consistent=False) for e in ranked)
+        )
+        foreign = []
+        for pattern in fetched:
+            if pattern is None or pattern.status != "active" or not pattern.visible_to(caller.agent_id):
+                continue  # changed since the index entry was read
+            seen = with_evidence(pattern)
+            if seen.evidence is not None and seen.evidence.measured_confidence >= min_confidence:
+                foreign.append(seen)
+
+        def rank(p: Pattern) -> tuple[float, bool, int, str, str]:
+            if p.evidence is None:  # the caller's own: its own figures
+                return (-p.confidence, False, -p.sample_size, p.agent_id, p.pattern_id)
+            # Another agent's: measured evidence only, never its stated sample size; shared with
+            # the caller by name before shared with everyone.
+            named = (p.agent_id, p.pattern_id) in named_keys
+            score = p.evidence.measured_confidence
+            return (-score, not named, -p.feedback.applied_count, p.agent_id, p.pattern_id)
+
+        found = sorted([*own_page.items, *foreign], key=rank)
         return found[:limit]
 
     # ------------------------------------------------------------------------------------------
@@ -433,13 +528,17 @@ class Memory:
     ) -> AgentState:
         """``request_id`` names this update: a retry with the same id and patch after a lost answer
         gets the first answer instead of ``version_conflict`` (see docs/RELIABILITY.md)."""
+        caller.require_write("update state")
         unknown = sorted(set(patch) - set(STATE_SECTIONS))
         if unknown:
             raise InvalidInput(
                 f"patch has unknown section(s) {unknown}: patch is a JSON merge patch over "
                 f'{list(STATE_SECTIONS)}, e.g. {{"current": {{"cycle": 143}}}}'
             )
-        patch = normalize_json(dict(patch), "patch")
+        # A patch may touch four sections of at most 64 KiB each.
+        patch = await off_loop(
+            bounded_json, dict(patch), "patch", limit=len(STATE_SECTIONS) * MAX_PAYLOAD_BYTES
+        )
         current = await self.store.get_state(caller.agent_id)
         now = self.clock()
         data = current.model_dump()
@@ -460,6 +559,8 @@ class Memory:
         )
         new_state = AgentState.model_validate(data)
         return await self.store.put_state(new_state, expected_version, checkpoint, request_id)
+        new_state = await off_loop(AgentState.model_validate, data)
+        return await self.store.put_state(new_state, expected_version, checkpoint)
 
     async def list_checkpoints(
         self, caller: Caller, agent_id: str | None = None, limit: int = 10, cursor: str | None = None
@@ -504,6 +605,7 @@ class Memory:
         signal_id: str | None = None,
     ) -> PublishResult:
         """Publish to every target in one transaction; answers ids and flags, not the signal."""
+        caller.require_write("publish signals")
         hours = self.settings.signal_ttl_hours if ttl_hours is None else ttl_hours
         if not 0 < hours <= MAX_SIGNAL_TTL_HOURS:
             raise InvalidInput(
@@ -521,7 +623,8 @@ class Memory:
             targets = list(dict.fromkeys(target_agents))
             unregistered = await self._unregistered(targets)
         now = self.clock()
-        signal = Signal(
+        signal = await off_loop(
+            Signal,
             signal_id=signal_id or new_id("sig"),
             signal_type=signal_type,
             source_agent=caller.agent_id,
@@ -576,6 +679,7 @@ class Memory:
         status: Literal["processed", "rejected"],
         decision_id: str | None = None,
     ) -> tuple[InboxEntry, bool]:
+        caller.require_write("acknowledge signals")
         signal = await self.store.get_signal(signal_id)
         if signal is None or (
             caller.agent_id not in signal.target_agents and signal.source_agent != caller.agent_id
@@ -591,7 +695,13 @@ class Memory:
             ref = await self.store.get_decision_ref(decision_id)
             if ref is None or ref.agent_id != caller.agent_id:
                 raise NotFound(f"decision_id {decision_id!r}: no decision of yours with that id")
-        return await self.store.ack(caller.agent_id, signal, status, decision_id)
+        try:
+            entry, created = await self.store.ack(caller.agent_id, signal, status, decision_id)
+        except Conflict as exc:
+            if isinstance(exc.current, Signal):
+                exc.current = _delivery_view(caller, exc.current)
+            raise
+        return entry.model_copy(update={"signal": _delivery_view(caller, entry.signal)}), created
 
     async def get_signal(self, caller: Caller, signal_id: str) -> Signal:
         signal = await self.store.get_signal(signal_id)
@@ -601,4 +711,4 @@ class Memory:
             or caller.agent_id in signal.target_agents
         ):
             raise NotFound(f"no signal {signal_id!r} visible to you")
-        return signal
+        return _delivery_view(caller, signal)

@@ -11,7 +11,8 @@ from starlette.applications import Starlette
 from agent_memory.config import Settings
 from agent_memory.errors import ConfigurationError
 from agent_memory.server.app import build_server
-from agent_memory.server.auth import TokensFileVerifier, load_tokens
+from agent_memory.server.auth import load_tokens, verifier_for
+from agent_memory.server.hardening import BodyLimit
 
 log = logging.getLogger("agent_memory.server")
 
@@ -19,21 +20,22 @@ log = logging.getLogger("agent_memory.server")
 def http_app(settings: Settings) -> Starlette:
     """The ASGI app of the HTTP transport: stateless (any instance may answer any call, so
     instances scale out behind a load balancer), bearer tokens required, Host/Origin checked."""
-    if settings.tokens_file is None:
+    if settings.tokens_file is None and settings.jwt_issuer is None:
         raise ConfigurationError(
             "the HTTP transport needs bearer tokens: set AGENT_MEMORY_TOKENS_FILE (or --tokens-file); "
             "create one with 'agent-memory tokens add --agent-id NAME --file PATH'"
         )
     port = settings.http_port
     resource_url = (settings.public_url or f"http://{settings.http_host}:{port}") + "/mcp"
-    tokens = load_tokens(settings.tokens_file)
-    if not tokens.tokens:
-        raise ConfigurationError(
-            f"tokens file {settings.tokens_file} holds no tokens, so every request would be refused: "
-            "add one with 'agent-memory tokens add --agent-id NAME --file "
-            f"{settings.tokens_file}'"
-        )
-    verifier = TokensFileVerifier(tokens, resource_url)
+    if settings.tokens_file is not None and settings.jwt_issuer is None:
+        tokens = load_tokens(settings.tokens_file)
+        if not tokens.tokens:
+            raise ConfigurationError(
+                f"tokens file {settings.tokens_file} holds no tokens, so every request would be refused: "
+                "add one with 'agent-memory tokens add --agent-id NAME --file "
+                f"{settings.tokens_file}'"
+            )
+    verifier = verifier_for(settings, resource_url)
     server = build_server(settings, http=True, token_verifier=verifier)
     hosts = [f"127.0.0.1:{port}", f"localhost:{port}", f"{settings.http_host}:{port}"]
     origins = [f"http://127.0.0.1:{port}", f"http://localhost:{port}", *settings.allowed_origins]
@@ -42,7 +44,7 @@ def http_app(settings: Settings) -> Starlette:
 
         hosts.append(urlsplit(settings.public_url).netloc)
         origins.append(settings.public_url.rstrip("/"))
-    return server.streamable_http_app(
+    app = server.streamable_http_app(
         stateless_http=True,
         json_response=True,
         host=settings.http_host,
@@ -50,3 +52,5 @@ def http_app(settings: Settings) -> Starlette:
             enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
         ),
     )
+    app.add_middleware(BodyLimit, limit=settings.http_max_body_bytes)
+    return app

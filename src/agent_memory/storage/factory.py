@@ -36,6 +36,10 @@ async def open_store(
 ) -> AsyncIterator[MemoryStore]:
     engine = await open_engine(settings)
     try:
-        yield MemoryStore(engine, clock)
+        store = MemoryStore(engine, clock)
+        if not settings.read_only:
+            # One get once migrated; the first start after an upgrade indexes shared patterns.
+            await store.backfill_shared_index()
+        yield store
     finally:
         await engine.close()

@@ -16,6 +16,9 @@ agent_memory_ltm
   history    pk agent:{agent}#pattern_history    sk {pattern_id}#v{version:08d}
   id item    pk pattern#{pattern_id}             sk #id
   learner    pk agent:{agent}#learner            sk {decision_type or *}
+  shared to  pk shared_to#{reader or *}          sk {rank}#{agent}#{pattern_id}  (one per reader)
+  shared cnt pk shared_by#{agent}                sk #count
+  migration  pk migration                        sk {name}                    (done markers)
 agent_state
   state      pk agent:{agent}                    sk CURRENT
   checkpoint pk agent:{agent}                    sk CHECKPOINT#{version:012d}
@@ -117,6 +120,24 @@ def pattern_history_sk(pattern_id: str, version: int) -> str:
 
 def pattern_id_pk(pattern_id: str) -> str:
     return f"pattern#{pattern_id}"
+
+
+def shared_reader_pk(reader: str) -> str:
+    """Index of the patterns shared with one reader (``*``: with everyone)."""
+    return f"shared_to#{reader}"
+
+
+def shared_reader_sk(rank: float, author: str, pattern_id: str) -> str:
+    return f"{score(rank)}#{author}#{pattern_id}"
+
+
+def shared_count_pk(author: str) -> str:
+    """How many patterns an author shares (capped: see limits.MAX_SHARED_PATTERNS)."""
+    return f"shared_by#{author}"
+
+
+COUNT_SK = "#count"
+MIGRATIONS_PK = "migration"
 
 
 def learner_pk(agent: str) -> str:

@@ -42,6 +42,7 @@ from agent_memory.models import Outcome
 from agent_memory.storage import keys
 from agent_memory.storage.engine import TABLES, Delete, Item, ItemEngine, Put, TableName, Update, WriteOp
 from agent_memory.storage.records.base import REQUEST_TOKEN
+from agent_memory.storage.records.validate import InvalidItem, validate_item
 
 FORMAT = "agent-memory-export"
 VERSION = 1
@@ -107,6 +108,12 @@ def parse_lines(lines: Iterable[str]) -> Iterable[tuple[TableName, dict[str, Any
             raise InvalidInput(
                 f"line {number}: expected {{'table': one of {list(TABLES)}, 'item': {{pk, sk, ...}}}}"
             )
+        try:
+            # Every line through its record model, keys recomputed from the content: a line cannot
+            # forge a record "by" another agent, nor plant a row that breaks later reads.
+            validate_item(table, item)
+        except InvalidItem as exc:
+            raise InvalidInput(f"line {number} ({table}): {exc}; nothing was imported") from exc
         yield table, item
 
 

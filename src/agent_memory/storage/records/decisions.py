@@ -102,7 +102,7 @@ class DecisionRecords(RecordBase):
             Put("decisions", id_item, (Cond.not_exists(),)),
             Put("decisions", item, (Cond.not_exists(),)),
             *rollup_ops(d.agent_id, d.created_at, d.decision_type, delta),
-            *feedback_ops(pattern_refs, applied=False, success=None, now=d.created_at),
+            *feedback_ops(pattern_refs, applied=False, success=None, now=d.created_at, by=d.agent_id),
         ]
         try:
             await self.engine.write(ops)
@@ -183,7 +183,13 @@ class DecisionRecords(RecordBase):
                 ref.decision_type,
                 rollups.outcome_recorded(outcome, ref.memory_influenced),
             ),
-            *feedback_ops(ref.pattern_refs, applied=True, success=outcome.success, now=outcome.recorded_at),
+            *feedback_ops(
+                ref.pattern_refs,
+                applied=True,
+                success=outcome.success,
+                now=outcome.recorded_at,
+                by=ref.agent_id,
+            ),
         ]
         try:
             await self.engine.write(ops)

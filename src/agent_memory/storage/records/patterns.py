@@ -2,15 +2,57 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from agent_memory.errors import Conflict, NotFound, VersionConflict
+from agent_memory.errors import Conflict, LimitExceeded, NotFound, VersionConflict
+from agent_memory.limits import MAX_SHARED_PATTERNS
 from agent_memory.models import Page, Pattern, PatternFeedback
 from agent_memory.storage import keys
-from agent_memory.storage.engine import Cond, ConditionFailed, Item, Put, Update
+from agent_memory.storage.engine import Cond, ConditionFailed, Delete, Item, Put, Update, WriteOp
 from agent_memory.storage.records.base import STORED, RecordBase, dump, strip_keys
+
+_NOT_STORED = ("feedback", "evidence")
+"""Pattern fields that are not content: counters kept apart, and the reader-side evidence view."""
+
+
+_SHARED_RACE = "another of your patterns was shared at the same time: retry the call"
+
+
+def _readers(p: Pattern) -> list[str]:
+    """Who finds the pattern in its per-reader index: only active shared patterns are listed."""
+    return list(p.shared_with) if p.status == "active" and p.is_shared else []
+
+
+def share_rank(p: Pattern) -> float:
+    """Where a shared pattern ranks for other agents: the learner's confidence is computed by the
+    memory from recorded outcomes; a stated confidence is a claim and ranks nothing (issue #12: a
+    self-declared 1.0 over 10^12 samples ranked first for every reader)."""
+    return p.confidence if p.source == "learned" else 0.0
+
+
+def _reader_items(p: Pattern) -> dict[tuple[str, str], Item]:
+    out: dict[tuple[str, str], Item] = {}
+    for reader in _readers(p):
+        pk = keys.shared_reader_pk(reader)
+        sk = keys.shared_reader_sk(share_rank(p), p.agent_id, p.pattern_id)
+        out[(pk, sk)] = {
+            "pk": pk,
+            "sk": sk,
+            "agent_id": p.agent_id,
+            "pattern_id": p.pattern_id,
+            "domain": p.domain,
+            "decision_type": p.decision_type,
+            "conditions": [c.model_dump(mode="json") for c in p.conditions],
+            "shared_with": list(p.shared_with),
+            "rank": share_rank(p),
+        }
+    return out
+
+
+"""Pattern fields that are not content: counters kept apart, and the reader-side evidence view."""
 
 
 class PatternRecords(RecordBase):
@@ -37,27 +79,60 @@ class PatternRecords(RecordBase):
         return Put(
             "ltm",
             {
-                **dump(p, "feedback"),
+                **dump(p, *_NOT_STORED),
                 "pk": keys.pattern_history_pk(p.agent_id),
                 "sk": keys.pattern_history_sk(p.pattern_id, p.version),
             },
             (Cond.not_exists(),),
         )
 
+    async def _shared_count_ops(self, author: str, delta: int) -> list[WriteOp]:
+        """The author's shared-pattern counter moved by ``delta``, refused beyond the cap. The
+        update is conditional on the value read, so two concurrent shares cannot both pass."""
+        if delta == 0:
+            return []
+        pk = keys.shared_count_pk(author)
+        item = await self.engine.get("ltm", pk, keys.COUNT_SK)
+        n = int(item["n"]) if item else 0
+        if delta > 0 and n + delta > MAX_SHARED_PATTERNS:
+            raise LimitExceeded(
+                f"you already share {n} patterns, the most one agent may share: unshare some "
+                "(share_pattern with shared_with=[]) or keep this one private"
+            )
+        cond = Cond.eq("n", n) if item else Cond.not_exists()
+        return [Update("ltm", pk, keys.COUNT_SK, set={"n": max(0, n + delta)}, conditions=(cond,))]
+
+    def _reader_ops(self, old: Pattern | None, new: Pattern) -> list[WriteOp]:
+        """Keep the per-reader index in step: delete the entries the new version drops, write the
+        ones it has (an entry is overwritten in place when its key is unchanged)."""
+        before = _reader_items(old) if old is not None else {}
+        after = _reader_items(new)
+        ops: list[WriteOp] = [Delete("ltm", pk, sk) for (pk, sk) in before if (pk, sk) not in after]
+        ops += [Put("ltm", item) for item in after.values()]
+        return ops
+
     async def create_pattern(self, p: Pattern) -> Pattern:
-        """Create version 1. Requests: 1 transaction (pattern, id item, history entry)."""
+        """Create version 1. Requests: 1 transaction (pattern, id item, history entry, one index
+        entry per reader, the author's shared counter) + 1 get when shared."""
         index_set, _ = self._pattern_index_attrs(p)
-        item = {**dump(p, "feedback"), **index_set, "pk": keys.pattern_pk(p.agent_id), "sk": p.pattern_id}
+        item = {**dump(p, *_NOT_STORED), **index_set, "pk": keys.pattern_pk(p.agent_id), "sk": p.pattern_id}
         id_item = {"pk": keys.pattern_id_pk(p.pattern_id), "sk": keys.ID_SK, "agent_id": p.agent_id}
+        count_ops = await self._shared_count_ops(p.agent_id, 1 if _readers(p) else 0)
         try:
             await self.engine.write(
                 [
                     Put("ltm", id_item, (Cond.not_exists(),)),
                     Put("ltm", item, (Cond.not_exists(),)),
                     self._history_put(p),
+                    *count_ops,
+                    *self._reader_ops(None, p),
                 ]
             )
         except ConditionFailed as exc:
+            if count_ops and exc.index == 3:
+                raise Conflict(
+                    "another of your patterns was shared at the same time: retry the call"
+                ) from exc
             owner = await self.engine.get("ltm", keys.pattern_id_pk(p.pattern_id), keys.ID_SK)
             if owner is not None and owner.get("agent_id") != p.agent_id:
                 raise Conflict(f"pattern_id {p.pattern_id!r} is already in use: choose another id") from exc
@@ -75,39 +150,56 @@ class PatternRecords(RecordBase):
         """Store ``p`` as the next version if the current one is ``expected_version``.
 
         Feedback counters are never overwritten (they are added to concurrently).
-        Requests: 1 transaction (+1 get on conflict).
+        Requests: 1 get + 1 transaction (+1 get when sharing starts or stops, +1 on conflict).
         """
         index_set, index_remove = self._pattern_index_attrs(p)
-        content = dump(p, "feedback", "agent_id", "pattern_id", "created_at")
-        try:
-            await self.engine.write(
-                [
-                    Update(
-                        "ltm",
-                        keys.pattern_pk(p.agent_id),
-                        p.pattern_id,
-                        set={**content, **index_set},
-                        remove=index_remove,
-                        conditions=(Cond.eq("version", expected_version),),
-                    ),
-                    self._history_put(p),
-                ]
-            )
-        except ConditionFailed as exc:
-            current = await self.get_own_pattern(p.agent_id, p.pattern_id)
-            if current is None:
-                raise NotFound(
-                    f"pattern {p.pattern_id!r} does not exist: omit expected_version to create it"
+        content = dump(p, *_NOT_STORED, "agent_id", "pattern_id", "created_at")
+        # The version read here is the one the write is conditional on: the index entries to
+        # drop are exactly those of that version.
+        old = await self.get_own_pattern(p.agent_id, p.pattern_id)
+        if old is not None and old.version == expected_version:
+            delta = (1 if _readers(p) else 0) - (1 if _readers(old) else 0)
+            count_ops = await self._shared_count_ops(p.agent_id, delta)
+            try:
+                await self.engine.write(
+                    [
+                        Update(
+                            "ltm",
+                            keys.pattern_pk(p.agent_id),
+                            p.pattern_id,
+                            set={**content, **index_set},
+                            remove=index_remove,
+                            conditions=(Cond.eq("version", expected_version),),
+                        ),
+                        self._history_put(p),
+                        *count_ops,
+                        *self._reader_ops(old, p),
+                    ]
+                )
+            except ConditionFailed as exc:
+                if not (count_ops and exc.index == 2):
+                    return await self._stale(p, expected_version, exc)
+                raise Conflict(
+                    "another of your patterns was shared at the same time: retry the call"
                 ) from exc
-            raise VersionConflict(
-                f"pattern {p.pattern_id!r}: version {expected_version} is stale; current version is "
-                f"{current.version}: re-read the pattern and retry with expected_version={current.version}",
-                current=current,
-                current_version=current.version,
+            stored = await self.get_own_pattern(p.agent_id, p.pattern_id)
+            assert stored is not None
+            return stored
+        return await self._stale(p, expected_version, None)
+
+    async def _stale(self, p: Pattern, expected_version: int, exc: Exception | None) -> Pattern:
+        """The error for an update whose expected version is not the current one."""
+        current = await self.get_own_pattern(p.agent_id, p.pattern_id)
+        if current is None:
+            raise NotFound(
+                f"pattern {p.pattern_id!r} does not exist: omit expected_version to create it"
             ) from exc
-        stored = await self.get_own_pattern(p.agent_id, p.pattern_id)
-        assert stored is not None
-        return stored
+        raise VersionConflict(
+            f"pattern {p.pattern_id!r}: version {expected_version} is stale; current version is "
+            f"{current.version}: re-read the pattern and retry with expected_version={current.version}",
+            current=current,
+            current_version=current.version,
+        ) from exc
 
     async def get_own_pattern(
         self, agent: str, pattern_id: str, *, consistent: bool = True
@@ -169,6 +261,67 @@ class PatternRecords(RecordBase):
             keep=keep,
         )
 
+    async def query_shared_with(
+        self, reader: str, *, limit: int, keep: Callable[[Item], bool]
+    ) -> tuple[list[Item], list[Item]]:
+        """Index entries of the active patterns shared with ``reader`` by name, and with everyone,
+        each best rank first. Patterns shared with other agents are never read, so no volume of
+        sharing elsewhere can hide these (issue #12). Requests: 2+ queries (DAX-cacheable)."""
+
+        def entry(item: Item) -> Item:
+            return item
+
+        named, everyone = await asyncio.gather(
+            *(
+                self._page(
+                    "ltm",
+                    keys.shared_reader_pk(r),
+                    entry,
+                    limit=limit,
+                    cursor=None,
+                    digest_parts=("shared_to",),
+                    forward=False,
+                    consistent=False,
+                    keep=keep,
+                )
+                for r in (reader, "*")
+            )
+        )
+        return named.items, everyone.items
+
+    async def backfill_shared_index(self) -> int:
+        """Migration: index the shared patterns of a store written before per-reader indexes
+        existed (walks the old all-shared index once; a marker item records that it ran).
+        Returns how many patterns were indexed. Idempotent."""
+        marker = await self.engine.get("ltm", keys.MIGRATIONS_PK, "shared_index_v1")
+        if marker is not None:
+            return 0
+        done = 0
+        counts: dict[str, int] = {}
+        start = None
+        while True:
+            page = await self.engine.query(
+                "ltm", keys.SHARED_ALL_PK, index="gsi3", limit=100, start=start, consistent=False
+            )
+            for item in page.items:
+                p = _pattern(item)
+                if not _readers(p):
+                    continue
+                await self.engine.write([Put("ltm", entry) for entry in _reader_items(p).values()])
+                counts[p.agent_id] = counts.get(p.agent_id, 0) + 1
+                done += 1
+            if page.last_key is None:
+                break
+            start = page.last_key
+        for author, n in counts.items():
+            # Counts as found (a store from before the cap may exceed it: nothing is unshared,
+            # the author just cannot share more until under the cap).
+            await self.engine.write(
+                [Update("ltm", keys.shared_count_pk(author), keys.COUNT_SK, set={"n": n})]
+            )
+        await self.engine.write([Put("ltm", {"pk": keys.MIGRATIONS_PK, "sk": "shared_index_v1", "n": done})])
+        return done
+
     async def list_patterns(self, agent: str, *, limit: int, cursor: str | None) -> Page[Pattern]:
         """Every pattern of an author, any status, by id. Requests: 1+ consistent queries."""
         return await self._page(
@@ -192,15 +345,20 @@ class PatternRecords(RecordBase):
 
 
 def feedback_ops(
-    refs: Sequence[tuple[str, str]], *, applied: bool, success: bool | None, now: datetime
+    refs: Sequence[tuple[str, str]], *, applied: bool, success: bool | None, now: datetime, by: str
 ) -> list[Update]:
     """Counter updates on applied patterns. At log time: an access; at outcome time: one
-    application and its success. Conditional on the pattern existing (never resurrects)."""
+    application and its success. Conditional on the pattern existing (never resurrects).
+
+    Applications by the pattern's author are also counted apart (``fb_author_*``): other agents'
+    reports are evidence readers see, but only the author's own outcomes may retire its pattern."""
     ops = []
     for author, pattern_id in refs:
         add: dict[str, int | float] = (
             {"fb_applied": 1, "fb_successes": 1 if success else 0} if applied else {"fb_access": 1}
         )
+        if applied and by == author:
+            add.update(fb_author_applied=1, fb_author_successes=1 if success else 0)
         ops.append(
             Update(
                 "ltm",
@@ -214,11 +372,18 @@ def feedback_ops(
     return ops
 
 
+_FEEDBACK_ATTRS = (
+    "fb_applied", "fb_successes", "fb_author_applied", "fb_author_successes", "fb_access", "fb_last"
+)  # fmt: skip
+
+
 def _pattern(item: Item) -> Pattern:
-    data = strip_keys(item, "fb_applied", "fb_successes", "fb_access", "fb_last")
+    data = strip_keys(item, *_FEEDBACK_ATTRS)
     data["feedback"] = PatternFeedback(
         applied_count=int(item.get("fb_applied", 0)),
         applied_successes=int(item.get("fb_successes", 0)),
+        author_applied_count=int(item.get("fb_author_applied", 0)),
+        author_applied_successes=int(item.get("fb_author_successes", 0)),
         access_count=int(item.get("fb_access", 0)),
         last_accessed=item.get("fb_last"),
     )
