@@ -43,7 +43,7 @@ async def test_a_sharing_flood_neither_hides_what_is_shared_with_you_nor_outrank
         over = await mallory.error("store_pattern", **_pattern(description="one more"), shared_with=["*"])
         assert "limit_exceeded" in over and f"share {MAX_SHARED_PATTERNS} patterns" in over
         private = await mallory.ok("store_pattern", **_pattern(description="private is fine"))
-        assert private["shared_with"] == []
+        assert private["pattern_id"] and not private.get("shared_with")
 
         # risk-manager still sees hunter's pattern, first: mallory's figures are claims.
         recalled = await risk.ok("recall_patterns", limit=5)
@@ -64,9 +64,14 @@ async def test_evidence_ranks_shared_patterns_and_outsiders_cannot_retire_them(l
             trend = "bullish" if i % 2 == 0 else "bearish"
             logged = await hunter.ok("log_decision", decision_type="TRADE", context={"trend": trend})
             await hunter.ok("record_outcome", decision_id=logged["decision_id"], success=trend == "bullish")
-        learned = (await hunter.ok("learn_patterns", min_samples=10))["created"]
+        learned = await hunter.ok("learn_patterns", min_samples=10)
+        own = (await hunter.ok("recall_patterns", include_shared=False, limit=50))["patterns"]
         rule = next(
-            p for p in learned if p["conditions"] == [{"field": "trend", "op": "eq", "value": "bullish"}]
+            p
+            for p in own
+            if p["pattern_id"] in learned["top_pattern_ids"]
+            and "bullish" in p["when"]
+            and "AND" not in p["when"]
         )
         shared = await hunter.ok("share_pattern", pattern_id=rule["pattern_id"], shared_with=["*"])
         claim = await mallory.ok(
@@ -87,7 +92,7 @@ async def test_evidence_ranks_shared_patterns_and_outsiders_cannot_retire_them(l
         await hunter.ok("learn_patterns", min_samples=10)
         mine = (await hunter.ok("recall_patterns", include_shared=False, limit=50))["patterns"]
         after = next(p for p in mine if p["pattern_id"] == rule["pattern_id"])
-        assert after["status"] == "active" and after["version"] == shared["version"]
+        assert after.get("status", "active") == "active" and after["version"] == shared["version"]
         # The reports are kept, apart from the author's own evidence, for everyone to see.
         assert after["feedback"]["applied_count"] == 30 and after["feedback"]["author_applied_count"] == 0
         seen = (await risk.ok("recall_patterns", limit=5))["patterns"]

@@ -23,6 +23,7 @@ from agent_memory.models import (
     InboxEntry,
     Note,
     Pattern,
+    PatternEvidence,
     Signal,
 )
 
@@ -135,6 +136,15 @@ class NoteResult(Result):
 # --------------------------------------------------------------------------------------------------
 
 
+class PatternReports(Result):
+    """Applications reported by decisions citing the pattern (by any agent), kept apart from the
+    author's own: evidence to read, never a change of the author's pattern by itself."""
+
+    applied_count: int
+    applied_successes: int
+    author_applied_count: int
+
+
 class PatternSummary(Result):
     pattern_id: str
     version: int
@@ -149,6 +159,10 @@ class PatternSummary(Result):
     shared_with: list[str] | None = None
     status: str | None = Field(None, description="Set when not active.")
     applied_success_rate: float | None = Field(None, description="Success when cited in decisions.")
+    evidence: PatternEvidence | None = Field(
+        None, description="Another agent's pattern: what the memory measured (its figures are claims)."
+    )
+    feedback: PatternReports | None = Field(None, description="Set once decisions citing it have outcomes.")
     truncated: list[str] | None = None
 
     @classmethod
@@ -171,6 +185,14 @@ class PatternSummary(Result):
             shared_with=p.shared_with or None,
             status=None if p.status == "active" else p.status,
             applied_success_rate=p.feedback.applied_success_rate,
+            evidence=p.evidence,
+            feedback=PatternReports(
+                applied_count=p.feedback.applied_count,
+                applied_successes=p.feedback.applied_successes,
+                author_applied_count=p.feedback.author_applied_count,
+            )
+            if p.feedback.applied_count
+            else None,
             truncated=cut or None,
         )
 
