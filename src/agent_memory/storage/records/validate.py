@@ -148,7 +148,7 @@ def _accept(item: Item) -> None:
 
 # (table, pk prefix, pk suffix, checker): the first match wins; order matters.
 _FAMILIES: list[tuple[TableName, str, str, Callable[[Item], None]]] = [
-    ("decisions", "decision#", "", _id_item("decision_id")),
+    ("decisions", "decision#", "", _id_item("agent_id")),  # the id is in its key
     ("decisions", "agent:", "", _decision),
     ("ltm", "pattern#", "", _id_item("agent_id")),
     ("ltm", "agent:", "#pattern_history", _pattern_version),
