@@ -1,0 +1,197 @@
+"""Decisions (the long-term log, with outcomes) and short-term notes: what an agent did and is
+doing, and the short-term view of both (recall_stm)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from agent_memory.api.requests import new_id
+from agent_memory.api.results import DecisionSummary, NoteSummary, ShortTermResult
+from agent_memory.errors import AccessDenied, InvalidInput, NotFound
+from agent_memory.memory.core import ServiceBase, off_loop
+from agent_memory.memory.identity import Caller
+from agent_memory.models import Decision, Note, Outcome, Page
+from agent_memory.storage import cursor as cursors
+from agent_memory.storage.store import DecisionQuery
+
+NOTES_SHOWN = 5
+"""Most notes recall_stm shows (on its first page, taking slots of the page)."""
+PENDING_CAP = 100
+"""recall_stm counts pending signals up to this many."""
+
+
+class DecisionService(ServiceBase):
+    """Log decisions and their outcomes, read them back, and keep short-term notes."""
+
+    async def _resolve_patterns(self, caller: Caller, pattern_ids: list[str]) -> list[tuple[str, str]]:
+        async def resolve(pattern_id: str) -> tuple[str, str]:
+            author = await self.store.pattern_author(pattern_id)
+            pattern = await self.store.get_own_pattern(author, pattern_id) if author else None
+            if pattern is None or not pattern.visible_to(caller.agent_id):
+                raise NotFound(
+                    f"patterns_applied: no pattern {pattern_id!r} visible to you; "
+                    "list the ids returned by recall_patterns"
+                )
+            return pattern.agent_id, pattern_id
+
+        return list(await asyncio.gather(*(resolve(p) for p in dict.fromkeys(pattern_ids))))
+
+    async def log_decision(
+        self,
+        caller: Caller,
+        decision_type: str,
+        *,
+        context: Mapping[str, Any] | None = None,
+        reasoning: Mapping[str, Any] | None = None,
+        outcome: Outcome | None = None,
+        decision_id: str | None = None,
+        parent_decision_id: str | None = None,
+        patterns_applied: list[str] | None = None,
+        memory_influenced: bool | None = None,
+        agent_version: str | None = None,
+    ) -> tuple[Decision, bool]:
+        caller.require_write("log decisions")
+        now = self.clock()
+        applied = list(dict.fromkeys(patterns_applied or []))
+        decision = await off_loop(
+            Decision,
+            decision_id=decision_id or new_id("dec"),
+            agent_id=caller.agent_id,
+            agent_version=agent_version or self.settings.agent_version,
+            decision_type=decision_type,
+            created_at=now,
+            expires_at=now + timedelta(days=self.settings.decision_ttl_days),
+            context=dict(context or {}),
+            reasoning=dict(reasoning or {}),
+            parent_decision_id=parent_decision_id,
+            patterns_applied=applied,
+            memory_influenced=bool(applied) if memory_influenced is None else memory_influenced,
+            outcome=outcome,
+        )
+        if parent_decision_id is not None and await self.store.get_decision_ref(parent_decision_id) is None:
+            raise NotFound(
+                f"parent_decision_id {parent_decision_id!r} does not exist (or has expired): "
+                "pass the decision_id returned by log_decision"
+            )
+        refs = await self._resolve_patterns(caller, applied) if applied else []
+        return await self.store.put_decision(decision, refs)
+
+    async def record_outcome(
+        self, caller: Caller, decision_id: str, outcome: Outcome
+    ) -> tuple[Decision, bool]:
+        caller.require_write("record outcomes")
+        ref = await self.store.get_decision_ref(decision_id)
+        if ref is None or ref.agent_id != caller.agent_id:
+            raise NotFound(
+                f"no decision {decision_id!r} of yours: record outcomes only for decision_ids that "
+                "log_decision returned to you (decisions expire after "
+                f"{self.settings.decision_ttl_days} days)"
+            )
+        return await self.store.set_outcome(ref, outcome)
+
+    async def get_decision(self, caller: Caller, decision_id: str) -> Decision:
+        decision = await self.store.get_decision(decision_id)
+        if decision is None or not caller.may_read_agent(decision.agent_id):
+            raise NotFound(f"no decision {decision_id!r} visible to you")
+        return decision
+
+    async def recall_stm(
+        self, caller: Caller, decision_type: str | None = None, limit: int = 10, cursor: str | None = None
+    ) -> ShortTermResult:
+        """The caller's last ``stm_window_hours``: decisions newest first (strongly consistent on
+        the table, never cached), live notes, and the number of pending signals.
+
+        The first page shows up to :data:`NOTES_SHOWN` notes, which take slots of ``limit``. Its
+        cursor carries the window start it was issued for, so later pages continue the same
+        window however much time has passed (the window does not slide under a reader).
+        """
+        origin, inner = cursors.split_origin(cursor)
+        since = origin or cursors.floor_origin(self.clock() - timedelta(hours=self.settings.stm_window_hours))
+        notes: list[Note] = []
+        more_notes = False
+        if cursor is None:
+            page = (
+                await self.store.query_notes(caller.agent_id, limit=min(NOTES_SHOWN, limit - 1), cursor=None)
+                if limit > 1
+                else None
+            )
+            if page is not None:
+                notes, more_notes = page.items, page.next_cursor is not None
+        decisions, pending = await asyncio.gather(
+            self.store.query_decisions(
+                DecisionQuery(caller.agent_id, decision_type=decision_type, since=since),
+                limit=limit - len(notes),
+                cursor=inner,
+            ),
+            self.store.count_pending(caller.agent_id, cap=PENDING_CAP),
+        )
+        return ShortTermResult(
+            window_hours=self.settings.stm_window_hours,
+            decisions=[DecisionSummary.of(d, caller.agent_id) for d in decisions.items],
+            notes=[NoteSummary.of(n) for n in notes],
+            more_notes=more_notes or None,
+            pending_signals=pending,
+            next_cursor=cursors.with_origin(decisions.next_cursor, since),
+        )
+
+    async def search_decisions(
+        self,
+        caller: Caller,
+        *,
+        agent_id: str | None = None,
+        decision_type: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        success: bool | None = None,
+        all_agents: bool = False,
+        newest_first: bool = True,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> Page[Decision]:
+        if since and until and since > until:
+            raise InvalidInput("since is after until: swap them or widen the range")
+        if all_agents:
+            if not caller.is_observer:
+                raise AccessDenied("searching across agents needs the observer role; omit all_agents")
+            if decision_type is None:
+                raise InvalidInput("searching across agents needs a decision_type")
+            target: str | None = None
+        else:
+            target = agent_id or caller.agent_id
+            caller.require_read(target, "decisions")
+        return await self.store.query_decisions(
+            DecisionQuery(
+                target,
+                decision_type=decision_type,
+                since=since,
+                until=until,
+                success=success,
+                newest_first=newest_first,
+                # The LTM side tolerates staleness: with DAX configured it may be served cached.
+                consistent=False,
+            ),
+            limit=limit,
+            cursor=cursor,
+        )
+
+    async def store_note(self, caller: Caller, key: str, value: Any, ttl_minutes: int | None = None) -> Note:
+        caller.require_write("store notes")
+        limit = self.settings.note_max_ttl_minutes
+        minutes = limit if ttl_minutes is None else ttl_minutes
+        if not 1 <= minutes <= limit:
+            raise InvalidInput(
+                f"ttl_minutes must be between 1 and {limit} (short-term notes live at most 24 h)"
+            )
+        now = self.clock()
+        note = await off_loop(
+            Note,
+            agent_id=caller.agent_id,
+            key=key,
+            value=value,
+            created_at=now,
+            expires_at=now + timedelta(minutes=minutes),
+        )
+        return await self.store.put_note(note)

@@ -1,0 +1,220 @@
+"""Patterns: an agent's own rules of thumb, shared ones with the evidence the memory measured,
+and their version history."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from agent_memory.api.requests import new_id
+from agent_memory.errors import AccessDenied, InvalidInput, NotFound
+from agent_memory.memory.core import ServiceBase, off_loop
+from agent_memory.memory.identity import Caller
+from agent_memory.memory.stats import wilson_interval
+from agent_memory.models import Pattern, PatternCondition, PatternEvidence, bounded_json
+
+LEARNED_PREFIX = "lp_"
+"""Prefix of learned pattern ids (see learner.learned_pattern_id); reserved for the learner."""
+
+
+SHARED_SCAN = 200
+"""Index entries of patterns shared with a reader examined per recall (per partition: by name,
+and with everyone); each author contributes at most limits.MAX_SHARED_PATTERNS."""
+SHARED_EXTRA = 10
+"""Candidates fetched beyond ``limit`` so that evidence can reorder the top of the list."""
+
+
+def with_evidence(pattern: Pattern) -> Pattern:
+    """Another agent's pattern with what the memory measured about it (its stated confidence,
+    success rate and sample size stay as the author's claims)."""
+    fb = pattern.feedback
+    if pattern.source == "learned":
+        evidence = PatternEvidence(measured_confidence=pattern.confidence, basis="learned")
+    else:
+        lower = wilson_interval(fb.applied_successes, fb.applied_count)[0] if fb.applied_count else 0.0
+        evidence = PatternEvidence(measured_confidence=round(lower, 6), basis="applications")
+    return pattern.model_copy(update={"evidence": evidence})
+
+
+class PatternService(ServiceBase):
+    """Store, share, read and recall patterns."""
+
+    async def store_pattern(
+        self,
+        caller: Caller,
+        *,
+        description: str,
+        conditions: list[PatternCondition],
+        outcomes: Mapping[str, Any],
+        confidence: float,
+        success_rate: float,
+        sample_size: int,
+        pattern_id: str | None = None,
+        domain: str = "general",
+        decision_type: str | None = None,
+        shared_with: list[str] | None = None,
+        expected_version: int | None = None,
+        status: Literal["active", "superseded", "decayed"] = "active",
+        source: Literal["manual", "learned"] = "manual",
+        stats: Mapping[str, Any] | None = None,
+        superseded_by: str | None = None,
+    ) -> Pattern:
+        caller.require_write("store patterns")
+        if source != "learned" and pattern_id is not None and pattern_id.startswith(LEARNED_PREFIX):
+            # Learned ids are a public function of (agent, type, rule): only the learner, acting
+            # for the author, may create them, or anyone could squat another agent's next rule.
+            raise InvalidInput(
+                f"pattern ids starting with {LEARNED_PREFIX!r} are reserved for learned patterns: "
+                "omit pattern_id or choose another"
+            )
+        now = self.clock()
+        fields: dict[str, Any] = dict(
+            agent_id=caller.agent_id,
+            domain=domain,
+            description=description,
+            conditions=conditions,
+            outcomes=dict(outcomes),
+            confidence=confidence,
+            success_rate=success_rate,
+            sample_size=sample_size,
+            decision_type=decision_type,
+            shared_with=shared_with or [],
+            status=status,
+            source=source,
+            stats=dict(stats or {}),
+            superseded_by=superseded_by,
+            updated_at=now,
+        )
+        if expected_version is None:
+            return await self.store.create_pattern(
+                Pattern(pattern_id=pattern_id or new_id("pat"), version=1, created_at=now, **fields)
+            )
+        if pattern_id is None:
+            raise InvalidInput("expected_version needs the pattern_id of the pattern to update")
+        current = await self._own_pattern_for_write(caller, pattern_id)
+        updated = Pattern(
+            pattern_id=pattern_id, version=expected_version + 1, created_at=current.created_at, **fields
+        )
+        return await self.store.update_pattern(updated, expected_version)
+
+    async def _own_pattern_for_write(
+        self, caller: Caller, pattern_id: str, missing_hint: str = "omit expected_version to create it"
+    ) -> Pattern:
+        current = await self.store.get_own_pattern(caller.agent_id, pattern_id)
+        if current is not None:
+            return current
+        author = await self.store.pattern_author(pattern_id)
+        if author is not None:
+            other = await self.store.get_own_pattern(author, pattern_id)
+            if other is not None and other.visible_to(caller.agent_id):
+                raise AccessDenied(
+                    f"pattern {pattern_id!r} belongs to agent {author!r}; shared patterns are read-only "
+                    "to others: store your own pattern (omit pattern_id) instead"
+                )
+        raise NotFound(f"no pattern {pattern_id!r} of yours: {missing_hint}")
+
+    async def share_pattern(self, caller: Caller, pattern_id: str, shared_with: list[str]) -> Pattern:
+        """Promote a pattern to shared (['*'] = every agent) or change who it is shared with."""
+        caller.require_write("share patterns")
+        current = await self._own_pattern_for_write(
+            caller, pattern_id, "pass one of your pattern_ids (recall_patterns lists them)"
+        )
+        updated = current.model_copy(
+            update={"shared_with": shared_with, "version": current.version + 1, "updated_at": self.clock()}
+        )
+        return await self.store.update_pattern(Pattern.model_validate(updated.model_dump()), current.version)
+
+    async def get_pattern(self, caller: Caller, pattern_id: str) -> Pattern:
+        author = await self.store.pattern_author(pattern_id)
+        pattern = await self.store.get_own_pattern(author, pattern_id) if author else None
+        if pattern is None or not (pattern.visible_to(caller.agent_id) or caller.is_observer):
+            raise NotFound(f"no pattern {pattern_id!r} visible to you")
+        return pattern
+
+    async def pattern_history(self, caller: Caller, pattern_id: str, limit: int = 20) -> list[Pattern]:
+        pattern = await self.get_pattern(caller, pattern_id)
+        page = await self.store.pattern_history(pattern.agent_id, pattern_id, limit=limit, cursor=None)
+        # Each version carries the sharing it had: a reader sees only the versions that were
+        # visible to it (a pattern written privately and shared later keeps its past private).
+        return [p for p in page.items if caller.is_observer or p.visible_to(caller.agent_id)]
+
+    async def recall_patterns(
+        self,
+        caller: Caller,
+        *,
+        context: Mapping[str, Any] | None = None,
+        domain: str | None = None,
+        decision_type: str | None = None,
+        min_confidence: float = 0.0,
+        include_shared: bool = True,
+        limit: int = 10,
+        agent_id: str | None = None,
+    ) -> list[Pattern]:
+        """Active patterns ranked by confidence: the caller's own and, if asked, those shared
+        with it. With ``context``, only patterns whose every condition holds for it."""
+        owner = agent_id or caller.agent_id
+        caller.require_read(owner, "patterns")
+        ctx = await off_loop(bounded_json, dict(context), "context") if context is not None else None
+
+        def keep_item(item: Mapping[str, Any]) -> bool:
+            if domain is not None and item.get("domain") != domain:
+                return False
+            if decision_type is not None and item.get("decision_type") not in (None, decision_type):
+                return False
+            if owner != caller.agent_id or item.get("agent_id") == caller.agent_id:
+                visible = True
+            else:
+                shared = item.get("shared_with") or []
+                visible = "*" in shared or caller.agent_id in shared
+            if not visible:
+                return False
+            if ctx is None:
+                return True
+            conditions = [PatternCondition.model_validate(c) for c in item.get("conditions") or []]
+            return all(c.holds(ctx) for c in conditions)
+
+        own = self.store.query_own_patterns(
+            owner, min_confidence=min_confidence, limit=limit, cursor=None, keep=keep_item
+        )
+        if not (include_shared and owner == caller.agent_id):
+            found = (await own).items
+            found.sort(key=lambda p: (-p.confidence, -p.sample_size, p.pattern_id))
+            return found[:limit]
+
+        def keep_foreign(item: Mapping[str, Any]) -> bool:
+            return item.get("agent_id") != caller.agent_id and keep_item(item)
+
+        own_page, (named, everyone) = await asyncio.gather(
+            own, self.store.query_shared_with(caller.agent_id, limit=SHARED_SCAN, keep=keep_foreign)
+        )
+        # Candidates by rank (learned confidence; claims rank 0), those shared with the caller by
+        # name before those shared with everyone; then the memory's evidence decides the order.
+        entries = {(e["agent_id"], e["pattern_id"]): e for e in [*everyone, *named]}
+        named_keys = {(e["agent_id"], e["pattern_id"]) for e in named}
+        ranked = sorted(
+            entries.values(),
+            key=lambda e: (-float(e["rank"]), (e["agent_id"], e["pattern_id"]) not in named_keys),
+        )[: limit + SHARED_EXTRA]
+        fetched = await asyncio.gather(
+            *(self.store.get_own_pattern(e["agent_id"], e["pattern_id"], consistent=False) for e in ranked)
+        )
+        foreign = []
+        for pattern in fetched:
+            if pattern is None or pattern.status != "active" or not pattern.visible_to(caller.agent_id):
+                continue  # changed since the index entry was read
+            seen = with_evidence(pattern)
+            if seen.evidence is not None and seen.evidence.measured_confidence >= min_confidence:
+                foreign.append(seen)
+
+        def rank(p: Pattern) -> tuple[float, bool, int, str, str]:
+            if p.evidence is None:  # the caller's own: its own figures
+                return (-p.confidence, False, -p.sample_size, p.agent_id, p.pattern_id)
+            # Another agent's: measured evidence only, never its stated sample size; shared with
+            # the caller by name before shared with everyone.
+            named = (p.agent_id, p.pattern_id) in named_keys
+            score = p.evidence.measured_confidence
+            return (-score, not named, -p.feedback.applied_count, p.agent_id, p.pattern_id)
+
+        found = sorted([*own_page.items, *foreign], key=rank)
+        return found[:limit]

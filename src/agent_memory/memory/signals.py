@@ -1,0 +1,140 @@
+"""Signals: one agent tells others something, in one transaction to every target; each target
+reads its inbox and acknowledges."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any, Literal
+
+from agent_memory.api.requests import new_id
+from agent_memory.api.results import PublishResult
+from agent_memory.errors import AccessDenied, Conflict, InvalidInput, NotFound
+from agent_memory.limits import MAX_SIGNAL_TTL_HOURS
+from agent_memory.memory.core import off_loop
+from agent_memory.memory.identity import Caller
+from agent_memory.memory.registry import RegistryService
+from agent_memory.models import DeliveryStatus, InboxEntry, Page, Severity, Signal
+
+
+def _delivery_view(caller: Caller, signal: Signal) -> Signal:
+    """A signal as ``caller`` may see it: its publisher and observers see every delivery; a target
+    sees its own only (another target's status and linked decision are that target's business)."""
+    if caller.is_observer or caller.agent_id == signal.source_agent:
+        return signal
+    own = {a: d for a, d in signal.processing_status.items() if a == caller.agent_id}
+    return signal.model_copy(update={"processing_status": own})
+
+
+class SignalService(RegistryService):
+    """Publish, read the inbox, acknowledge, and fetch signals (targets are checked against the
+    registry, hence the base)."""
+
+    async def publish_signal(
+        self,
+        caller: Caller,
+        *,
+        signal_type: str,
+        data: Mapping[str, Any],
+        target_agents: list[str],
+        confidence: float,
+        severity: Severity = "medium",
+        recommended_action: str | None = None,
+        context: Mapping[str, Any] | None = None,
+        ttl_hours: float | None = None,
+        signal_id: str | None = None,
+    ) -> PublishResult:
+        """Publish to every target in one transaction; answers ids and flags, not the signal."""
+        caller.require_write("publish signals")
+        hours = self.settings.signal_ttl_hours if ttl_hours is None else ttl_hours
+        if not 0 < hours <= MAX_SIGNAL_TTL_HOURS:
+            raise InvalidInput(
+                f"ttl_hours must be greater than 0 and at most {MAX_SIGNAL_TTL_HOURS} "
+                f"({MAX_SIGNAL_TTL_HOURS // 24} days)"
+            )
+        if target_agents == ["*"]:
+            targets = sorted(a for a in await self._registered_ids() if a != caller.agent_id)
+            if not targets:
+                raise InvalidInput("no other agent is registered yet: name the target_agents explicitly")
+            unregistered: list[str] = []
+        elif "*" in target_agents:
+            raise InvalidInput("use ['*'] alone to target every registered agent")
+        else:
+            targets = list(dict.fromkeys(target_agents))
+            unregistered = await self._unregistered(targets)
+        now = self.clock()
+        signal = await off_loop(
+            Signal,
+            signal_id=signal_id or new_id("sig"),
+            signal_type=signal_type,
+            source_agent=caller.agent_id,
+            target_agents=targets,
+            severity=severity,
+            confidence=confidence,
+            data=dict(data),
+            context=dict(context or {}),
+            recommended_action=recommended_action,
+            created_at=now,
+            expires_at=now + timedelta(hours=hours),
+        )
+        stored, created = await self.store.publish_signal(signal)
+        return PublishResult(
+            signal_id=stored.signal_id,
+            created=created,
+            targets=len(stored.target_agents),
+            unregistered_targets=unregistered or None,
+            expires_at=stored.expires_at,
+        )
+
+    async def read_inbox(
+        self,
+        caller: Caller,
+        status: DeliveryStatus = "pending",
+        signal_type: str | None = None,
+        limit: int = 10,
+        cursor: str | None = None,
+    ) -> Page[InboxEntry]:
+        return await self.store.read_inbox(
+            caller.agent_id, status=status, signal_type=signal_type, limit=limit, cursor=cursor
+        )
+
+    async def ack_signal(
+        self,
+        caller: Caller,
+        signal_id: str,
+        status: Literal["processed", "rejected"],
+        decision_id: str | None = None,
+    ) -> tuple[InboxEntry, bool]:
+        caller.require_write("acknowledge signals")
+        signal = await self.store.get_signal(signal_id)
+        if signal is None or (
+            caller.agent_id not in signal.target_agents and signal.source_agent != caller.agent_id
+        ):
+            raise NotFound(
+                f"no signal {signal_id!r} addressed to you (signals expire; read_inbox lists yours)"
+            )
+        if caller.agent_id not in signal.target_agents:
+            raise AccessDenied(
+                f"you published signal {signal_id!r}; only its targets acknowledge it: {signal.target_agents}"
+            )
+        if decision_id is not None:
+            ref = await self.store.get_decision_ref(decision_id)
+            if ref is None or ref.agent_id != caller.agent_id:
+                raise NotFound(f"decision_id {decision_id!r}: no decision of yours with that id")
+        try:
+            entry, created = await self.store.ack(caller.agent_id, signal, status, decision_id)
+        except Conflict as exc:
+            if isinstance(exc.current, Signal):
+                exc.current = _delivery_view(caller, exc.current)
+            raise
+        return entry.model_copy(update={"signal": _delivery_view(caller, entry.signal)}), created
+
+    async def get_signal(self, caller: Caller, signal_id: str) -> Signal:
+        signal = await self.store.get_signal(signal_id)
+        if signal is None or not (
+            caller.is_observer
+            or caller.agent_id == signal.source_agent
+            or caller.agent_id in signal.target_agents
+        ):
+            raise NotFound(f"no signal {signal_id!r} visible to you")
+        return _delivery_view(caller, signal)
