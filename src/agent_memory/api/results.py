@@ -22,6 +22,7 @@ from agent_memory.models import (
     Delivery,
     InboxEntry,
     Note,
+    Page,
     Pattern,
     PatternEvidence,
     Signal,
@@ -115,6 +116,12 @@ class DecisionPage(Result):
     decisions: list[DecisionSummary] = Field(description="Summaries; memory://decisions/{id} for all.")
     next_cursor: str | None = None
 
+    @classmethod
+    def of(cls, page: Page[Decision], caller_agent: str | None = None) -> DecisionPage:
+        return cls(
+            decisions=[DecisionSummary.of(d, caller_agent) for d in page.items], next_cursor=page.next_cursor
+        )
+
 
 class LogDecisionResult(Result):
     decision_id: str
@@ -129,6 +136,10 @@ class OutcomeResult(Result):
 class NoteResult(Result):
     key: str
     expires_at: Time
+
+    @classmethod
+    def of(cls, n: Note) -> NoteResult:
+        return cls(key=n.key, expires_at=n.expires_at)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -200,6 +211,10 @@ class PatternSummary(Result):
 class PatternList(Result):
     patterns: list[PatternSummary] = Field(description="Highest confidence first.")
 
+    @classmethod
+    def of(cls, patterns: list[Pattern], caller_agent: str | None = None) -> PatternList:
+        return cls(patterns=[PatternSummary.of(p, caller_agent) for p in patterns])
+
 
 class PatternResult(Result):
     pattern_id: str
@@ -270,6 +285,10 @@ class SignalSummary(Result):
 class InboxPage(Result):
     entries: list[SignalSummary] = Field(description="Newest first.")
     next_cursor: str | None = None
+
+    @classmethod
+    def of(cls, page: Page[InboxEntry]) -> InboxPage:
+        return cls(entries=[SignalSummary.of(e) for e in page.items], next_cursor=page.next_cursor)
 
 
 class AckResult(Result):

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from agent_memory.api.requests import new_id
-from agent_memory.api.results import DecisionSummary, NoteSummary, ShortTermResult
+from agent_memory.api.results import DecisionSummary, NoteResult, NoteSummary, ShortTermResult
 from agent_memory.errors import AccessDenied, InvalidInput, NotFound
 from agent_memory.memory.core import ServiceBase, off_loop
 from agent_memory.memory.identity import Caller
@@ -177,7 +177,9 @@ class DecisionService(ServiceBase):
             cursor=cursor,
         )
 
-    async def store_note(self, caller: Caller, key: str, value: Any, ttl_minutes: int | None = None) -> Note:
+    async def store_note(
+        self, caller: Caller, key: str, value: Any, ttl_minutes: int | None = None
+    ) -> NoteResult:
         caller.require_write("store notes")
         limit = self.settings.note_max_ttl_minutes
         minutes = limit if ttl_minutes is None else ttl_minutes
@@ -194,4 +196,4 @@ class DecisionService(ServiceBase):
             created_at=now,
             expires_at=now + timedelta(minutes=minutes),
         )
-        return await self.store.put_note(note)
+        return NoteResult.of(await self.store.put_note(note))

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from agent_memory.api.requests import new_id
+from agent_memory.api.results import PatternResult
 from agent_memory.errors import AccessDenied, InvalidInput, NotFound
 from agent_memory.memory.core import ServiceBase, off_loop
 from agent_memory.memory.identity import Caller
@@ -114,7 +115,7 @@ class PatternService(ServiceBase):
                 )
         raise NotFound(f"no pattern {pattern_id!r} of yours: {missing_hint}")
 
-    async def share_pattern(self, caller: Caller, pattern_id: str, shared_with: list[str]) -> Pattern:
+    async def share_pattern(self, caller: Caller, pattern_id: str, shared_with: list[str]) -> PatternResult:
         """Promote a pattern to shared (['*'] = every agent) or change who it is shared with."""
         caller.require_write("share patterns")
         current = await self._own_pattern_for_write(
@@ -123,7 +124,12 @@ class PatternService(ServiceBase):
         updated = current.model_copy(
             update={"shared_with": shared_with, "version": current.version + 1, "updated_at": self.clock()}
         )
-        return await self.store.update_pattern(Pattern.model_validate(updated.model_dump()), current.version)
+        shared = await self.store.update_pattern(
+            Pattern.model_validate(updated.model_dump()), current.version
+        )
+        return PatternResult(
+            pattern_id=shared.pattern_id, version=shared.version, shared_with=shared.shared_with
+        )
 
     async def get_pattern(self, caller: Caller, pattern_id: str) -> Pattern:
         author = await self.store.pattern_author(pattern_id)

@@ -1,19 +1,95 @@
-"""The MCP tools: one handler per tool of :data:`agent_memory.api.TOOLS`, built into SDK tools."""
+"""The MCP tools: one handler per tool of :data:`agent_memory.api.TOOLS`, built into SDK tools.
+
+Most tools are the domain service's method of the same meaning, called with the request's fields
+by name (:func:`forward`): the request model is the parameter list, written once, and the service
+answers the api result (or a record that one ``view`` turns into it). The few tools that do more
+(emit metrics, pick a section, build another service) have a handler in the module of their family.
+"""
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from mcp.server.mcpserver.tools import Tool
+from pydantic import BaseModel
 
 from agent_memory.api import TOOLS
-from agent_memory.tools import budgets, decisions, patterns, signals, state
-from agent_memory.tools._common import build_tool
+from agent_memory.api import requests as rq
+from agent_memory.api import results as rs
+from agent_memory.memory.identity import Caller
+from agent_memory.memory.service import Memory
+from agent_memory.tools import analytics, budgets, decisions, patterns, state
+from agent_memory.tools._common import AppContext, Handler, build_tool
 
-HANDLERS = {
-    **decisions.HANDLERS,
-    **patterns.HANDLERS,
-    **signals.HANDLERS,
-    **state.HANDLERS,
-    **budgets.HANDLERS,
+View = Callable[[Any, Caller, Any], BaseModel]
+"""Turns a service's answer into the tool's result: ``(answer, caller, request) -> result``."""
+
+
+def forward(name: str, method: Callable[..., Awaitable[Any]], view: View | None = None) -> Handler[Any]:
+    """The handler of tool ``name``: ``method`` of the caller's :class:`Memory`, given every field
+    of the tool's request model as the keyword of the same name.
+
+    Checked here, when the table is built: a request field the method does not take would fail
+    every call, so it fails the server's start instead.
+    """
+    fields = list(TOOLS[name].request.model_fields)
+    params = inspect.signature(method).parameters
+    missing = [f for f in fields if f not in params]
+    assert not missing, f"{name}: {method.__qualname__} takes no {missing}"
+
+    async def handle(app: AppContext, caller: Caller, req: BaseModel) -> BaseModel:
+        answer = await method(app.memory, caller, **{f: getattr(req, f) for f in fields})
+        return answer if view is None else view(answer, caller, req)
+
+    return handle
+
+
+def _ack(answer: Any, caller: Caller, req: rq.AckSignal) -> rs.AckResult:
+    entry, acknowledged = answer
+    return rs.AckResult(
+        signal_id=req.signal_id,
+        status=req.status,
+        acknowledged=acknowledged,
+        decision_id=entry.delivery.decision_id,
+    )
+
+
+HANDLERS: dict[str, Handler[Any]] = {
+    "log_decision": decisions.log_decision,
+    "record_outcome": decisions.record_outcome,
+    "recall_stm": forward("recall_stm", Memory.recall_stm),
+    "store_stm": forward("store_stm", Memory.store_note),
+    "search_decisions": decisions.search_decisions,
+    "store_pattern": forward(
+        "store_pattern",
+        Memory.store_pattern,
+        lambda p, caller, req: rs.PatternResult(pattern_id=p.pattern_id, version=p.version),
+    ),
+    "recall_patterns": forward(
+        "recall_patterns",
+        Memory.recall_patterns,
+        lambda found, caller, req: rs.PatternList.of(found, caller.agent_id),
+    ),
+    "share_pattern": forward("share_pattern", Memory.share_pattern),
+    "pattern_history": forward(
+        "pattern_history",
+        Memory.pattern_history,
+        lambda found, caller, req: rs.PatternList.of(found, caller.agent_id),
+    ),
+    "learn_patterns": patterns.learn_patterns,
+    "publish_signal": forward("publish_signal", Memory.publish_signal),
+    "read_inbox": forward("read_inbox", Memory.read_inbox, lambda page, caller, req: rs.InboxPage.of(page)),
+    "ack_signal": forward("ack_signal", Memory.ack_signal, _ack),
+    "consume_budget": budgets.consume_budget,
+    "get_state": state.get_state,
+    "update_state": forward(
+        "update_state",
+        Memory.update_state,
+        lambda s, caller, req: rs.StateWritten(version=s.version, checkpoint=req.checkpoint),
+    ),
+    "get_analytics": analytics.get_analytics,
 }
 
 

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from agent_memory.api import requests as rq
 from agent_memory.api import results as rs
 from agent_memory.memory.budgets import Budgets
 from agent_memory.memory.identity import Caller
-from agent_memory.tools._common import AppContext, Handler
+from agent_memory.tools._common import AppContext
 
 
 async def consume_budget(app: AppContext, caller: Caller, req: rq.ConsumeBudget) -> rs.BudgetStatus:
     memory = app.memory
     budgets = Budgets(memory.store, memory.clock, read_only=app.settings.read_only)
     return await budgets.consume(caller, req.key, req.limit, req.window, req.cost)
-
-
-HANDLERS: dict[str, Handler[Any]] = {"consume_budget": consume_budget}

@@ -1,44 +1,13 @@
-"""Versioned agent state and analytics tools."""
+"""The state tool that does more than forward: get_state, which shows one section whole or all
+sections within the result budget."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from agent_memory.api import requests as rq
 from agent_memory.api import results as rs
 from agent_memory.memory.identity import Caller
-from agent_memory.models import parse_window
-from agent_memory.tools._common import AppContext, Handler
+from agent_memory.tools._common import AppContext
 
 
 async def get_state(app: AppContext, caller: Caller, req: rq.GetState) -> rs.StateResult:
     return rs.StateResult.of(await app.memory.get_state(caller), req.section)
-
-
-async def update_state(app: AppContext, caller: Caller, req: rq.UpdateState) -> rs.StateWritten:
-    state = await app.memory.update_state(caller, req.patch, req.expected_version, req.checkpoint)
-    return rs.StateWritten(version=state.version, checkpoint=req.checkpoint)
-
-
-async def get_analytics(app: AppContext, caller: Caller, req: rq.GetAnalytics) -> rs.AnalyticsResult:
-    report = await app.analytics.report(
-        caller,
-        window=parse_window(req.window),
-        decision_type=req.decision_type,
-        agent_id=req.agent_id,
-        all_agents=req.all_agents,
-    )
-    data = report.model_dump(mode="json", exclude_none=True)
-    if not req.include_series:
-        for key in ("series", "series_by_agent", "series_by_type"):
-            data.pop(key, None)
-    if len(report.by_agent) <= 1:
-        data.pop("by_agent", None)  # one agent's breakdown is the totals again
-    return rs.AnalyticsResult.model_validate(data)
-
-
-HANDLERS: dict[str, Handler[Any]] = {
-    "get_state": get_state,
-    "update_state": update_state,
-    "get_analytics": get_analytics,
-}
