@@ -9,11 +9,8 @@ what it was and that nothing of theirs leaked.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
-import sys
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -26,8 +23,8 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from agent_memory.server.auth import add_token
+from tests.fixtures.http_server import start_server, stop, storage_env
 from tests.server.conftest import Agent
-from tests.server.test_http import _free_port, _wait_listening
 
 BACKENDS = [b for b in os.environ.get("AGENT_MEMORY_TEST_BACKENDS", "sqlite,dynamodb").split(",") if b]
 
@@ -78,50 +75,24 @@ def backend(request: pytest.FixtureRequest) -> str:
 def launch(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., Server]]:
     """``launch(**env)`` starts a server on ``backend`` with extra AGENT_MEMORY_* settings."""
     started: list[subprocess.Popen[bytes]] = []
-    storage: dict[str, str] = {"AGENT_MEMORY_SQLITE_PATH": str(tmp_path / "memory.db")}
-    if backend == "dynamodb":
-        from agent_memory.config import Settings
-        from agent_memory.storage.dynamodb import create_tables
-
-        endpoint = request.getfixturevalue("moto_endpoint")
-        prefix = f"sec{uuid.uuid4().hex[:8]}_"
-        storage.update(
-            AGENT_MEMORY_BACKEND="dynamodb",
-            AGENT_MEMORY_DYNAMODB_ENDPOINT_URL=endpoint,
-            AGENT_MEMORY_TABLE_PREFIX=prefix,
-            AGENT_MEMORY_AWS_REGION="us-east-1",
-        )
-        settings = Settings(
-            backend="dynamodb", dynamodb_endpoint_url=endpoint, table_prefix=prefix, aws_region="us-east-1"
-        )
-        asyncio.run(create_tables(settings))
+    endpoint = request.getfixturevalue("moto_endpoint") if backend == "dynamodb" else None
+    storage = storage_env(tmp_path, backend, endpoint, tag="sec")
     tokens_file = tmp_path / "tokens.json"
     tokens = {name: add_token(tokens_file, name, "agent") for name in (*HONEST, HOSTILE)}
     tokens[OBSERVER] = add_token(tokens_file, OBSERVER, "observer")
 
     def start(**env: str) -> Server:
-        port = _free_port()
         full_env = {**os.environ, **storage, **env}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "agent_memory.cli", "serve", "--transport", "http", "--port", str(port),
-             "--tokens-file", str(tokens_file)],
-            env=full_env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )  # fmt: skip
+        # A loaded CI machine starts Python slowly.
+        proc, port = start_server(tokens_file, full_env, stdout=subprocess.DEVNULL, timeout=120)
         started.append(proc)
-        _wait_listening(port, proc, timeout=120)  # a loaded CI machine starts Python slowly
         return Server(f"http://127.0.0.1:{port}/mcp", port, tokens_file, tokens, full_env, proc, backend)
 
     try:
         yield start
     finally:
         for proc in started:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop(proc)
 
 
 @pytest.fixture

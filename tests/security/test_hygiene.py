@@ -8,10 +8,11 @@ import asyncio
 import os
 import subprocess
 import sys
+from typing import Any
 
 from agent_memory.text import printable
+from tests.fixtures.http_server import free_port, wait_listening
 from tests.security.conftest import HONEST, HOSTILE, Server, seed_honest, snapshot
-from tests.server.test_http import _free_port, _wait_listening
 
 EVIL_TEXT = "\x1b[2J\x1b[Hfake report line\r\nall agents: 100% success\x07\u202e"
 
@@ -21,7 +22,7 @@ async def test_ids_with_a_trailing_newline_are_refused(server: Server) -> None:
         await seed_honest(team)
         before = {name: await snapshot(team[name]) for name in HONEST}
         mallory = team[HOSTILE]
-        for tool, args in {
+        attempts: dict[str, dict[str, Any]] = {
             "log_decision": dict(decision_type="TRADE", decision_id="evil\n"),
             "store_stm": dict(key="evil\n", value=1),
             "store_pattern": dict(
@@ -29,7 +30,8 @@ async def test_ids_with_a_trailing_newline_are_refused(server: Server) -> None:
                 pattern_id="evil\n",
             ),
             "publish_signal": dict(signal_type="X", data={}, target_agents=["executor\n"], confidence=0.5),
-        }.items():  # fmt: skip
+        }  # fmt: skip
+        for tool, args in attempts.items():
             message = await mallory.error(tool, **args)
             assert "invalid" in message, (tool, message)
         assert (await snapshot(mallory))["history"]["decisions"] == []
@@ -77,7 +79,7 @@ def test_binding_beyond_loopback_without_a_public_url_warns(tmp_path) -> None:  
     env = {**os.environ, "AGENT_MEMORY_SQLITE_PATH": str(tmp_path / "m.db")}
     outputs = {}
     for public_url in (None, "https://memory.example.test"):
-        port = _free_port()
+        port = free_port()
         args = [sys.executable, "-m", "agent_memory.cli", "serve", "--transport", "http", "--host", "0.0.0.0",
                 "--port", str(port), "--tokens-file", str(tokens)]  # fmt: skip
         run_env = dict(env)
@@ -85,7 +87,7 @@ def test_binding_beyond_loopback_without_a_public_url_warns(tmp_path) -> None:  
             run_env["AGENT_MEMORY_PUBLIC_URL"] = public_url
         proc = subprocess.Popen(args, env=run_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
-            _wait_listening(port, proc)
+            wait_listening(port, proc)
         finally:
             proc.terminate()
             _, err = proc.communicate(timeout=10)

@@ -4,11 +4,6 @@ bearer tokens from a tokens file, on both backends."""
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import uuid
 from collections.abc import Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,75 +15,24 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from agent_memory.server.auth import add_token
+from tests.fixtures.http_server import http_server as http_server_process
+from tests.fixtures.http_server import storage_env
 from tests.server.conftest import Agent
 
 BACKENDS = [b for b in os.environ.get("AGENT_MEMORY_TEST_BACKENDS", "sqlite,dynamodb").split(",") if b]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError("server did not start listening")
-
-
 @pytest.fixture(params=BACKENDS)
 def http_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    port = _free_port()
     tokens_file = tmp_path / "tokens.json"
     tokens = {
         "market-hunter": add_token(tokens_file, "market-hunter", "agent"),
         "risk-manager": add_token(tokens_file, "risk-manager", "agent"),
         "dashboard": add_token(tokens_file, "dashboard", "observer"),
     }
-    extra: dict[str, str] = {"AGENT_MEMORY_SQLITE_PATH": str(tmp_path / "memory.db")}
-    if request.param == "dynamodb":
-        import asyncio
-
-        from agent_memory.config import Settings
-        from agent_memory.storage.dynamodb import create_tables
-
-        endpoint = request.getfixturevalue("dynamodb_endpoint")
-        prefix = f"http{uuid.uuid4().hex[:8]}_"
-        extra.update(
-            AGENT_MEMORY_BACKEND="dynamodb",
-            AGENT_MEMORY_DYNAMODB_ENDPOINT_URL=endpoint,
-            AGENT_MEMORY_TABLE_PREFIX=prefix,
-            AGENT_MEMORY_AWS_REGION="us-east-1",
-        )
-        settings = Settings(
-            backend="dynamodb", dynamodb_endpoint_url=endpoint, table_prefix=prefix, aws_region="us-east-1"
-        )
-        asyncio.run(create_tables(settings))
-    env = {**os.environ, **extra}  # after dynamodb_endpoint: it sets the fake AWS credentials
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "agent_memory.cli", "serve", "--transport", "http", "--port", str(port),
-         "--tokens-file", str(tokens_file)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        _wait_listening(port, proc)
-        yield {"url": f"http://127.0.0.1:{port}/mcp", "tokens": tokens, "port": port}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    endpoint = request.getfixturevalue("dynamodb_endpoint") if request.param == "dynamodb" else None
+    with http_server_process(tokens_file, storage_env(tmp_path, request.param, endpoint)) as (url, port):
+        yield {"url": url, "tokens": tokens, "port": port}
 
 
 @asynccontextmanager

@@ -7,11 +7,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx2
 
 from agent_memory.server.auth import add_token
-from tests.server.test_http import _free_port, _wait_listening
+from tests.fixtures.http_server import free_port, wait_listening
 
 
 def _children(pid: int) -> list[int]:
@@ -27,7 +28,7 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _call(url: str, token: str, tool: str, arguments: dict[str, object]) -> dict[str, object]:
+def _call(url: str, token: str, tool: str, arguments: dict[str, object]) -> dict[str, Any]:
     body = {
         "jsonrpc": "2.0",
         "id": 1,
@@ -40,12 +41,12 @@ def _call(url: str, token: str, tool: str, arguments: dict[str, object]) -> dict
     assert response.status_code == 200, response.text
     result = response.json()["result"]
     assert result["isError"] is False, result
-    structured: dict[str, object] = result["structuredContent"]
+    structured: dict[str, Any] = result["structuredContent"]
     return structured
 
 
 def test_two_workers_serve_one_port_and_share_the_store(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     tokens_file = tmp_path / "tokens.json"
     hunter = add_token(tokens_file, "market-hunter", "agent")
     risk = add_token(tokens_file, "risk-manager", "agent")
@@ -56,16 +57,16 @@ def test_two_workers_serve_one_port_and_share_the_store(tmp_path: Path) -> None:
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
-        _wait_listening(port, proc, timeout=60)
+        wait_listening(port, proc, timeout=60)
         url = f"http://127.0.0.1:{port}/mcp"
         ids = []
         for i in range(12):
             logged = _call(
                 url, hunter, "log_decision", {"decision_type": "SOURCE_SELECTION", "context": {"i": i}}
             )
-            ids.append(logged["decision_id"])  # type: ignore[arg-type]
+            ids.append(logged["decision_id"])
         found = _call(url, hunter, "search_decisions", {"decision_type": "SOURCE_SELECTION", "limit": 50})
-        assert sorted(d["decision_id"] for d in found["decisions"]) == sorted(ids)  # type: ignore[attr-defined]
+        assert sorted(d["decision_id"] for d in found["decisions"]) == sorted(ids)
         assert _call(url, risk, "get_state", {})["agent_id"] == "risk-manager"
         # uvicorn's supervisor spawns the workers (beside multiprocessing's resource tracker).
         workers = [c for c in _children(proc.pid) if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
