@@ -24,7 +24,7 @@ import math
 import sqlite3
 import statistics
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,7 @@ def _context(i: int, pad: int) -> dict[str, Any]:
     context = context_of(i)
     if pad:
         # A realistic larger context: prices and indicators of a few assets, ``pad`` bytes of JSON.
-        assets = {}
+        assets: dict[str, Any] = {}
         while len(str(assets)) < pad:
             k = len(assets)
             assets[f"asset_{k}"] = {
@@ -149,7 +149,7 @@ async def measure(workdir: Path, n: int, pad: int = 0) -> dict[str, float]:
 
 
 def table(runs: dict[str, dict[str, float]]) -> str:
-    measures = [
+    measures: list[tuple[str, Callable[[dict[str, float]], str]]] = [
         ("bytes on disk per decision (SQLite file growth)", lambda m: f"{m['disk']:,.0f}"),
         ("stored JSON per decision (decisions table)", lambda m: f"{m['json']:,.0f}"),
         ("key columns per decision (decisions table)", lambda m: f"{m['keys']:,.0f}"),

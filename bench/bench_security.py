@@ -34,10 +34,10 @@ from typing import Any
 import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from tests.fixtures.http_server import free_port
 
 from agent_memory.server.auth import add_token
 from bench.common import (
-    _free_port,
     fmt_ms,
     machine_note,
     markdown_table,
@@ -86,7 +86,7 @@ def _server() -> Iterator[tuple[str, str, str]]:
         tokens_file = Path(tmp) / "tokens.json"
         victim_token = add_token(tokens_file, "victim", "agent")
         attacker_token = add_token(tokens_file, "attacker", "agent")
-        port = _free_port()
+        port = free_port()
         env = {
             **os.environ,
             "AGENT_MEMORY_SQLITE_PATH": str(Path(tmp) / "memory.db"),

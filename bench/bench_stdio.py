@@ -382,7 +382,7 @@ async def profile(workdir: Path, rounds_n: int, focus: Sequence[str]) -> tuple[s
         finally:
             add(name, "check", now_ns() - start)
 
-    _common.run = timed_run
+    _common.run = timed_run  # type: ignore[assignment]
     FuncMetadata.convert_result = timed_convert  # type: ignore[method-assign]
     ClientSession.validate_tool_result = timed_validate  # type: ignore[method-assign]
     profiler = cProfile.Profile()

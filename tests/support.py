@@ -40,4 +40,4 @@ def settings_for(tmp_path: Path | None = None, **overrides: object) -> Settings:
 
 def memory_on(engine: ItemEngine, clock: FakeClock | None = None, **overrides: object) -> Memory:
     clock = clock or FakeClock()
-    return Memory(MemoryStore(engine, clock), settings_for(**overrides), clock)
+    return Memory(MemoryStore(engine, clock), settings_for(None, **overrides), clock)

@@ -252,6 +252,7 @@ async def test_from_client_wraps_an_in_process_session(tmp_path: Path) -> None:
         assert report.totals.successes == 1
         with pytest.raises(InvalidInput) as invalid:
             await memory.store_stm("bad key!", 1)
+        assert isinstance(invalid.value, MemoryToolError)
         assert invalid.value.tool == "store_stm" and invalid.value.message.startswith("key: invalid key")
 
 

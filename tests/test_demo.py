@@ -37,12 +37,12 @@ def test_market_is_reproducible_and_follows_the_hidden_rule() -> None:
     assert ticks(7) == ticks(7)
     assert ticks(8) != ticks(7)
     market = Market(3)
-    ticks = [market.tick(c) for c in range(1, 401)]
+    run = [market.tick(c) for c in range(1, 401)]
     inside = [
-        t for tick in ticks for t in tick.tokens if hidden_pump_probability(tick.trend, t.whale_count) > 0.5
+        t for tick in run for t in tick.tokens if hidden_pump_probability(tick.trend, t.whale_count) > 0.5
     ]
     outside = [
-        t for tick in ticks for t in tick.tokens if hidden_pump_probability(tick.trend, t.whale_count) < 0.5
+        t for tick in run for t in tick.tokens if hidden_pump_probability(tick.trend, t.whale_count) < 0.5
     ]
     assert 0.78 < sum(t.pumped for t in inside) / len(inside) < 0.92
     assert 0.24 < sum(t.pumped for t in outside) / len(outside) < 0.36

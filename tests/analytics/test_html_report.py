@@ -84,8 +84,8 @@ async def populate(path: Path, now: datetime) -> None:
     clock = FakeClock(now=now - timedelta(hours=30), step=timedelta(0))
     async with sqlite_engine(path) as engine:
         memory = Memory(MemoryStore(engine, clock), settings_for(path.parent), clock)
-        for agent in AGENTS:
-            await memory.register(Caller(agent))
+        for name in AGENTS:
+            await memory.register(Caller(name))
         while clock.now < now - timedelta(minutes=5):
             agent = Caller(rng.choice(AGENTS))
             influenced = rng.random() < 0.4
@@ -171,9 +171,9 @@ async def test_html_report_renders_in_a_headless_browser(tmp_path: Path) -> None
     # self-contained: nothing to fetch (the only URL is the SVG namespace)
     assert re.findall(r"https?://[^\s\"'<>]+", html) == ["http://www.w3.org/2000/svg"] * html.count("<svg")
     assert "<link" not in html and " src=" not in html and "@import" not in html
-    report = json.loads(
-        re.search(r'<script type="application/json" id="report-data">(.*?)</script>', html, re.S)[1]
-    )  # type: ignore[index]
+    found = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', html, re.S)
+    assert found is not None
+    report = json.loads(found[1])
     assert report["all_agents"] and report["totals"]["decisions"] > 100
 
     # 1. the DOM the browser built

@@ -69,6 +69,7 @@ def _merge_two(tmp_path: Path, home: Path) -> dict[str, object]:
     assert merged["theme"] == "dark" and merged["mcpServers"]["other"] == {"command": "/bin/other"}
     backups = list(tmp_path.glob("claude_desktop_config.json.bak-*"))
     assert len(backups) == 1 and json.loads(backups[0].read_text()) == original
+    assert isinstance(merged, dict)
     return merged
 
 

@@ -121,6 +121,7 @@ def test_every_option_has_help_text() -> None:
 
     parser = build_parser()
     subparsers = next(a for a in parser._actions if a.choices and isinstance(a.choices, dict))
+    assert isinstance(subparsers.choices, dict)
     missing = []
     for name, sub in [("", parser), *subparsers.choices.items()]:
         for action in sub._actions:

@@ -114,7 +114,7 @@ async def fault_proxy(upstream: str) -> AsyncIterator[FaultProxy]:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr]
+    sockets = site._server.sockets if site._server is not None else []  # type: ignore[attr-defined]
     port = sockets[0].getsockname()[1]
     proxy.url = f"http://127.0.0.1:{port}"
     try:

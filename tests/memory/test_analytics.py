@@ -395,10 +395,10 @@ def check_patterns(
     worst = sorted(rows, key=lambda r: (r[3], r[5], -r[1], r[0]))[:5]
     for got, want in ((report.top_patterns, top), (report.worst_patterns, worst)):
         assert [p.pattern_id for p in got] == [r[0] for r in want]
-        for p, r in zip(got, want, strict=True):
-            assert (p.applied_count, p.applied_successes) == (r[1], r[2])
-            assert p.effectiveness == pytest.approx(r[3], rel=REL)
-            assert (p.ci95.lo, p.ci95.hi) == pytest.approx((r[4], r[5]), rel=REL, abs=1e-12)
+        for shown, r in zip(got, want, strict=True):
+            assert (shown.applied_count, shown.applied_successes) == (r[1], r[2])
+            assert shown.effectiveness == pytest.approx(r[3], rel=REL)
+            assert (shown.ci95.lo, shown.ci95.hi) == pytest.approx((r[4], r[5]), rel=REL, abs=1e-12)
 
 
 def check_signals(
@@ -637,7 +637,7 @@ async def test_cost_section_from_usage_ledger(engine: ItemEngine) -> None:
     per_call = (1.0 * settings.price_read_per_million + 9.5 * settings.price_write_per_million) / 1e6
     assert log.usd_per_1000_calls == pytest.approx(per_call * 1000)
     stm = rows["recall_stm"]
-    assert (stm.calls, stm.requests, stm.read_units_per_call) == (2, 4, pytest.approx(1.0))
+    assert (stm.calls, stm.requests) == (2, 4) and stm.read_units_per_call == pytest.approx(1.0)
     assert report.costs.total_calls == 6
     # an hourly window covers only the days it touches
     today = await analytics.report(OBSERVER, window=timedelta(hours=2))

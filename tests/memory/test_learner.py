@@ -44,7 +44,7 @@ async def _stream(
             "whale_count": rng.randint(0, 10),
             "hour": rng.randint(0, 23),
         }
-        rule = context["market"]["trend"] == "bullish" and context["whale_count"] >= 5  # type: ignore[index]
+        rule = context["market"]["trend"] == "bullish" and context["whale_count"] >= 5  # type: ignore[index,operator]
         p = (0.8 if rule else 0.35) if planted else 0.5
         decision, _ = await memory.log_decision(
             HUNTER, "SOURCE_SELECTION", context=context, decision_id=f"d{i}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+from collections.abc import AsyncIterator
 
 import anyio
 import httpx2
@@ -29,7 +30,7 @@ async def test_bodies_over_1_mib_are_refused_unread(server: Server) -> None:
         assert response.status_code == 413
         assert "larger than 1048576 bytes" in response.json()["error"]
 
-        async def chunks():  # type: ignore[no-untyped-def]
+        async def chunks() -> AsyncIterator[bytes]:
             for i in range(0, len(body), 64 * 1024):
                 yield body[i : i + 64 * 1024]
 

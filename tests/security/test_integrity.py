@@ -7,6 +7,7 @@ import asyncio
 import json
 import subprocess
 import sys
+from typing import Any
 
 from agent_memory.memory.learner import learned_pattern_id
 from agent_memory.models import PatternCondition
@@ -125,7 +126,7 @@ async def _legacy_squat(server: Server, pattern_id: str) -> None:
     from agent_memory.models import Pattern
     from agent_memory.storage.factory import open_store
 
-    env = {
+    env: dict[str, Any] = {
         k.removeprefix("AGENT_MEMORY_").lower(): v
         for k, v in server.env.items()
         if k.startswith("AGENT_MEMORY_")

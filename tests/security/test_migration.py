@@ -14,7 +14,7 @@ from tests.security.conftest import Server
 
 
 def _settings(server: Server) -> Settings:
-    env = {
+    env: dict[str, Any] = {
         k.removeprefix("AGENT_MEMORY_").lower(): v
         for k, v in server.env.items()
         if k.startswith("AGENT_MEMORY_")

@@ -3,6 +3,8 @@ could log decisions, send critical signals to ['*'] and share patterns)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.security.conftest import HONEST, OBSERVER, Server, seed_honest, snapshot
 
 
@@ -11,7 +13,7 @@ async def test_observer_cannot_write_anything(server: Server) -> None:
         await seed_honest(team)
         before = {name: await snapshot(team[name]) for name in HONEST}
         observer = team[OBSERVER]
-        attempts = {
+        attempts: dict[str, dict[str, Any]] = {
             "log_decision": dict(decision_type="TRADE"),
             "store_stm": dict(key="k", value=1),
             "update_state": dict(patch={"current": {"x": 1}}, expected_version=0),

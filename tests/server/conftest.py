@@ -26,8 +26,9 @@ class Agent:
         result = await self.client.call_tool(tool, args)
         text = result.content[0].text if result.content else ""  # type: ignore[union-attr]
         assert not result.is_error, f"{tool} failed: {text}"
-        assert result.structured_content is not None
-        return result.structured_content
+        data: dict[str, Any] | None = result.structured_content
+        assert data is not None
+        return data
 
     async def error(self, tool: str, **args: Any) -> str:
         """The error text of a call that must fail (one line: "code: message")."""

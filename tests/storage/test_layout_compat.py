@@ -28,7 +28,7 @@ def _old_items(decision_id: str) -> list[dict[str, object]]:
     """A decision and its id item exactly as the previous layout wrote them."""
     pk = keys.decision_pk(HUNTER.agent_id, "SOURCE_SELECTION")
     sk = f"{CREATED}#{decision_id}"
-    decision = {
+    decision: dict[str, object] = {
         "decision_id": decision_id,
         "agent_id": HUNTER.agent_id,
         "agent_version": None,

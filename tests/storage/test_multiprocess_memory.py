@@ -115,7 +115,7 @@ async def _drain(options: dict[str, Any]) -> list[str]:
 
 
 def _total(rows: list[Any], counter: str) -> float:
-    return sum(row.counters.get(counter, 0) for row in rows)
+    return float(sum(row.counters.get(counter, 0) for row in rows))
 
 
 async def test_four_processes_lose_nothing(

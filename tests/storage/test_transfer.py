@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from agent_memory.errors import InvalidInput
 from agent_memory.memory.identity import Caller
 from agent_memory.models import Outcome, PatternCondition
+from agent_memory.storage.engine import ItemEngine
 from agent_memory.storage.transfer import export_to, import_from
 from tests.fixtures.dynamodb import dynamo_engine
 from tests.fixtures.sqlite import sqlite_engine
@@ -180,6 +182,7 @@ async def test_import_into_a_non_empty_store_merges(
         await _target_only(memory, clock)
         expected = await _export(live)
 
+    opened: AbstractAsyncContextManager[ItemEngine]
     if backend == "sqlite":
         opened = sqlite_engine(tmp_path / "target.db")
     else:
