@@ -59,7 +59,7 @@ from agent_memory.models import (
 if TYPE_CHECKING:
     from mcp import Client
 
-    from agent_memory.memory.analytics_report import AnalyticsReport
+    from agent_memory.api.analytics import AnalyticsReport
 
 __all__ = [
     "CycleResult",
@@ -568,7 +568,7 @@ class MemoryClient:
         all_agents: bool | None = None,
         include_series: bool | None = None,
     ) -> AnalyticsReport:
-        from agent_memory.memory.analytics_report import AnalyticsReport
+        from agent_memory.api.analytics import AnalyticsReport
 
         data = await self.call(
             "get_analytics",

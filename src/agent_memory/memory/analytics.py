@@ -22,12 +22,7 @@ from datetime import datetime, timedelta
 
 from pydantic import TypeAdapter, ValidationError
 
-from agent_memory.config import Settings
-from agent_memory.errors import AccessDenied, InvalidInput
-from agent_memory.histogram import quantiles
-from agent_memory.limits import MAX_SIGNAL_TTL_HOURS, MAX_WINDOW_DAYS
-from agent_memory.memory.analytics_figures import HOURLY_WINDOW_LIMIT, AgentData, Span, build_report
-from agent_memory.memory.analytics_report import (
+from agent_memory.api.analytics import (
     ADJECTIVE,
     AgentBreakdown,
     AnalyticsReport,
@@ -40,6 +35,11 @@ from agent_memory.memory.analytics_report import (
     SignalFigures,
     TypeBreakdown,
 )
+from agent_memory.config import Settings
+from agent_memory.errors import AccessDenied, InvalidInput
+from agent_memory.histogram import quantiles
+from agent_memory.limits import MAX_SIGNAL_TTL_HOURS, MAX_WINDOW_DAYS
+from agent_memory.memory.analytics_figures import HOURLY_WINDOW_LIMIT, AgentData, Span, build_report
 from agent_memory.memory.costs import cost_section
 from agent_memory.memory.identity import Caller
 from agent_memory.models import AgentId, Pattern, TypeName

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from agent_memory import histogram, rollups
-from agent_memory.memory.analytics_report import (
+from agent_memory.api.analytics import (
     ADJECTIVE,
     AgentBreakdown,
     AnalyticsReport,

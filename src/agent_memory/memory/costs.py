@@ -19,8 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
-
+from agent_memory.api.analytics import CostRow, CostSection
 from agent_memory.config import Settings
 from agent_memory.storage import keys
 from agent_memory.storage.store import MemoryStore
@@ -105,33 +104,6 @@ class UsageLedger:
         if failure is not None:
             raise failure
         return len(tools)
-
-
-class CostRow(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    tool: str
-    calls: int
-    requests: int
-    requests_per_call: float
-    read_units_per_call: float
-    write_units_per_call: float
-    usd_per_1000_calls: float
-    """Estimated on-demand cost of 1,000 calls: units per call x price per unit x 1,000."""
-    usd_total: float
-    """Estimated on-demand cost of the counted calls."""
-
-
-class CostSection(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    days: list[str]
-    price_read_per_million: float
-    price_write_per_million: float
-    rows: list[CostRow]
-    total_calls: int
-    total_usd: float
-    note: str
 
 
 def _usd(read_units: float, write_units: float, settings: Settings) -> float:

@@ -1,4 +1,7 @@
-"""The analytics report: its models (floats, JSON-serialisable), as tools and clients see them."""
+"""The analytics report: its models (floats, JSON-serialisable), as tools and clients see them.
+
+Built by :mod:`agent_memory.memory.analytics` (and :mod:`agent_memory.memory.costs` for the cost
+section); read by the Python client without the server."""
 
 from __future__ import annotations
 
@@ -7,10 +10,35 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from agent_memory.memory.costs import CostSection
-
 Granularity = Literal["hour", "day"]
 ADJECTIVE: dict[str, str] = {"hour": "hourly", "day": "daily"}
+
+
+class CostRow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tool: str
+    calls: int
+    requests: int
+    requests_per_call: float
+    read_units_per_call: float
+    write_units_per_call: float
+    usd_per_1000_calls: float
+    """Estimated on-demand cost of 1,000 calls: units per call x price per unit x 1,000."""
+    usd_total: float
+    """Estimated on-demand cost of the counted calls."""
+
+
+class CostSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    days: list[str]
+    price_read_per_million: float
+    price_write_per_million: float
+    rows: list[CostRow]
+    total_calls: int
+    total_usd: float
+    note: str
 
 
 class _Model(BaseModel):
