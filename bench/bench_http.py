@@ -1,7 +1,7 @@
 """Benchmark: calls per second over streamable HTTP, ours against the SDK's no-op server, at 1, 10
 and 50 concurrent clients and 1, 2 and N worker processes.
 
-    python -m bench.bench_http [--clients 1,10,50] [--workers 1,2,N] [--window 3] [--rounds 3] [--no-doc]
+    python -m bench.bench_http [--clients 1,10,50] [--workers 1,2,N] [--window 3] [--rounds 3] [--write-docs]
 
 For each worker count W it starts two servers side by side: ``agent-memory serve --transport http
 --workers W`` (embedded store in a temporary directory, bearer tokens of 10 agents) and a minimal
@@ -257,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--workers", default="1,2,N", help="worker processes; N = cores (default 1,2,N)")
     parser.add_argument("--window", type=float, default=3.0, help="seconds per window (default 3)")
     parser.add_argument("--rounds", type=int, default=3, help="windows per cell (default 3)")
-    parser.add_argument("--no-doc", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
+    parser.add_argument("--write-docs", action="store_true", help="update the docs (default: print only)")
     args = parser.parse_args(argv)
     clients, workers = _ints(args.clients), _ints(args.workers)
     with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
@@ -278,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "JSON-RPC `tools/call` and checking the answer is a successful tool result; on the same cores as "
         "the servers, so at high rates the load generator takes part of the machine from both.",
     ]
-    publish("http", table(results, clients) + "\n\n" + "\n".join(notes), write=not args.no_doc)
+    publish("http", table(results, clients) + "\n\n" + "\n".join(notes), write=args.write_docs)
 
 
 if __name__ == "__main__":
