@@ -245,6 +245,31 @@ def table(results: dict[int, dict[tuple[str, int], float]], clients: Sequence[in
     return markdown_table(headers, rows, "rrr" + "rrl" * len(TOOLS))
 
 
+def summary(results: dict[int, dict[tuple[str, int], float]], clients: Sequence[int]) -> str:
+    """The reading of the run, generated from its figures: the goal per worker count, and how the
+    calls/s grow with the processes."""
+    c = max(clients)
+    lines = []
+    for tool in TOOLS:
+        cells = [f"{w} worker(s) {by[(tool, c)] / by[(NOOP, c)]:.2f}x" for w, by in results.items()]
+        met = [w for w, by in results.items() if by[(tool, c)] / by[(NOOP, c)] >= GOAL]
+        verdict = "met" if len(met) == len(results) else ("**not met**" if not met else "**met only**")
+        where = "" if len(met) in (0, len(results)) else f" at {', '.join(map(str, met))} worker(s)"
+        lines.append(
+            f"- {tool} at {c} clients, ours / no-op: {', '.join(cells)}: goal >= {GOAL}x {verdict}{where}."
+        )
+    if len(results) > 1:
+        one = min(results)
+        for tool in (NOOP, *TOOLS):
+            grow = ", ".join(
+                f"{w}: {by[(tool, c)] / results[one][(tool, c)]:.2f}x"
+                for w, by in results.items()
+                if w != one
+            )
+            lines.append(f"- {tool} calls/s at {c} clients with W workers over {one}: {grow}.")
+    return "\n".join(lines)
+
+
 def _ints(text: str) -> list[int]:
     cores = os.cpu_count() or 1
     values = [cores if part.strip() == "N" else int(part) for part in text.split(",") if part.strip()]
@@ -278,7 +303,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "JSON-RPC `tools/call` and checking the answer is a successful tool result; on the same cores as "
         "the servers, so at high rates the load generator takes part of the machine from both.",
     ]
-    publish("http", table(results, clients) + "\n\n" + "\n".join(notes), write=args.write_docs)
+    markdown = "\n\n".join([table(results, clients), summary(results, clients), "\n".join(notes)])
+    publish("http", markdown, write=args.write_docs)
 
 
 if __name__ == "__main__":

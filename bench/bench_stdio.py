@@ -694,6 +694,29 @@ def profile_table(profiles: dict[str, dict[str, int]]) -> str:
     return markdown_table(["tool (stdio server)", "busy samples", *names], rows, "l" + "r" * (len(names) + 1))
 
 
+def _verdict(ratios: dict[str, float], goal: float) -> str:
+    within = [t for t, r in ratios.items() if r <= goal]
+    missed = sorted((t for t in ratios if t not in within), key=lambda t: -ratios[t])
+    if not missed:
+        return f"**met** by all {len(ratios)} hot tools"
+    return (
+        f"**not met**: {len(within)} of {len(ratios)} within it ({', '.join(within) or 'none'}); over it: "
+        + ", ".join(f"{t} {ratios[t]:.2f}x" for t in missed)
+    )
+
+
+def stdio_summary(samples: Samples, replays: Samples) -> str:
+    """The reading of the latency run, generated from its figures."""
+    floor = samples.summary(NOOP).p50_ms
+    vs_noop = {t: samples.summary(t).p50_ms / floor for t in TOOLS}
+    vs_replay = {t: samples.summary(t).p50_ms / replays.summary(t).p50_ms for t in TOOLS}
+    return (
+        f"- p50 <= {GOAL}x the no-op's ({floor:.3f} ms in this run): {_verdict(vs_noop, GOAL)}.\n"
+        f"- p50 <= {REPLAY_GOAL}x the replay's (our own work <= 20 % of a call): "
+        f"{_verdict(vs_replay, REPLAY_GOAL)}."
+    )
+
+
 def table(samples: Samples, replays: Samples, checks: dict[str, tuple[int, float]]) -> str:
     floor = samples.summary(NOOP)
     rows: list[list[object]] = []
@@ -804,7 +827,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         "arguments in the same rounds, on its own seeded store. Ours / replay = how much of a call is our "
         f"own work (goal <= {REPLAY_GOAL}x: at most 20 %).",
     ]
-    markdown = table(samples, replays, checks) + "\n\n" + "\n".join(notes)
+    markdown = (
+        table(samples, replays, checks) + "\n\n" + stdio_summary(samples, replays) + "\n\n" + "\n".join(notes)
+    )
     if breakdown:
         markdown += (
             f"\n\nWhere the time goes ({args.profile_rounds} rounds in-process: `build_server` + the SDK's "

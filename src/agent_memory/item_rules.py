@@ -79,6 +79,8 @@ def _out_of_range(value: object, path: str) -> NoReturn:
 
 def check_number(value: int | float | Decimal, path: str = "") -> Decimal:
     """``value`` as the Decimal DynamoDB stores; InvalidInput if DynamoDB cannot hold it exactly."""
+    if value and _plainly_storable(value):  # (zero is stored as Decimal(0), below)
+        return as_decimal(value)
     if isinstance(value, float) and not math.isfinite(value):
         raise InvalidInput(
             f"{describe(path)} is {value}: NaN and infinity cannot be stored; use null or a finite number"
