@@ -219,7 +219,11 @@ def run(
             ]
         our_cmd = [sys.executable, "-m", "agent_memory.cli", "serve", "--transport", "http", "--port",
                    str(our_port), "--tokens-file", str(tokens_file), "--workers", str(w)]  # fmt: skip
-        env = {"AGENT_MEMORY_SQLITE_PATH": str(workdir / f"memory-{w}.db")}
+        # The per-agent rate limit is off: the bench measures how many calls the server can answer.
+        env = {
+            "AGENT_MEMORY_SQLITE_PATH": str(workdir / f"memory-{w}.db"),
+            "AGENT_MEMORY_RATE_LIMIT_PER_MINUTE": "0",
+        }
         with _process(noop_cmd, noop_port), _process(our_cmd, our_port, env):
             targets = {NOOP: Target(noop_port, NOOP), **{t: Target(our_port, t, tokens) for t in TOOLS}}
             results[w] = asyncio.run(_measure(targets, clients, seconds, rounds))
@@ -295,7 +299,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "- Ours: `agent-memory serve --transport http` with `--workers` set to W, embedded store (one "
         f"SQLite file shared by the W processes), bearer tokens of {AGENTS} agents (client i uses agent "
         f"i mod {AGENTS}); "
-        "the token check is part of our cost. No-op: an MCPServer with one `async def noop() -> str`, "
+        "the token check is part of our cost; the per-agent rate limit is off "
+        "(`AGENT_MEMORY_RATE_LIMIT_PER_MINUTE=0`). No-op: an MCPServer with one `async def noop() -> str`, "
         "`streamable_http_app(stateless_http=True, json_response=True)`, logging at WARNING like ours, "
         "under uvicorn (one process), or for W > 1 the launcher of `--workers` "
         "(`agent_memory.server.workers.serve_workers`: W processes on one port with SO_REUSEPORT).",

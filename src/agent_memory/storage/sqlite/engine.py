@@ -107,6 +107,9 @@ INLINE_MAX_ROWS = 400
 INLINE_MAX_BYTES = 64 * 1024
 """Bytes of stored JSON a call on the event loop's thread may read or write: a call that meets more
 (a large item, a page of large items) is handed, whole, to the worker thread."""
+INLINE_RETRY_DELAYS = (0.0002, 0.0005, 0.001, 0.001, 0.002, 0.002, 0.004, 0.004, 0.008)
+"""Seconds an inline call that found the file locked yields before trying again (then it goes to
+the worker thread, which waits with SQLite's busy timeout and the call's deadline)."""
 CHECKPOINT_EVERY = 100
 """Inline writes between two checkpoints (passive, on the worker thread)."""
 
@@ -392,19 +395,30 @@ class SqliteEngine:
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T], *, inline: bool) -> T:
         """``fn`` with a connection: on the event loop's thread if ``inline`` (it then never waits
-        for a lock), else, or when the file is locked, on the worker thread with its retries."""
-        if inline and self._inline is not None and not self._closed:
-            started = time.perf_counter()
-            try:
-                return fn(self._inline)
-            except _OverBudget:
-                self.inline_stats.to_worker += 1
-            except sqlite3.Error as exc:
-                if sqlite_result_code(exc) not in _TO_WORKER:
-                    raise self._translate(exc, 0.0, deadline_first=False) from exc
-                self.inline_stats.to_worker += 1
-            finally:
-                self.inline_stats.add(time.perf_counter() - started)
+        for a lock: while another process holds it, the call yields to the loop for a moment and
+        tries again, :data:`INLINE_RETRY_DELAYS`), else, or when the lock stays held or the data
+        is over the budget, on the worker thread with its retries."""
+        if inline and self._inline is not None:
+            for delay in (*INLINE_RETRY_DELAYS, None):
+                if self._closed:
+                    break
+                started = time.perf_counter()
+                try:
+                    return fn(self._inline)
+                except _OverBudget:
+                    break
+                except sqlite3.Error as exc:
+                    code = sqlite_result_code(exc)
+                    if code not in _TO_WORKER:
+                        raise self._translate(exc, 0.0, deadline_first=False) from exc
+                    if code == sqlite3.SQLITE_FULL or delay is None:
+                        break
+                finally:
+                    self.inline_stats.add(time.perf_counter() - started)
+                # SQLite's own busy handler sleeps 1, 2, 5, 10... ms between polls; writers of
+                # other processes hold the lock for about a millisecond, so poll sooner.
+                await asyncio.sleep(delay)
+            self.inline_stats.to_worker += 1
         return await self._retrying(lambda: fn(self._db))
 
     def _checkpoint_soon(self) -> None:
