@@ -144,7 +144,9 @@ class _OverBudget(Exception):
 
 
 class InlineStats:
-    """How long the calls run on the event loop's thread held it (seconds), for the bench."""
+    """How long the calls run on the event loop's thread held it, for the bench: seconds of the
+    thread's CPU time (wall time would also count the moments the OS ran other processes, which
+    hold up the loop whatever it runs)."""
 
     def __init__(self, keep: int = 100_000) -> None:
         self.calls = 0
@@ -402,7 +404,7 @@ class SqliteEngine:
             for delay in (*INLINE_RETRY_DELAYS, None):
                 if self._closed:
                     break
-                started = time.perf_counter()
+                started = time.thread_time()
                 try:
                     return fn(self._inline)
                 except _OverBudget:
@@ -414,7 +416,7 @@ class SqliteEngine:
                     if code == sqlite3.SQLITE_FULL or delay is None:
                         break
                 finally:
-                    self.inline_stats.add(time.perf_counter() - started)
+                    self.inline_stats.add(time.thread_time() - started)
                 # SQLite's own busy handler sleeps 1, 2, 5, 10... ms between polls; writers of
                 # other processes hold the lock for about a millisecond, so poll sooner.
                 await asyncio.sleep(delay)
