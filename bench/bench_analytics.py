@@ -480,7 +480,7 @@ async def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--real-signals", type=int, default=50)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--no-doc", action="store_true", help=f"do not update {DOC.name}")
+    parser.add_argument("--write-docs", action="store_true", help=f"update {DOC.name} (default: print only)")
     args = parser.parse_args(argv)
 
     now = datetime.now(UTC).replace(microsecond=0)
@@ -502,7 +502,7 @@ async def main(argv: Sequence[str] | None = None) -> None:
         )
     text = table(results, args.runs, args.dynamo_runs)
     print(text)
-    if not args.no_doc:
+    if args.write_docs:
         update_doc(text)
         print(f"\n(written to {DOC.relative_to(DOC.parent.parent)})", file=sys.stderr)
 

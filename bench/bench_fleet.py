@@ -349,11 +349,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--rate", type=float, default=1.0, help="decisions per agent per minute, for the costs"
     )
     parser.add_argument("--workdir", default=".data/bench-fleet")
-    parser.add_argument("--no-write", action="store_true", help="print only; do not update docs/SCALING.md")
+    parser.add_argument("--write-docs", action="store_true", help="update docs/SCALING.md (default: print)")
     args = parser.parse_args(argv)
     markdown = asyncio.run(main_async(args))
     print(markdown)
-    if not args.no_write:
+    if args.write_docs:
         write_section(DOC, "fleet", markdown)
 
 

@@ -1,6 +1,6 @@
 """Benchmark: bytes on disk per decision, and DynamoDB write units per log_decision/record_outcome.
 
-    python -m bench.bench_footprint [--decisions 2000] [--no-doc]
+    python -m bench.bench_footprint [--decisions 2000] [--write-docs]
 
 Logs ``--decisions`` decisions through the real write path (``Memory.log_decision`` then
 ``record_outcome``, the bench_stdio workload's context and reasoning) into a fresh embedded store
@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import math
+import re
 import sqlite3
 import statistics
 import tempfile
@@ -36,7 +38,7 @@ from agent_memory.storage.engine import TABLES, Put, Update, WriteOp
 from agent_memory.storage.sqlite import SqliteEngine
 from agent_memory.storage.store import MemoryStore
 from bench.bench_stdio import DECISION_TYPE, context_of
-from bench.common import bench_settings, machine_note, markdown_table, progress, publish
+from bench.common import DOC_PATH, bench_settings, machine_note, markdown_table, progress, publish
 
 
 class Metered:
@@ -77,6 +79,19 @@ def _disk(db: Path) -> int:
     return db.stat().st_size
 
 
+def _btrees(db: Path) -> dict[str, int]:
+    """Bytes of pages per B-tree (the items table and each index), from SQLite's ``dbstat``
+    virtual table; empty if this SQLite lacks it."""
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name").fetchall()
+    except sqlite3.Error:
+        return {}
+    finally:
+        conn.close()
+    return {str(name): int(size) for name, size in rows}
+
+
 def _context(i: int, pad: int) -> dict[str, Any]:
     context = context_of(i)
     if pad:
@@ -105,7 +120,7 @@ async def measure(workdir: Path, n: int, pad: int = 0) -> dict[str, float]:
         for i in range(20):
             d, _ = await memory.log_decision(me, DECISION_TYPE, context=context_of(i), reasoning={"x": i})
             await memory.record_outcome(me, d.decision_id, Outcome(success=True))
-        before = _disk(db)
+        before, trees_before = _disk(db), _btrees(db)
         metered.table_wru = metered.index_wru = 0.0
         log_t, log_i, out_t, out_i = [], [], [], []
         for i in range(n):
@@ -124,7 +139,7 @@ async def measure(workdir: Path, n: int, pad: int = 0) -> dict[str, float]:
             out_i.append(metered.index_wru - i1)
             if (i + 1) % 500 == 0:
                 progress(f"{i + 1}/{n} decisions")
-        after = _disk(db)
+        after, trees_after = _disk(db), _btrees(db)
     finally:
         await engine.close()
     conn = sqlite3.connect(db)
@@ -136,7 +151,13 @@ async def measure(workdir: Path, n: int, pad: int = 0) -> dict[str, float]:
     ).fetchone()
     conn.close()
     decisions = n + 20
-    return {
+    trees = {
+        name: (size - trees_before.get(name, 0)) / n
+        for name, size in trees_after.items()
+        if name.startswith("items")
+    }
+    result: dict[str, float] = {
+        **{f"tree:{name}": per for name, per in sorted(trees.items())},
         "disk": (after - before) / n,
         "json": stored[0] / decisions,
         "keys": stored[1] / decisions,
@@ -146,6 +167,7 @@ async def measure(workdir: Path, n: int, pad: int = 0) -> dict[str, float]:
         "outcome_table": statistics.median(out_t),
         "outcome_index": statistics.median(out_i),
     }
+    return result
 
 
 def table(runs: dict[str, dict[str, float]]) -> str:
@@ -162,14 +184,72 @@ def table(runs: dict[str, dict[str, float]]) -> str:
             lambda m: f"{m['outcome_table'] + m['outcome_index']:g}",
         ),
     ]
+    trees = sorted({k for m in runs.values() for k in m if k.startswith("tree:")})
+    measures[1:1] = [
+        (
+            "- of which the items table (rows)" if key == "tree:items" else f"- of which index {key[5:]}",
+            lambda m, key=key: f"{m.get(key, 0):,.0f}",
+        )
+        for key in trees
+    ]
     rows = [[name, *(fmt(m) for m in runs.values())] for name, fmt in measures]
     return markdown_table(["measure", *runs], rows, "l" + "r" * len(runs))
+
+
+DISK_GOAL = 0.5
+"""Bytes per decision on disk: at most half the before run's (issue #14)."""
+
+
+def _data_comment(runs: dict[str, dict[str, float]], label: str | None) -> str:
+    data: dict[str, object] = {"runs": runs}
+    if label:
+        data["label"] = label
+    return f"<!-- data {json.dumps(data, separators=(',', ':'))} -->"
+
+
+def _read_before() -> dict[str, object] | None:
+    text = DOC_PATH.read_text(encoding="utf-8") if DOC_PATH.exists() else ""
+    body = text.partition("<!-- bench:footprint-before:start -->")[2].partition(
+        "<!-- bench:footprint-before:end -->"
+    )[0]
+    found = re.search(r"<!-- data (.*?) -->", body)
+    data: dict[str, object] | None = json.loads(found.group(1)) if found else None
+    return data
+
+
+def comparison(runs: dict[str, dict[str, float]], before: dict[str, object]) -> str:
+    """The reading of the run against the stored before run, generated from both."""
+    before_runs = before["runs"]
+    assert isinstance(before_runs, dict)
+    lines = [f"Before: {before.get('label', 'the before run')} (section footprint-before); after: this run."]
+    for name, m in runs.items():
+        b = before_runs.get(name)
+        if b is None:
+            continue
+        goal = b["disk"] * DISK_GOAL
+        verdict = "met" if m["disk"] <= goal else "**not met**"
+        lines.append(
+            f"- {name}: {b['disk']:,.0f} -> {m['disk']:,.0f} bytes on disk per decision "
+            f"({m['disk'] / b['disk'] - 1:+.0%}); the goal (halved: <= {goal:,.0f}) is {verdict}. "
+            f"Stored JSON {b['json']:,.0f} -> {m['json']:,.0f}, key columns {b['keys']:,.0f} -> "
+            f"{m['keys']:,.0f} bytes. DynamoDB WRU per log_decision {b['log_table']:g} -> "
+            f"{m['log_table']:g} (with index writes {b['log_table'] + b['log_index']:g} -> "
+            f"{m['log_table'] + m['log_index']:g}), per record_outcome {b['outcome_table']:g} -> "
+            f"{m['outcome_table']:g}."
+        )
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--decisions", type=int, default=2000, help="decisions logged (default 2000)")
-    parser.add_argument("--no-doc", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
+    parser.add_argument("--write-docs", action="store_true", help="update the docs (default: print only)")
+    parser.add_argument(
+        "--before",
+        metavar="LABEL",
+        help="measure the code on PYTHONPATH as the 'before' of a change (section footprint-before, "
+        "LABEL names that code); a later run without it compares itself with it",
+    )
     args = parser.parse_args(argv)
     runs: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-footprint-") as tmp:
@@ -181,12 +261,20 @@ def main(argv: Sequence[str] | None = None) -> None:
         "per call.",
         "",
         "- Disk: SQLite file size after `PRAGMA wal_checkpoint(TRUNCATE)`, before and after the decisions "
-        "(rows, the key and index B-trees, page slack). The rollup items they update are shared and stay "
-        "a constant size.",
+        "(rows, the key and index B-trees, page slack); split by B-tree from SQLite's `dbstat` (pages "
+        "including their free space). The rollup items they update are shared and stay a constant size.",
         "- WRU: computed from the written items by DynamoDB's rules, not measured on DynamoDB; index writes "
         "assume the tables' ALL projection (docs/DYNAMODB.md).",
     ]
-    publish("footprint", table(runs) + "\n\n" + "\n".join(notes), write=not args.no_doc)
+    if args.before:
+        notes.append(f"- Code measured: {args.before}.")
+    parts = [table(runs)]
+    before = None if args.before else _read_before()
+    if before is not None:
+        parts.append(comparison(runs, before))
+    parts += ["\n".join(notes), _data_comment(runs, args.before)]
+    section = "footprint-before" if args.before else "footprint"
+    publish(section, "\n\n".join(parts), write=args.write_docs)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Benchmark: calls per second over streamable HTTP, ours against the SDK's no-op server, at 1, 10
 and 50 concurrent clients and 1, 2 and N worker processes.
 
-    python -m bench.bench_http [--clients 1,10,50] [--workers 1,2,N] [--window 3] [--rounds 3] [--no-doc]
+    python -m bench.bench_http [--clients 1,10,50] [--workers 1,2,N] [--window 3] [--rounds 3] [--write-docs]
 
 For each worker count W it starts two servers side by side: ``agent-memory serve --transport http
 --workers W`` (embedded store in a temporary directory, bearer tokens of 10 agents) and a minimal
@@ -219,7 +219,11 @@ def run(
             ]
         our_cmd = [sys.executable, "-m", "agent_memory.cli", "serve", "--transport", "http", "--port",
                    str(our_port), "--tokens-file", str(tokens_file), "--workers", str(w)]  # fmt: skip
-        env = {"AGENT_MEMORY_SQLITE_PATH": str(workdir / f"memory-{w}.db")}
+        # The per-agent rate limit is off: the bench measures how many calls the server can answer.
+        env = {
+            "AGENT_MEMORY_SQLITE_PATH": str(workdir / f"memory-{w}.db"),
+            "AGENT_MEMORY_RATE_LIMIT_PER_MINUTE": "0",
+        }
         with _process(noop_cmd, noop_port), _process(our_cmd, our_port, env):
             targets = {NOOP: Target(noop_port, NOOP), **{t: Target(our_port, t, tokens) for t in TOOLS}}
             results[w] = asyncio.run(_measure(targets, clients, seconds, rounds))
@@ -245,6 +249,31 @@ def table(results: dict[int, dict[tuple[str, int], float]], clients: Sequence[in
     return markdown_table(headers, rows, "rrr" + "rrl" * len(TOOLS))
 
 
+def summary(results: dict[int, dict[tuple[str, int], float]], clients: Sequence[int]) -> str:
+    """The reading of the run, generated from its figures: the goal per worker count, and how the
+    calls/s grow with the processes."""
+    c = max(clients)
+    lines = []
+    for tool in TOOLS:
+        cells = [f"{w} worker(s) {by[(tool, c)] / by[(NOOP, c)]:.2f}x" for w, by in results.items()]
+        met = [w for w, by in results.items() if by[(tool, c)] / by[(NOOP, c)] >= GOAL]
+        verdict = "met" if len(met) == len(results) else ("**not met**" if not met else "**met only**")
+        where = "" if len(met) in (0, len(results)) else f" at {', '.join(map(str, met))} worker(s)"
+        lines.append(
+            f"- {tool} at {c} clients, ours / no-op: {', '.join(cells)}: goal >= {GOAL}x {verdict}{where}."
+        )
+    if len(results) > 1:
+        one = min(results)
+        for tool in (NOOP, *TOOLS):
+            grow = ", ".join(
+                f"{w}: {by[(tool, c)] / results[one][(tool, c)]:.2f}x"
+                for w, by in results.items()
+                if w != one
+            )
+            lines.append(f"- {tool} calls/s at {c} clients with W workers over {one}: {grow}.")
+    return "\n".join(lines)
+
+
 def _ints(text: str) -> list[int]:
     cores = os.cpu_count() or 1
     values = [cores if part.strip() == "N" else int(part) for part in text.split(",") if part.strip()]
@@ -257,7 +286,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--workers", default="1,2,N", help="worker processes; N = cores (default 1,2,N)")
     parser.add_argument("--window", type=float, default=3.0, help="seconds per window (default 3)")
     parser.add_argument("--rounds", type=int, default=3, help="windows per cell (default 3)")
-    parser.add_argument("--no-doc", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
+    parser.add_argument("--write-docs", action="store_true", help="update the docs (default: print only)")
     args = parser.parse_args(argv)
     clients, workers = _ints(args.clients), _ints(args.workers)
     with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
@@ -270,7 +299,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "- Ours: `agent-memory serve --transport http` with `--workers` set to W, embedded store (one "
         f"SQLite file shared by the W processes), bearer tokens of {AGENTS} agents (client i uses agent "
         f"i mod {AGENTS}); "
-        "the token check is part of our cost. No-op: an MCPServer with one `async def noop() -> str`, "
+        "the token check is part of our cost; the per-agent rate limit is off "
+        "(`AGENT_MEMORY_RATE_LIMIT_PER_MINUTE=0`). No-op: an MCPServer with one `async def noop() -> str`, "
         "`streamable_http_app(stateless_http=True, json_response=True)`, logging at WARNING like ours, "
         "under uvicorn (one process), or for W > 1 the launcher of `--workers` "
         "(`agent_memory.server.workers.serve_workers`: W processes on one port with SO_REUSEPORT).",
@@ -278,7 +308,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "JSON-RPC `tools/call` and checking the answer is a successful tool result; on the same cores as "
         "the servers, so at high rates the load generator takes part of the machine from both.",
     ]
-    publish("http", table(results, clients) + "\n\n" + "\n".join(notes), write=not args.no_doc)
+    markdown = "\n\n".join([table(results, clients), summary(results, clients), "\n".join(notes)])
+    publish("http", markdown, write=args.write_docs)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Benchmark: consolidation (pattern learning) time for one agent and one decision type.
 
-    python -m bench.bench_learning [--sizes 10000,100000] [--no-doc]
+    python -m bench.bench_learning [--sizes 10000,100000] [--write-docs]
 
 For each size, a fresh embedded store (SQLite, temporary directory) receives that many decisions
 of one agent and one type, all with outcomes, spread over the last 6.5 days (inside the 7-day
@@ -249,10 +249,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--sizes", default="10000,100000", help="comma-separated decision counts")
     parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--no-doc", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
+    parser.add_argument("--write-docs", action="store_true", help="update the docs (default: print only)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    publish("learning", asyncio.run(run(sizes, args.seed)), write=not args.no_doc)
+    publish("learning", asyncio.run(run(sizes, args.seed)), write=args.write_docs)
 
 
 if __name__ == "__main__":

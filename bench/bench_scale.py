@@ -1,6 +1,6 @@
 """Benchmark: do the hot operations of the embedded store stay flat as the memory grows?
 
-    python -m bench.bench_scale [--large 1000000] [--small 1000] [--iterations 200] [--no-doc]
+    python -m bench.bench_scale [--large 1000000] [--small 1000] [--iterations 200] [--write-docs]
 
 Two SQLite stores are filled, one with ``--small`` decisions and one with ``--large``, spread over
 4 agents, 3 decision types and the last 60 days (70 % with an outcome). Then the hot operations run
@@ -313,12 +313,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--iterations", type=int, default=200, help="timed rounds (default 200)")
     parser.add_argument("--warmup", type=int, default=20, help="untimed rounds first (default 20)")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--no-doc", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
+    parser.add_argument("--write-docs", action="store_true", help="update the docs (default: print only)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     markdown = asyncio.run(run(args.small, args.large, args.iterations, args.warmup, args.seed))
     markdown += f"\n- Whole run (loading both stores and measuring): {time.perf_counter() - started:.0f} s."
-    publish("scale", markdown, write=not args.no_doc)
+    publish("scale", markdown, write=args.write_docs)
 
 
 if __name__ == "__main__":

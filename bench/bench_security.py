@@ -1,6 +1,6 @@
 """Latency probe: another agent's get_state while one agent sends maximal payloads, over HTTP.
 
-    python -m bench.bench_security [--iterations 300] [--attackers 2] [--no-doc]
+    python -m bench.bench_security [--iterations 300] [--attackers 2] [--write-docs]
 
 Starts ``agent-memory serve --transport http`` (embedded store, tokens for two agents, rate limit
 off so that only the bounds on work per request protect the victim) and measures the victim's
@@ -194,7 +194,7 @@ def main() -> None:
     )
     parser.add_argument("--iterations", type=int, default=300)
     parser.add_argument("--attackers", type=int, default=2)
-    parser.add_argument("--no-doc", action="store_true")
+    parser.add_argument("--write-docs", action="store_true", help="update the docs (default: print only)")
     parser.add_argument("--attack", nargs=2, metavar=("URL", "TOKEN"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.attack:
@@ -226,7 +226,7 @@ refused by its encoded size before any walk) during the loaded run ({r["elapsed_
 off; one server process; attackers and victim in separate processes on the same machine.
 {machine_note()}
 """
-    publish("security", text, write=not args.no_doc)
+    publish("security", text, write=args.write_docs)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Benchmark: per-tool latency over a real stdio MCP connection, against the SDK's own floor.
 
-    python -m bench.bench_stdio [--iterations 300] [--warmup 30] [--profile] [--no-doc]
+    python -m bench.bench_stdio [--iterations 300] [--warmup 30] [--profile] [--write-docs]
 
 Starts ``python -m agent_memory.cli serve --agent-id bench`` as a subprocess (the embedded store
 in a temporary directory, via AGENT_MEMORY_SQLITE_PATH) and, beside it, a minimal MCPServer with
@@ -41,6 +41,7 @@ from agent_memory.memory.identity import Caller
 from agent_memory.memory.service import Memory
 from agent_memory.models import PatternCondition, utcnow
 from bench.common import (
+    DOC_PATH,
     PySpy,
     Samples,
     bench_settings,
@@ -477,6 +478,11 @@ HANDOFF = (
 )
 
 
+# Frames that mark a hand-off as one to the memory's own worker threads: the SQLite engine's, and
+# the thread records were built on (memory.service.off_loop).
+WORKERS = ("storage/sqlite/", "agent-memory-sqlite", "off_loop", "to_thread")
+
+
 def _any(frames: Sequence[str], parts: Sequence[str]) -> bool:
     return any(part in frame for frame in frames for part in parts)
 
@@ -494,10 +500,7 @@ PROFILE_CATEGORIES: tuple[tuple[str, Any], ...] = (
     ("pydantic: other (arguments, results)", _leaf_in("pydantic")),
     ("json module (encode, decode)", _leaf_in("/json/")),
     ("SQLite engine (SQL, rows, checks)", _leaf_in("storage/sqlite/")),
-    (
-        "hand-off to the SQLite worker thread",
-        lambda f: _handoff(f) and _any(f, ("storage/sqlite/", "agent-memory-sqlite")),
-    ),
+    ("hand-off to worker threads (SQLite, record builds)", lambda f: _handoff(f) and _any(f, WORKERS)),
     ("other thread hand-offs (SDK stdio threads, wake-ups)", _handoff),
     ("agent_memory (other)", _leaf_in("agent_memory/")),
     ("MCP SDK, jsonschema, anyio", _leaf_in("/mcp/", "mcp_types", "jsonschema", "anyio/", "referencing/")),
@@ -691,6 +694,29 @@ def profile_table(profiles: dict[str, dict[str, int]]) -> str:
     return markdown_table(["tool (stdio server)", "busy samples", *names], rows, "l" + "r" * (len(names) + 1))
 
 
+def _verdict(ratios: dict[str, float], goal: float) -> str:
+    within = [t for t, r in ratios.items() if r <= goal]
+    missed = sorted((t for t in ratios if t not in within), key=lambda t: -ratios[t])
+    if not missed:
+        return f"**met** by all {len(ratios)} hot tools"
+    return (
+        f"**not met**: {len(within)} of {len(ratios)} within it ({', '.join(within) or 'none'}); over it: "
+        + ", ".join(f"{t} {ratios[t]:.2f}x" for t in missed)
+    )
+
+
+def stdio_summary(samples: Samples, replays: Samples) -> str:
+    """The reading of the latency run, generated from its figures."""
+    floor = samples.summary(NOOP).p50_ms
+    vs_noop = {t: samples.summary(t).p50_ms / floor for t in TOOLS}
+    vs_replay = {t: samples.summary(t).p50_ms / replays.summary(t).p50_ms for t in TOOLS}
+    return (
+        f"- p50 <= {GOAL}x the no-op's ({floor:.3f} ms in this run): {_verdict(vs_noop, GOAL)}.\n"
+        f"- p50 <= {REPLAY_GOAL}x the replay's (our own work <= 20 % of a call): "
+        f"{_verdict(vs_replay, REPLAY_GOAL)}."
+    )
+
+
 def table(samples: Samples, replays: Samples, checks: dict[str, tuple[int, float]]) -> str:
     floor = samples.summary(NOOP)
     rows: list[list[object]] = []
@@ -757,7 +783,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--py-spy", action="store_true", help="with --cpu: py-spy profile of one block per tool"
     )
-    parser.add_argument("--no-doc", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
+    parser.add_argument(
+        "--before",
+        metavar="LABEL",
+        help="with --cpu: measure the code on PYTHONPATH as the 'before' of a change (sections "
+        "stdio-cpu-before and profile-before; LABEL names that code, e.g. 'main at abc1234'); a later "
+        "run without it compares itself with them",
+    )
+    parser.add_argument("--write-docs", action="store_true", help="update the docs (default: print only)")
     args = parser.parse_args(argv)
     if args.pending:
         pending_main(args)
@@ -794,7 +827,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         "arguments in the same rounds, on its own seeded store. Ours / replay = how much of a call is our "
         f"own work (goal <= {REPLAY_GOAL}x: at most 20 %).",
     ]
-    markdown = table(samples, replays, checks) + "\n\n" + "\n".join(notes)
+    markdown = (
+        table(samples, replays, checks) + "\n\n" + stdio_summary(samples, replays) + "\n\n" + "\n".join(notes)
+    )
     if breakdown:
         markdown += (
             f"\n\nWhere the time goes ({args.profile_rounds} rounds in-process: `build_server` + the SDK's "
@@ -804,7 +839,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "dump it, render the text content); client schema check = `ClientSession.validate_tool_result`."
             "\n\n" + breakdown
         )
-    publish("stdio", markdown, write=not args.no_doc)
+    publish("stdio", markdown, write=args.write_docs)
     if report:
         print(report, file=sys.stderr)
 
@@ -887,38 +922,165 @@ def pending_main(args: argparse.Namespace) -> None:
         "return one entry (its default page is min(10, pending) entries). Server CPU from "
         "`/proc/PID/task/*/schedstat` over each block.",
     ]
-    publish("pending", pending_table(m, few, many) + "\n\n" + "\n".join(notes), write=not args.no_doc)
+    publish("pending", pending_table(m, few, many) + "\n\n" + "\n".join(notes), write=args.write_docs)
+
+
+def _data_comment(data: dict[str, Any]) -> str:
+    """The measured figures of a section, for a later run to compare with (read by
+    :func:`_read_data`); an HTML comment, so the rendered page does not show it."""
+    return f"<!-- data {json.dumps(data, separators=(',', ':'))} -->"
+
+
+def _read_data(section: str) -> dict[str, Any] | None:
+    """The figures a previous run stored in ``section`` of the docs, if it is there."""
+    if not DOC_PATH.exists():
+        return None
+    start, end = (f"<!-- bench:{section}:{edge} -->" for edge in ("start", "end"))
+    text = DOC_PATH.read_text(encoding="utf-8")
+    body = text.partition(start)[2].partition(end)[0]
+    found = re.search(r"<!-- data (.*?) -->", body)
+    data: dict[str, Any] | None = json.loads(found.group(1)) if found else None
+    return data
+
+
+async def loop_holds(workdir: Path, rounds_n: int) -> dict[str, float] | None:
+    """How long the embedded store's calls held the event loop (they run on the loop's thread
+    when short, see :mod:`agent_memory.storage.sqlite.engine`): ``rounds_n`` rounds of every tool
+    in-process, the engine's own timings of its inline calls. None for code without them."""
+    from agent_memory.config import Settings
+    from agent_memory.server.app import build_server
+
+    db = workdir / "holds.db"
+    await seed(db)
+    async with open_store("sqlite", sqlite_path=db) as store:
+        stats = getattr(store.engine, "inline_stats", None)
+        if stats is None:
+            return None
+        server = build_server(Settings(agent_id=ME, sqlite_path=db), store=store)
+        async with mcp.Client(server) as client:
+            rounds = Rounds(client, None)
+            for i in range(10):
+                await rounds.round(i, record=False)
+            calls_before, to_worker_before = stats.calls, stats.to_worker
+            stats.durations.clear()
+            for i in range(10, 10 + rounds_n):
+                await rounds.round(i, record=False)
+            held = sorted(stats.durations)
+            return {
+                "per_tool_call": (stats.calls - calls_before) / (rounds_n * len(TOOLS)),
+                "to_worker": stats.to_worker - to_worker_before,
+                "p50_ms": held[len(held) // 2] * 1e3,
+                "p99_ms": held[min(len(held) - 1, int(len(held) * 0.99))] * 1e3,
+                "max_ms": held[-1] * 1e3,
+                "calls": len(held),
+            }
+
+
+def cpu_data(run: CpuRun) -> dict[str, Any]:
+    return {"noop_ms": run.per_call_ms(NOOP), "tools": {t: run.per_call_ms(t) for t in CPU_TOOLS}}
+
+
+def cpu_summary(data: dict[str, Any], before: dict[str, Any] | None) -> str:
+    """The reading of a run, generated from its figures (and the before run's, if stored)."""
+    floor, tools = data["noop_ms"], data["tools"]
+    ratios = {t: ms / floor for t, ms in tools.items()}
+    within = [t for t, r in ratios.items() if r <= GOAL]
+    missed = sorted((t for t in ratios if t not in within), key=lambda t: -ratios[t])
+    verdict = (
+        f"**met** by all {len(tools)} hot tools."
+        if not missed
+        else (
+            f"**not met**: {len(within)} of {len(tools)} hot tools within it "
+            f"({', '.join(within) or 'none'}); "
+            "over it: " + ", ".join(f"{t} {ratios[t]:.2f}x" for t in missed) + "."
+        )
+    )
+    lines = [
+        f"Goal (every hot tool's server CPU per call <= {GOAL}x the no-op's): {verdict} Per call, ours "
+        f"costs {min(ratios.values()):.2f}-{max(ratios.values()):.2f}x the no-op's {floor:.3f} ms of CPU."
+    ]
+    if before is not None:
+        b_floor, b_tools = before["noop_ms"], before["tools"]
+        rows = [
+            [
+                t,
+                fmt_ms(b_tools[t]),
+                f"{b_tools[t] / b_floor:.2f}x",
+                fmt_ms(tools[t]),
+                f"{ratios[t]:.2f}x",
+                f"{tools[t] - b_tools[t]:+.3f}",
+            ]
+            for t in CPU_TOOLS
+            if t in b_tools
+        ]
+        cut = [tools[t] / b_tools[t] - 1 for t in CPU_TOOLS if t in b_tools]
+        b_within = sum(1 for t in CPU_TOOLS if t in b_tools and b_tools[t] / b_floor <= GOAL)
+        lines += [
+            "",
+            f"Before ({before.get('label', 'the before run')}, section stdio-cpu-before) and after (this "
+            f"run), each against the no-op of its own run ({b_floor:.3f} ms before, {floor:.3f} ms after). "
+            f"Tools within the goal: {b_within} before, {len(within)} after; change of server CPU per call "
+            f"{min(cut):+.0%} to {max(cut):+.0%}.",
+            "",
+            markdown_table(
+                ["tool", "before CPU ms", "before / noop", "after CPU ms", "after / noop", "after - before"],
+                rows,
+                "lrrrrr",
+            ),
+        ]
+    return "\n".join(lines)
+
+
+def holds_note(holds: dict[str, float] | None, rounds_n: int) -> str:
+    if holds is None:
+        return "- Event loop: this code hands every SQLite call to the engine's worker thread."
+    return (
+        f"- Event loop: the embedded store ran {holds['per_tool_call']:.1f} SQLite calls per tool call on "
+        f"the event loop's thread (in-process, {rounds_n} rounds of every tool, {holds['calls']:,} calls); "
+        f"each held the loop for p50 {holds['p50_ms']:.3f} ms, p99 {holds['p99_ms']:.3f} ms, at most "
+        f"{holds['max_ms']:.3f} ms of the thread's CPU time; {holds['to_worker']:g} went to the worker "
+        "thread instead (file locked by another writer, or data over the inline budget)."
+    )
 
 
 def cpu_main(args: argparse.Namespace) -> None:
+    suffix = "-before" if args.before else ""
     with tempfile.TemporaryDirectory(prefix="bench-cpu-") as tmp:
         spy = Path(tmp) / "spy" if args.py_spy else None
         if spy is not None:
             spy.mkdir()
         run, profiles = asyncio.run(measure_cpu(Path(tmp), args.cpu_passes, args.cpu_block, spy))
+        holds = asyncio.run(loop_holds(Path(tmp), args.profile_rounds))
+    data = cpu_data(run)
+    if args.before:
+        data["label"] = args.before
+    before = None if args.before else _read_data("stdio-cpu-before")
+    code = f" Server code measured: {args.before}." if args.before else ""
     notes = [
         f"{machine_note()} {args.cpu_passes} passes after a warm-up pass; each pass runs a block of "
         f"{args.cpu_block} consecutive calls of `{NOOP}` and of each tool (in the order of the table), "
-        "over stdio, both servers started by `mcp.Client(mcp.StdioServerParameters(...))`.",
+        f"over stdio, both servers started by `mcp.Client(mcp.StdioServerParameters(...))`.{code}",
         "",
         "- Server CPU: user + system time of every thread of the server process "
         "(`/proc/PID/task/*/schedstat`) over each block, divided by the calls. It includes the SDK's "
         "JSON-RPC and stdio work, which the no-op pays too.",
         "- update_state passes the version its previous call wrote. record_outcome and ack_signal consume "
         "the decisions and signals of the log_decision and publish_signal blocks before them.",
+        holds_note(holds, args.profile_rounds),
     ]
-    markdown = cpu_table(run) + "\n\n" + "\n".join(notes)
-    publish("stdio-cpu", markdown, write=not args.no_doc)
+    parts = [cpu_table(run), cpu_summary(data, before), "\n".join(notes), _data_comment(data)]
+    publish(f"stdio-cpu{suffix}", "\n\n".join(parts), write=args.write_docs)
     if profiles:
         prof = (
             profile_table(profiles)
             + "\n\n"
             + f"{machine_note()} py-spy (`record --rate 1000 --threads --nonblocking`) attached to the stdio "
             f"server during one block of {max(args.cpu_block, 200)} calls per tool; samples of idle "
-            "threads (the SQLite worker waiting for a job, the stdin reader) dropped. Each busy sample "
+            "threads (a worker thread waiting for a job, the stdin reader) dropped. Each busy sample "
             "counts once, by its innermost Python frame (time in C code counts in the frame calling it)."
+            + code
         )
-        publish("profile", prof, write=not args.no_doc)
+        publish(f"profile{suffix}", prof, write=args.write_docs)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Benchmark: per-operation latency and storage cost of the memory's hot operations.
 
-    python -m bench.bench_storage [--iterations 200] [--warmup 20] [--no-doc]
+    python -m bench.bench_storage [--iterations 200] [--warmup 20] [--write-docs]
 
 Each operation goes through the domain service (``Memory``) and the typed store (``MemoryStore``),
 the real write path of the tools, on two backends opened side by side:
@@ -307,10 +307,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--in-process-moto", action="store_true", help="moto in a thread of this process (as the tests)"
     )
-    parser.add_argument("--no-doc", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
+    parser.add_argument("--write-docs", action="store_true", help="update the docs (default: print only)")
     args = parser.parse_args(argv)
     markdown = asyncio.run(run(args.iterations, args.warmup, args.in_process_moto))
-    publish("storage", markdown, write=not args.no_doc)
+    publish("storage", markdown, write=args.write_docs)
 
 
 if __name__ == "__main__":

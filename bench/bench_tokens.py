@@ -11,9 +11,9 @@ versioned state with a checkpoint. Then prints, in characters of the text a mode
   output schemas a host may also pass on;
 - each tool's default result (no arguments beyond the required ones) and each write's answer.
 
-Sizes are deterministic (no timing); the budgets are 8,000 characters per default page and
-12,000 for tools/list (docs/BENCHMARKS.md, section "tokens"). Prints only; copy the table into
-the docs when it changes.
+Sizes are deterministic (no timing); the budgets (a default page, tools/list) are asserted in
+tests/server/test_surface.py. Prints the table; ``--write-docs`` also writes it into section
+``tokens`` of docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from mcp import Client
 from agent_memory.config import Settings
 from agent_memory.server.app import build_server
 from agent_memory.storage.factory import open_store
+from bench.common import machine_note, markdown_table, publish
 
 TRENDS = ("bullish", "bearish", "sideways")
 
@@ -206,12 +207,17 @@ async def run(decisions: int) -> list[tuple[str, int]]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--decisions", type=int, default=300)
+    parser.add_argument("--write-docs", action="store_true", help="update the docs (default: print only)")
     args = parser.parse_args(argv)
     rows = asyncio.run(run(args.decisions))
-    print("| what the model reads | characters |")
-    print("|---|---:|")
-    for name, size in rows:
-        print(f"| {name} | {size:,} |")
+    table = markdown_table(["what the model reads", "characters"], [[n, f"{size:,}"] for n, size in rows])
+    note = (
+        f"{machine_note()} {args.decisions:,} decisions with ~1.2 KB trading contexts and outcomes, working "
+        "notes (three at 60 KB), signals with ~1.2 KB payloads, shared patterns (one with earlier versions), "
+        "a state with a checkpoint; loaded and read through the real MCP client (in-process, embedded "
+        "store). Characters of the text content a model receives."
+    )
+    publish("tokens", f"{table}\n\n{note}", write=args.write_docs)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 docs/BENCHMARKS.md, a moto server (DynamoDB emulator), stores on both backends, and a bulk loader
 that fills an embedded store with decisions whose rows are identical to the store's own writes.
 
-Benchmarks are scripts, not tests: each prints a markdown table and writes it into its section of
-docs/BENCHMARKS.md (between ``<!-- bench:{name}:start -->`` and ``<!-- bench:{name}:end -->``).
+Benchmarks are scripts, not tests: each prints a markdown table and, when given ``--write-docs``,
+writes it into its section of docs/BENCHMARKS.md (between ``<!-- bench:{name}:start -->`` and
+``<!-- bench:{name}:end -->``).
 """
 
 from __future__ import annotations
@@ -173,8 +174,9 @@ def write_section(doc_path: Path, name: str, markdown: str) -> None:
     doc_path.write_text(text, encoding="utf-8")
 
 
-def publish(name: str, markdown: str, *, doc_path: Path = DOC_PATH, write: bool = True) -> None:
-    """Print a section to stdout and (unless ``write`` is False) store it in the docs."""
+def publish(name: str, markdown: str, *, doc_path: Path = DOC_PATH, write: bool = False) -> None:
+    """Print a section to stdout and, if ``write`` (the bench's ``--write-docs``), store it in the
+    docs."""
     print(markdown)
     if write:
         write_section(doc_path, name, markdown)

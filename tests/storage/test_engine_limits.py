@@ -3,14 +3,16 @@ the models that validate tool input: a value is refused everywhere, or nowhere."
 
 from __future__ import annotations
 
+import math
 import sqlite3
+from decimal import Context, Decimal
 from typing import Any
 
 import pytest
 from pydantic import BaseModel
 
 from agent_memory.errors import InvalidInput, LimitExceeded, StorageBusy, StorageCorrupt, StorageFull
-from agent_memory.item_rules import MAX_NESTING_DEPTH
+from agent_memory.item_rules import MAX_NESTING_DEPTH, item_size
 from agent_memory.models import MAX_DEPTH, JsonValue
 from agent_memory.storage.engine import ItemEngine, Put
 from agent_memory.storage.faults import DYNAMODB_FAULTS, SQLITE_FAULTS, dynamodb_error, sqlite_error
@@ -100,3 +102,33 @@ def test_classification_is_by_code_never_by_message() -> None:
     corrupt = sqlite3.DatabaseError("database disk image is malformed")
     corrupt.sqlite_errorcode = sqlite3.SQLITE_CORRUPT  # type: ignore[attr-defined]
     assert isinstance(sqlite_error(corrupt, "memory.db"), StorageCorrupt)
+
+
+NUMBERS = [
+    1,
+    -7,
+    10,
+    1200,
+    10**37 + 1,
+    -(10**37),
+    0.75,
+    -0.125,
+    1e-05,
+    1.5e20,
+    100.0,
+    123.456,
+    0.1 + 0.2,
+    1e-125,
+    9.99e119,
+    1e120,
+    1e-126,
+    5e-300,
+]
+
+
+@pytest.mark.parametrize("number", NUMBERS)
+def test_number_sizes_are_dynamodbs(number: float) -> None:
+    # DynamoDB counts a number as one byte per two significant digits of its decimal form, plus one
+    # (a float by its shortest repr). The engines size plain numbers without a Decimal.
+    digits = len(Decimal(repr(number)).normalize(Context(prec=100)).as_tuple().digits)
+    assert item_size({"n": number}) == 1 + math.ceil(digits / 2) + 1

@@ -16,7 +16,12 @@ from agent_memory.storage import usage
 from agent_memory.storage.engine import Check, Cond, ConditionFailed, Delete, Put, Update
 from agent_memory.storage.sqlite import SCHEMA_VERSION, SqliteEngine
 from agent_memory.storage.sqlite import schema as schema_module
-from agent_memory.storage.sqlite.engine import build_query_sql, prefix_upper_bound
+from agent_memory.storage.sqlite.engine import (
+    CHECKPOINT_EVERY,
+    INLINE_MAX_BYTES,
+    build_query_sql,
+    prefix_upper_bound,
+)
 from agent_memory.storage.sqlite.schema import Migration
 from tests.fixtures.sqlite import sqlite_engine
 
@@ -602,3 +607,59 @@ async def test_a_version_1_file_is_upgraded_and_keeps_its_items(tmp_path: Path) 
     check = raw(path)
     assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert check.execute("SELECT count(*) FROM items").fetchone()[0] == 1
+
+
+# --- calls on the event loop's thread ---------------------------------------------------------------
+
+
+async def test_short_calls_run_on_the_loop_and_large_ones_on_the_worker(db: Path) -> None:
+    async with sqlite_engine(db) as engine:
+        stats = engine.inline_stats
+        await engine.write([Put("state", {"pk": "first", "sk": "s"})])  # the first write purges: worker
+        calls = stats.calls
+        await engine.write([Put("state", {"pk": "small", "sk": "s", "v": 1})])
+        assert await engine.get("state", "small", "s") == {"pk": "small", "sk": "s", "v": 1}
+        assert (stats.calls - calls, stats.to_worker) == (2, 0)
+        big = {"pk": "big", "sk": "s", "text": "x" * (INLINE_MAX_BYTES + 1)}
+        await engine.write([Put("state", big)])
+        assert await engine.get("state", "big", "s") == big
+        page = await engine.query("state", "big")
+        assert page.items == [big]
+        # Each tried the loop's thread, met more than the budget, and was redone, whole, on the worker.
+        assert stats.to_worker == 3
+        updated = await engine.update(Update("state", "big", "s", add={"n": 1}))
+        assert updated == {**big, "n": 1} and stats.to_worker == 4
+
+
+async def test_reads_answer_while_a_write_waits_for_another_process(db: Path) -> None:
+    async with sqlite_engine(db, busy_timeout=0.05, lock_timeout=10) as engine:
+        await engine.write([Put("state", {"pk": "r", "sk": "s"})])
+        holder = raw(db)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            waiting = asyncio.create_task(engine.write([Put("state", {"pk": "w", "sk": "s"})]))
+            await asyncio.sleep(0.2)
+            assert not waiting.done()  # it waits for the lock on the worker thread, not on the loop
+            started = time.monotonic()
+            assert await engine.get("state", "r", "s") == {"pk": "r", "sk": "s"}
+            assert time.monotonic() - started < 0.5
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        await waiting
+        assert await engine.get("state", "w", "s") == {"pk": "w", "sk": "s"}
+        assert engine.inline_stats.to_worker >= 1
+
+
+async def test_inline_writes_are_checkpointed_by_the_worker(db: Path) -> None:
+    async with sqlite_engine(db) as engine:
+        for i in range(CHECKPOINT_EVERY + 1):
+            await engine.write([Put("state", {"pk": f"p{i}", "sk": "s", "blob": "y" * 2000})])
+        # The checkpoint runs on the worker thread, queued: the next job there finds it done.
+        await engine.purge_expired()
+        conn = raw(db)
+        busy, wal_frames, checkpointed = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        conn.close()
+        assert busy == 0 and wal_frames > 0
+        # Almost everything was already copied into the database before this last checkpoint.
+        assert checkpointed == wal_frames

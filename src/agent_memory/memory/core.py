@@ -14,15 +14,19 @@ from typing import Any, TypeVar
 
 from agent_memory.config import Settings
 from agent_memory.memory.ratelimit import RateLimiter
+from agent_memory.storage.sizes import INLINE_BUILD_BYTES, fits
 from agent_memory.storage.store import MemoryStore
 
 T = TypeVar("T")
 
 
 async def off_loop(build: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Build (validate, normalise) a record in a worker thread: a record carrying up to 64 KiB per
-    free-form field costs milliseconds of CPU, and other agents' calls must be answered meanwhile
-    (issue #12: large payloads stalled another agent's get_state for seconds)."""
+    """Build (validate, normalise) a record in a worker thread when it is large: a record carrying
+    up to 64 KiB per free-form field costs milliseconds of CPU, and other agents' calls must be
+    answered meanwhile (issue #12: large payloads stalled another agent's get_state for seconds).
+    A small one is built at once: the hop to the thread cost more than the build (issue #14)."""
+    if fits((args, kwargs), INLINE_BUILD_BYTES):
+        return build(*args, **kwargs)
     return await asyncio.to_thread(build, *args, **kwargs)
 
 

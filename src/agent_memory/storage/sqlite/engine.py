@@ -5,12 +5,20 @@ DynamoDB validates (the rules of :mod:`agent_memory.item_rules`, applied in
 :mod:`~agent_memory.storage.sqlite.items`) and orders and pages exactly as DynamoDB does
 (:mod:`~agent_memory.storage.sqlite.query`).
 
-Concurrency model: each engine owns one connection, used only from one dedicated worker thread, so
-the event loop never blocks and every engine call runs as one job on that thread. A write is one
-``BEGIN IMMEDIATE`` transaction that reads its target rows, evaluates the conditions in Python and
-applies everything or nothing, without returning to the event loop while it holds the write lock.
-Other processes are kept out by SQLite's file locks (WAL mode: readers never wait for writers);
-"database is locked" is absorbed by SQLite's busy timeout and then by a jittered retry, and only a
+Concurrency model: each engine owns two connections. Short, bounded calls (a get, a query page of
+at most :data:`INLINE_MAX_ROWS` rows, a write; each reading and writing at most
+:data:`INLINE_MAX_BYTES` of stored JSON) run on the event loop's thread, on the *inline*
+connection, whose busy timeout is zero: such a call never waits for a lock. It either finishes
+within a fraction of a millisecond (the bench measures how long each holds the loop, see
+docs/BENCHMARKS.md) or, finding the file locked or its data over the budget, is handed whole to
+the second connection, used only from one dedicated worker thread, which waits for locks (SQLite's
+busy timeout, then a jittered retry) without blocking the loop. Handing every call to the thread
+and back cost more CPU than the SQL itself (issue #14). Long calls (scans, purges, checkpoints,
+larger pages) always run on the thread; the inline connection never checkpoints (the thread
+does, after every :data:`CHECKPOINT_EVERY` inline writes). A write is one ``BEGIN IMMEDIATE``
+transaction that reads its target rows, evaluates the conditions in Python and applies
+everything or nothing, without returning to the event loop while it holds the write lock. Other
+processes are kept out by SQLite's file locks (WAL mode: readers never wait for writers); only a
 lock held past the call's deadline reaches the caller, as ``storage_busy``.
 
 Guards (see docs/RELIABILITY.md): the file and its WAL are created 0600; a file of a newer schema
@@ -24,6 +32,7 @@ clock jump cannot move forward (:mod:`~agent_memory.storage.sqlite.health`).
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import logging
 import math
@@ -69,6 +78,7 @@ from agent_memory.storage.faults import sqlite_error, sqlite_result_code
 from agent_memory.storage.sqlite import health
 from agent_memory.storage.sqlite.items import (
     ITEM_COLUMNS,
+    Row,
     check_conditions,
     check_table,
     check_transaction_size,
@@ -92,6 +102,17 @@ T = TypeVar("T")
 JOURNAL_SIZE_LIMIT = 1024 * 1024
 """Bytes the WAL is truncated to after a checkpoint (SQLite leaves it at its largest otherwise)."""
 
+INLINE_MAX_ROWS = 400
+"""Query pages of up to this many rows start on the event loop's thread (larger ones on the worker)."""
+INLINE_MAX_BYTES = 64 * 1024
+"""Bytes of stored JSON a call on the event loop's thread may read or write: a call that meets more
+(a large item, a page of large items) is handed, whole, to the worker thread."""
+INLINE_RETRY_DELAYS = (0.0002, 0.0005, 0.001, 0.001, 0.002, 0.002, 0.004, 0.004, 0.008)
+"""Seconds an inline call that found the file locked yields before trying again (then it goes to
+the worker thread, which waits with SQLite's busy timeout and the call's deadline)."""
+CHECKPOINT_EVERY = 100
+"""Inline writes between two checkpoints (passive, on the worker thread)."""
+
 _GET_SQL = f"SELECT {ITEM_COLUMNS} FROM items WHERE tbl = ? AND pk = ? AND sk = ?"
 _PUT_SQL = (
     "INSERT OR REPLACE INTO items (tbl, pk, sk, data, ttl, gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, gsi3sk) "
@@ -111,6 +132,30 @@ _updated = updated
 
 def _is_busy(exc: BaseException) -> bool:
     return sqlite_result_code(exc) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+# An inline call that meets one of these hands the call to the worker thread, which waits for the
+# lock, or checkpoints after a full disk, as a call that started there does.
+_TO_WORKER = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_FULL)
+
+
+class _OverBudget(Exception):
+    """An inline call met more than :data:`INLINE_MAX_BYTES`: it is redone on the worker thread."""
+
+
+class InlineStats:
+    """How long the calls run on the event loop's thread held it, for the bench: seconds of the
+    thread's CPU time (wall time would also count the moments the OS ran other processes, which
+    hold up the loop whatever it runs)."""
+
+    def __init__(self, keep: int = 100_000) -> None:
+        self.calls = 0
+        self.to_worker = 0
+        self.durations: collections.deque[float] = collections.deque(maxlen=keep)
+
+    def add(self, seconds: float) -> None:
+        self.calls += 1
+        self.durations.append(seconds)
 
 
 class SqliteEngine:
@@ -156,6 +201,12 @@ class SqliteEngine:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agent-memory-sqlite")
         # Touched only on the worker thread.
         self._conn: sqlite3.Connection | None = None
+        # Touched only on the event loop's thread (created on the worker before the loop uses it).
+        self._inline: sqlite3.Connection | None = None
+        self._inline_writes = 0
+        self.inline_stats = InlineStats()
+        # The purge schedule is kept on the event loop's thread: a write that is due to purge goes
+        # to the worker thread.
         self._writes_since_purge = 0
         self._last_purge = -math.inf
         self._purge_clock = health.PurgeClock(wall_clock)
@@ -228,7 +279,7 @@ class SqliteEngine:
             check_key(pk, "pk", MAX_PARTITION_KEY_BYTES),
             check_key(sk, "sk", MAX_SORT_KEY_BYTES),
         )
-        return await self._retrying(functools.partial(self._get_sync, *key))
+        return await self._run(functools.partial(self._get_sync, *key), inline=True)
 
     async def query(
         self,
@@ -259,7 +310,9 @@ class SqliteEngine:
         if built is None:
             return QueryPage(items=[], last_key=None)
         key_names = ("pk", "sk") if index is None else ("pk", "sk", f"{index}pk", f"{index}sk")
-        rows = await self._retrying(functools.partial(self._query_sync, *built, key_names))
+        rows = await self._run(
+            functools.partial(self._query_sync, *built, key_names), inline=limit <= INLINE_MAX_ROWS
+        )
         if len(rows) <= limit:
             return QueryPage(items=[item for item, _ in rows], last_key=None)
         # The extra row only proves the range goes on; the page ends at the one before it.
@@ -269,22 +322,21 @@ class SqliteEngine:
         usage.record("sqlite.write")
         self._check_ops(ops)
         if ops:
-            await self._retrying(functools.partial(self._write_sync, list(ops)))
+            await self._write(list(ops))
 
     async def update(self, op: Update) -> Item:
         usage.record("sqlite.update")
         if not isinstance(op, Update):
             raise TypeError(f"update() takes an Update, not {op!r}")
         self._check_ops([op])
-        result = await self._retrying(functools.partial(self._write_sync, [op]))
-        return cast(Item, result)
+        return cast(Item, await self._write([op]))
 
     async def scan(self, table: TableName) -> AsyncIterator[Item]:
         usage.record("sqlite.scan")
         table = check_table(table)
         after: tuple[str, str] | None = None
         while True:
-            rows = await self._retrying(functools.partial(self._scan_sync, table, after))
+            rows = await self._retrying(functools.partial(self._scan_sync, self._db, table, after))
             for _, _, item in rows:
                 yield item
             if len(rows) < self.scan_page:
@@ -330,6 +382,71 @@ class SqliteEngine:
         if self._closed:
             raise RuntimeError(f"the SQLite engine on {self.path} is closed")
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    async def _write(self, ops: list[WriteOp]) -> Item | None:
+        # Serialising Puts before any lock keeps the locked section to SQL and comparisons.
+        put_rows = {i: row(op.table, op.item) for i, op in enumerate(ops) if isinstance(op, Put)}
+        if len(ops) > 1:
+            check_transaction_size(ops, put_rows)
+        purge = self._purge_due()
+        result = await self._run(functools.partial(self._write_sync, ops, put_rows, purge), inline=not purge)
+        if self._inline_writes >= CHECKPOINT_EVERY:
+            self._inline_writes = 0
+            self._checkpoint_soon()
+        return result
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T], *, inline: bool) -> T:
+        """``fn`` with a connection: on the event loop's thread if ``inline`` (it then never waits
+        for a lock: while another process holds it, the call yields to the loop for a moment and
+        tries again, :data:`INLINE_RETRY_DELAYS`), else, or when the lock stays held or the data
+        is over the budget, on the worker thread with its retries."""
+        if inline and self._inline is not None:
+            for delay in (*INLINE_RETRY_DELAYS, None):
+                if self._closed:
+                    break
+                started = time.thread_time()
+                try:
+                    return fn(self._inline)
+                except _OverBudget:
+                    break
+                except sqlite3.Error as exc:
+                    code = sqlite_result_code(exc)
+                    if code not in _TO_WORKER:
+                        raise self._translate(exc, 0.0, deadline_first=False) from exc
+                    if code == sqlite3.SQLITE_FULL or delay is None:
+                        break
+                finally:
+                    self.inline_stats.add(time.thread_time() - started)
+                # SQLite's own busy handler sleeps 1, 2, 5, 10... ms between polls; writers of
+                # other processes hold the lock for about a millisecond, so poll sooner.
+                await asyncio.sleep(delay)
+            self.inline_stats.to_worker += 1
+        return await self._retrying(lambda: fn(self._db))
+
+    def _checkpoint_soon(self) -> None:
+        """A passive checkpoint on the worker thread, not awaited: it copies what the inline
+        connection wrote into the database file without waiting for, or blocking, anyone."""
+        if self._closed:
+            return
+        future = asyncio.get_running_loop().run_in_executor(self._executor, self._checkpoint_sync)
+        future.add_done_callback(self._checkpoint_done)
+
+    def _checkpoint_done(self, future: asyncio.Future[None]) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            log.warning("checkpoint of %s failed: %s", self.path, future.exception())
+
+    def _checkpoint_sync(self) -> None:
+        if self._conn is not None:
+            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    def _purge_due(self) -> bool:
+        self._writes_since_purge += 1
+        now = time.monotonic()
+        if self._writes_since_purge < self.purge_every and now - self._last_purge < self.purge_interval:
+            return False
+        self._writes_since_purge = 0
+        self._last_purge = now
+        return True
 
     async def _retrying(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` on the worker thread, retrying while another process holds the lock, within
@@ -428,6 +545,8 @@ class SqliteEngine:
                 self._corrupt(problem)
                 return
             migrate(conn, str(self.path))
+            if self._inline is None:
+                self._inline = self._inline_connection()
         except sqlite3.Error as exc:
             if _is_busy(exc):
                 raise
@@ -435,6 +554,16 @@ class SqliteEngine:
                 self._corrupt(str(exc))
                 return
             raise self._config_error(str(exc)) from exc
+
+    def _inline_connection(self) -> sqlite3.Connection:
+        """The event loop's connection: it never waits for a lock (busy timeout 0) and never
+        checkpoints (the worker does, see :meth:`_checkpoint_soon`). Created here, used only on
+        the event loop's thread."""
+        conn = sqlite3.connect(self.path, timeout=0, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        return conn
 
     def _corrupt(self, problem: str) -> None:
         if self.corruption is None:
@@ -450,6 +579,10 @@ class SqliteEngine:
             )
 
     def _close_sync(self) -> None:
+        # The loop is awaiting this job, so it is not using the inline connection meanwhile.
+        if self._inline is not None:
+            self._inline.close()
+            self._inline = None
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -463,30 +596,44 @@ class SqliteEngine:
                 self._corrupt(str(exc))
             raise
 
-    def _fetch(self, table: str, pk: str, sk: str) -> Item | None:
-        found = self._db.execute(_GET_SQL, (table, pk, sk)).fetchone()
-        return None if found is None else load_row(found)
+    def _budget(self, conn: sqlite3.Connection, found: Sequence[Any]) -> int:
+        """Bytes of the rows ``found``; raises :class:`_OverBudget` past the inline budget."""
+        size = sum(len(r[0]) for r in found)
+        if size > INLINE_MAX_BYTES and conn is self._inline:
+            raise _OverBudget
+        return size
 
-    def _get_sync(self, table: str, pk: str, sk: str) -> Item | None:
-        return self._guarded(lambda: self._fetch(table, pk, sk))
+    def _fetch(self, conn: sqlite3.Connection, table: str, pk: str, sk: str) -> Item | None:
+        found = conn.execute(_GET_SQL, (table, pk, sk)).fetchone()
+        if found is None:
+            return None
+        self._budget(conn, (found,))
+        return load_row(found)
 
-    def _query_sync(self, sql: str, params: list[Any], key_names: tuple[str, ...]) -> list[tuple[Item, Key]]:
-        rows = self._guarded(lambda: self._db.execute(sql, params).fetchall())
+    def _get_sync(self, table: str, pk: str, sk: str, conn: sqlite3.Connection) -> Item | None:
+        return self._guarded(lambda: self._fetch(conn, table, pk, sk))
+
+    def _query_sync(
+        self, sql: str, params: list[Any], key_names: tuple[str, ...], conn: sqlite3.Connection
+    ) -> list[tuple[Item, Key]]:
+        rows = self._guarded(lambda: conn.execute(sql, params).fetchall())
+        self._budget(conn, rows)
         items = [load_row(r) for r in rows]
         return [(item, {name: item[name] for name in key_names}) for item in items]
 
-    def _scan_sync(self, table: str, after: tuple[str, str] | None) -> list[tuple[str, str, Item]]:
+    def _scan_sync(
+        self, conn: sqlite3.Connection, table: str, after: tuple[str, str] | None
+    ) -> list[tuple[str, str, Item]]:
         def fetch() -> list[Any]:
             if after is None:
-                return self._db.execute(_SCAN_FIRST_SQL, (table, self.scan_page)).fetchall()
-            return self._db.execute(_SCAN_NEXT_SQL, (table, *after, self.scan_page)).fetchall()
+                return conn.execute(_SCAN_FIRST_SQL, (table, self.scan_page)).fetchall()
+            return conn.execute(_SCAN_NEXT_SQL, (table, *after, self.scan_page)).fetchall()
 
         return [(r[1], r[2], load_row(r)) for r in self._guarded(fetch)]
 
-    def _transaction(self, body: Callable[[sqlite3.Connection], T]) -> T:
+    def _transaction(self, conn: sqlite3.Connection, body: Callable[[sqlite3.Connection], T]) -> T:
         """``body`` inside one ``BEGIN IMMEDIATE`` transaction, refused on a damaged file."""
         self._refuse_if_corrupt()
-        conn = self._db
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -503,7 +650,7 @@ class SqliteEngine:
             code = sqlite_result_code(exc)
             if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
                 self._corrupt(str(exc))
-            elif code == sqlite3.SQLITE_FULL:
+            elif code == sqlite3.SQLITE_FULL and conn is self._conn:
                 health.checkpoint_after_full(conn)
             raise
         return result
@@ -513,18 +660,20 @@ class SqliteEngine:
             cutoff = self._purge_clock.now(conn) if now is None else now
             return int(conn.execute(self._purge_sql, (cutoff, *self.keep_expired, limit)).rowcount)
 
-        return self._transaction(purge)
+        return self._transaction(self._db, purge)
 
-    def _write_sync(self, ops: list[WriteOp]) -> Item | None:
+    def _write_sync(
+        self, ops: list[WriteOp], put_rows: dict[int, Row], purge: bool, conn: sqlite3.Connection
+    ) -> Item | None:
         """One attempt at a write: the whole read-check-apply cycle in one IMMEDIATE transaction."""
         targets = [target(op) for op in ops]
-        # Serialising Puts before taking the lock keeps the locked section to SQL and comparisons.
-        put_rows = {i: row(op.table, op.item) for i, op in enumerate(ops) if isinstance(op, Put)}
-        if len(ops) > 1:
-            check_transaction_size(ops, put_rows)
+
+        if conn is self._inline and sum(len(r.data) for r in put_rows.values()) > INLINE_MAX_BYTES:
+            raise _OverBudget
 
         def apply(conn: sqlite3.Connection) -> Item | None:
-            current = [self._fetch(*key) for key in targets]
+            # Over the inline budget, reading the current items raises (before anything changed).
+            current = [self._fetch(conn, *key) for key in targets]
             for i, op in enumerate(ops):
                 if not all(holds(cond, current[i]) for cond in op.conditions):
                     raise ConditionFailed(i, current[i])
@@ -538,20 +687,18 @@ class SqliteEngine:
                     result = load_row((new.data, new.pk, new.sk, *new.gsi))
                 elif isinstance(op, Delete):
                     conn.execute(_DELETE_SQL, targets[i])
-            self._maybe_purge(conn)
+            if purge:
+                self._purge(conn)
             return result
 
-        return self._transaction(apply)
+        result = self._transaction(conn, apply)
+        if conn is self._inline:
+            self._inline_writes += 1
+        return result
 
-    def _maybe_purge(self, conn: sqlite3.Connection) -> None:
+    def _purge(self, conn: sqlite3.Connection) -> None:
         # Inside the caller's transaction: it already holds the write lock, so purging costs no extra
         # lock round, and a failed write purges nothing.
-        self._writes_since_purge += 1
-        now = time.monotonic()
-        if self._writes_since_purge < self.purge_every and now - self._last_purge < self.purge_interval:
-            return
-        self._writes_since_purge = 0
-        self._last_purge = now
         deleted = conn.execute(
             self._purge_sql, (self._purge_clock.now(conn), *self.keep_expired, self.purge_batch)
         ).rowcount
