@@ -202,13 +202,12 @@ class PatternService(ServiceBase):
             entries.values(),
             key=lambda e: (-float(e["rank"]), (e["agent_id"], e["pattern_id"]) not in named_keys),
         )[: limit + SHARED_EXTRA]
-        fetched = await asyncio.gather(
-            *(self.store.get_own_pattern(e["agent_id"], e["pattern_id"], consistent=False) for e in ranked)
-        )
+        # The entries carry the patterns' content; nothing is read from the authors' partitions
+        # (a per-agent IAM policy allows this recall: docs/SCALING.md#least-privilege-and-sharing).
         foreign = []
-        for pattern in fetched:
-            if pattern is None or pattern.status != "active" or not pattern.visible_to(caller.agent_id):
-                continue  # changed since the index entry was read
+        for pattern in await self.store.shared_entry_patterns(ranked):
+            if pattern.status != "active" or not pattern.visible_to(caller.agent_id):
+                continue
             seen = with_evidence(pattern)
             if seen.evidence is not None and seen.evidence.measured_confidence >= min_confidence:
                 foreign.append(seen)

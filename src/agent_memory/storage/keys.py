@@ -18,6 +18,7 @@ agent_memory_ltm
   learner    pk agent:{agent}#learner            sk {decision_type or *}
   shared to  pk shared_to#{reader or *}          sk {rank}#{agent}#{pattern_id}  (one per reader)
   shared cnt pk shared_by#{agent}                sk #count
+  reports    pk reports#{agent}#{pattern_id}     sk #count   (application counters readers see)
   migration  pk migration                        sk {name}                    (done markers)
 agent_state
   state      pk agent:{agent}                    sk CURRENT
@@ -134,6 +135,12 @@ def shared_reader_sk(rank: float, author: str, pattern_id: str) -> str:
 def shared_count_pk(author: str) -> str:
     """How many patterns an author shares (capped: see limits.MAX_SHARED_PATTERNS)."""
     return f"shared_by#{author}"
+
+
+def pattern_reports_pk(author: str, pattern_id: str) -> str:
+    """Application counters of one pattern, in a partition of no single agent: the agents a pattern
+    is shared with report on it and read them without reaching the author's partitions."""
+    return f"reports#{author}#{pattern_id}"
 
 
 COUNT_SK = "#count"

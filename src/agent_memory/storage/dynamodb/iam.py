@@ -16,7 +16,11 @@ Two policies:
     state and checkpoints), ``rollup#{id}#*``, ``sigrollup#{id}#*``, ``inbox#{id}``;
   * shared partitions whose keys carry no agent: the registry, the daily usage counters, the id
     items of decisions and patterns (``decision#*``, ``pattern#*``), signals (``signal#*``, and
-    their by-type index) and the shared-pattern indexes (``shared_pattern``, ``shared_pattern#*``);
+    their by-type index), the shared-pattern indexes (``shared_pattern``, ``shared_pattern#*``,
+    ``shared_to#*`` for what is shared with everyone) and the application counters of patterns
+    (``reports#*``);
+  * its own per-reader index ``shared_to#{id}``: the patterns shared with it by name, each entry
+    carrying the pattern's content, so recall never reads an author's partition;
   * delivery into other agents' partitions, write only: ``PutItem`` of an inbox entry
     (``inbox#*``) and ``UpdateItem`` of their signal counters (``sigrollup#*``), which
     ``publish_signal`` writes in its transaction. No read of them.
@@ -71,6 +75,7 @@ SHARED_LEADING_KEYS = (
     keys.SHARED_ALL_PK,
     keys.shared_domain_pk("*"),
     keys.shared_reader_pk("${*}"),  # IAM's ${*} is a literal '*': what is shared with everyone
+    keys.pattern_reports_pk("*", "*"),
 )
 """Partitions of records that belong to no single agent (their keys carry no agent id)."""
 

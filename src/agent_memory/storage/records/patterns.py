@@ -34,25 +34,21 @@ def share_rank(p: Pattern) -> float:
 
 
 def _reader_items(p: Pattern) -> dict[tuple[str, str], Item]:
+    """One index entry per reader, carrying the pattern's content (every stored field but the
+    counters): a reader recalls it from its own partition (``shared_to#{reader}``, or the
+    everyone partition), never from the author's, so a per-agent IAM policy can allow recall
+    without allowing the author's private patterns (docs/SCALING.md#least-privilege-and-sharing).
+    Rewritten with every version the author stores, deleted when it unshares or retires."""
     out: dict[tuple[str, str], Item] = {}
+    content = dump(p, *_NOT_STORED)
     for reader in _readers(p):
         pk = keys.shared_reader_pk(reader)
         sk = keys.shared_reader_sk(share_rank(p), p.agent_id, p.pattern_id)
-        out[(pk, sk)] = {
-            "pk": pk,
-            "sk": sk,
-            "agent_id": p.agent_id,
-            "pattern_id": p.pattern_id,
-            "domain": p.domain,
-            "decision_type": p.decision_type,
-            "conditions": [c.model_dump(mode="json") for c in p.conditions],
-            "shared_with": list(p.shared_with),
-            "rank": share_rank(p),
-        }
+        out[(pk, sk)] = {**content, "pk": pk, "sk": sk, "rank": share_rank(p)}
     return out
 
 
-"""Pattern fields that are not content: counters kept apart, and the reader-side evidence view."""
+_SHARED_CONTENT_MIGRATION = "shared_index_content_v2"
 
 
 class PatternRecords(RecordBase):
@@ -289,13 +285,33 @@ class PatternRecords(RecordBase):
         )
         return named.items, everyone.items
 
+    async def shared_entry_patterns(self, entries: Sequence[Item]) -> list[Pattern]:
+        """The patterns of per-reader index entries, each with its application counters (read
+        from its reports item, a partition of no single agent). Requests: 1 get per entry
+        (eventually consistent, DAX-cacheable)."""
+        reports = await asyncio.gather(
+            *(
+                self.engine.get(
+                    "ltm",
+                    keys.pattern_reports_pk(str(e["agent_id"]), str(e["pattern_id"])),
+                    keys.COUNT_SK,
+                    consistent=False,
+                )
+                for e in entries
+            )
+        )
+        return [
+            _pattern({**strip_keys(e, "rank"), **(r or {})}) for e, r in zip(entries, reports, strict=True)
+        ]
+
     async def backfill_shared_index(self) -> int:
         """Migration: index the shared patterns of a store written before per-reader indexes
         existed (walks the old all-shared index once; a marker item records that it ran).
         Returns how many patterns were indexed. Idempotent."""
-        marker = await self.engine.get("ltm", keys.MIGRATIONS_PK, "shared_index_v1")
+        marker = await self.engine.get("ltm", keys.MIGRATIONS_PK, _SHARED_CONTENT_MIGRATION)
         if marker is not None:
             return 0
+        first = await self.engine.get("ltm", keys.MIGRATIONS_PK, "shared_index_v1") is None
         done = 0
         counts: dict[str, int] = {}
         start = None
@@ -307,19 +323,35 @@ class PatternRecords(RecordBase):
                 p = _pattern(item)
                 if not _readers(p):
                     continue
-                await self.engine.write([Put("ltm", entry) for entry in _reader_items(p).values()])
+                # v2: the entries carry the content, and the counters readers see are seeded
+                # from the pattern's own (applications from now on update both).
+                counters = {a: item[a] for a in _FEEDBACK_ATTRS if a in item}
+                seed = Update(
+                    "ltm", keys.pattern_reports_pk(p.agent_id, p.pattern_id), keys.COUNT_SK, set=counters
+                )
+                await self.engine.write(
+                    [
+                        *(Put("ltm", entry) for entry in _reader_items(p).values()),
+                        *([seed] if counters else []),
+                    ]
+                )
                 counts[p.agent_id] = counts.get(p.agent_id, 0) + 1
                 done += 1
             if page.last_key is None:
                 break
             start = page.last_key
-        for author, n in counts.items():
+        for author, n in counts.items() if first else ():
             # Counts as found (a store from before the cap may exceed it: nothing is unshared,
             # the author just cannot share more until under the cap).
             await self.engine.write(
                 [Update("ltm", keys.shared_count_pk(author), keys.COUNT_SK, set={"n": n})]
             )
-        await self.engine.write([Put("ltm", {"pk": keys.MIGRATIONS_PK, "sk": "shared_index_v1", "n": done})])
+        await self.engine.write(
+            [
+                Put("ltm", {"pk": keys.MIGRATIONS_PK, "sk": name, "n": done})
+                for name in ("shared_index_v1", _SHARED_CONTENT_MIGRATION)
+            ]
+        )
         return done
 
     async def list_patterns(self, agent: str, *, limit: int, cursor: str | None) -> Page[Pattern]:
@@ -349,6 +381,7 @@ def feedback_ops(
 ) -> list[Update]:
     """Counter updates on applied patterns. At log time: an access; at outcome time: one
     application and its success. Conditional on the pattern existing (never resurrects).
+    Mirrored on the pattern's reports item, where the agents it is shared with read them.
 
     Applications by the pattern's author are also counted apart (``fb_author_*``): other agents'
     reports are evidence readers see, but only the author's own outcomes may retire its pattern."""
@@ -367,6 +400,15 @@ def feedback_ops(
                 set={} if applied else {"fb_last": keys.iso(now)},
                 add=add,
                 conditions=(Cond.exists(),),
+            )
+        )
+        ops.append(
+            Update(
+                "ltm",
+                keys.pattern_reports_pk(author, pattern_id),
+                keys.COUNT_SK,
+                set={} if applied else {"fb_last": keys.iso(now)},
+                add=add,
             )
         )
     return ops
