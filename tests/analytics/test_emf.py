@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from agent_memory.analytics.emf import MetricsEmitter, decision_record, outcome_record
+from agent_memory.analytics.emf import CALL_METRICS, MetricsEmitter, decision_record, outcome_record
 from agent_memory.errors import ConfigurationError
 from agent_memory.models import Decision, Outcome
+from agent_memory.server.app import build_server
 from tests.support import settings_for
 
 WHEN = datetime(2026, 11, 24, 10, 0, 0, 250000, tzinfo=UTC)
@@ -67,7 +68,8 @@ def test_decision_record_shape() -> None:
     assert record["_aws"]["Timestamp"] == int(WHEN.timestamp() * 1000)
     directive = record["_aws"]["CloudWatchMetrics"][0]
     assert directive["Namespace"] == "AgentMemory"
-    assert directive["Dimensions"] == [["agent_id", "decision_type"]]
+    # per agent and type, and one fleet-wide series (what the alarms watch)
+    assert directive["Dimensions"] == [["agent_id", "decision_type"], ["service"]]
     assert directive["Metrics"] == [{"Name": "DecisionCount", "Unit": "Count"}]
     assert (record["agent_id"], record["decision_type"], record["DecisionCount"]) == ("trader-1", "entry", 1)
 
@@ -158,3 +160,28 @@ def test_a_broken_destination_never_raises(tmp_path: Path, capsys: pytest.Captur
     emitter.emit_decision(decision())
     emitter.emit_decision(decision())
     assert capsys.readouterr().err.count("EMF metrics could not be written") == 1
+
+
+async def test_every_tool_call_emits_its_outcome_time_and_cost(tmp_path: Path) -> None:
+    """Through the real MCP client on the embedded store: one record per call, errors counted."""
+    from mcp import Client
+
+    path = tmp_path / "emf.log"
+    settings = settings_for(
+        tmp_path, agent_id="trader-1", sqlite_path=tmp_path / "m.db", emf_metrics="file", emf_file=path
+    )
+    async with Client(build_server(settings)) as client:
+        ok = await client.call_tool("log_decision", {"decision_type": "ENTRY"})
+        bad = await client.call_tool("record_outcome", {"decision_id": "no-such-decision", "success": True})
+    assert not ok.is_error and bad.is_error
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    calls = [r for r in records if "tool" in r]
+    for record in calls:
+        assert_emf(record)
+        assert record["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["tool"], ["service"]]
+        assert {m["Name"] for m in record["_aws"]["CloudWatchMetrics"][0]["Metrics"]} == set(CALL_METRICS)
+    by_tool = {r["tool"]: r for r in calls}
+    assert by_tool["log_decision"]["ErrorCount"] == 0 and by_tool["log_decision"]["StorageRequests"] >= 1
+    assert by_tool["record_outcome"]["ErrorCount"] == 1 and by_tool["record_outcome"]["ThrottleCount"] == 0
+    assert all(r["CallCount"] == 1 and r["CallLatencyMs"] > 0 for r in calls)
+    assert any(r.get("DecisionCount") == 1 for r in records)  # the decision's own record too

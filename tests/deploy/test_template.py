@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 import yaml
 from cfnlint.decode import cfn_yaml
 
+from agent_memory.analytics.emf import CALL_DIMENSIONS, CALL_METRICS, DECISION_METRICS, DIMENSIONS, SERVICE
 from agent_memory.config import Settings
 from agent_memory.storage.dynamodb.admin import (
     TABLE_SPECS,
@@ -94,6 +96,14 @@ def test_lambda_handlers_exist(template: dict[str, Any]) -> None:
         assert callable(getattr(importlib.import_module(module), name))
 
 
+def _unless(entry: dict[str, Any]) -> dict[str, Any]:
+    """A list entry set under a condition (Fn::If [cond, entry, AWS::NoValue]): the entry."""
+    if "Fn::If" in entry:
+        _, value, _ = entry["Fn::If"]
+        return dict(value)
+    return entry
+
+
 def test_environment_names_are_settings(template: dict[str, Any]) -> None:
     """Every AGENT_MEMORY_* variable the template sets is one the server reads (no typo survives)."""
     names: list[str] = []
@@ -101,8 +111,69 @@ def test_environment_names_are_settings(template: dict[str, Any]) -> None:
         props = resource.get("Properties", {})
         names += list(props.get("Environment", {}).get("Variables", {}))
         for container in props.get("ContainerDefinitions", []):
-            names += [e["Name"] for e in container.get("Environment", [])]
+            names += [_unless(e)["Name"] for e in container.get("Environment", [])]
     fields = {f"AGENT_MEMORY_{name.upper()}" for name in Settings.model_fields}
     # The tokens secret arrives as JSON and is written to AGENT_MEMORY_TOKENS_FILE by the entrypoint.
     unknown = [n for n in names if n.startswith("AGENT_MEMORY_") and n not in fields]
     assert names and unknown == []
+
+
+def _container_env(template: dict[str, Any]) -> dict[str, Any]:
+    (container,) = template["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"]
+    return {_unless(e)["Name"]: _unless(e)["Value"] for e in container["Environment"]}
+
+
+def test_alarms_and_dashboard_watch_metrics_the_server_emits(template: dict[str, Any]) -> None:
+    """Every AgentMemory metric the alarms and the dashboard name is one analytics/emf.py writes,
+    under dimensions it writes, in the namespace the container is configured with."""
+    env = _container_env(template)
+    namespace = env["AGENT_MEMORY_EMF_NAMESPACE"]
+    assert env["AGENT_MEMORY_EMF_METRICS"] in ("stdout", "stderr")  # the awslogs driver ships both
+    emitted = {**{m: DIMENSIONS for m in DECISION_METRICS}, **{m: CALL_DIMENSIONS for m in CALL_METRICS}}
+    alarms = [
+        r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"
+    ]
+    ours = [a for a in alarms if a["Namespace"] == namespace]
+    assert {a["MetricName"] for a in ours} == {"SuccessCount", "ErrorCount", "ThrottleCount", "CallLatencyMs"}
+    for alarm in ours:
+        assert alarm["MetricName"] in emitted
+        assert alarm["Dimensions"] == [{"Name": "service", "Value": SERVICE}]
+    body = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    widgets = json.loads(body)["widgets"]
+    searched = set()
+    for widget in widgets:
+        for line in widget["properties"]["metrics"]:
+            for part in line:
+                if isinstance(part, dict) and "SEARCH(" in part.get("expression", ""):
+                    for space, dims, name in re.findall(
+                        r"\{(\w+),([\w,]+)\} MetricName=\"(\w+)\"", part["expression"]
+                    ):
+                        assert space == namespace and name in emitted, part["expression"]
+                        assert dims.split(",") == emitted[name], part["expression"]
+                        searched.add(name)
+            if line and line[0] == namespace:
+                assert line[1] in emitted and line[2:4] == ["service", SERVICE]
+                searched.add(line[1])
+    # success rate, latency, error rate, throttles and cost per tool are all drawn
+    assert {"SuccessCount", "LatencyMs", "ErrorCount", "ThrottleCount", "CallLatencyMs"} <= searched
+    assert {"ReadUnits", "WriteUnits"} <= searched
+    assert "${PriceWritePerMillion}" in body and "${PriceReadPerMillion}" in body
+
+
+def test_jwt_settings_sit_next_to_the_tokens_secret(template: dict[str, Any]) -> None:
+    """JWT sign-in is configured by parameters, only when an issuer is given; tokens are optional
+    then; a Rule refuses a stack with neither."""
+    (container,) = template["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"]
+    jwt = {
+        _unless(e)["Name"]: e["Fn::If"][0]
+        for e in container["Environment"]
+        if "Fn::If" in e and _unless(e)["Name"].startswith("AGENT_MEMORY_JWT_")
+    }
+    assert set(jwt) == {
+        f"AGENT_MEMORY_JWT_{n}" for n in ("ISSUER", "JWKS_URL", "AUDIENCE", "AGENT_CLAIM", "ROLE_CLAIM")
+    }
+    assert {f"AGENT_MEMORY_{n.upper()}" for n in Settings.model_fields} >= set(jwt)
+    (secret,) = container["Secrets"]
+    assert secret["Fn::If"][0] == "HasTokens"
+    assert template["Parameters"]["TokensSecretArn"]["Default"] == ""
+    assert set(template["Rules"]) == {"SignInConfigured", "JwtNeedsKeys"}

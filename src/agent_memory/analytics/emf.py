@@ -8,10 +8,18 @@ A record is a structured log line that CloudWatch Logs turns into metrics withou
                                      "Metrics": [{"Name": "DecisionCount", "Unit": "Count"}]}]},
      "agent_id": "trader-1", "decision_type": "entry", "DecisionCount": 1}
 
-Metrics (dimensions agent_id x decision_type): ``DecisionCount`` (1 per decision), and per
-outcome ``SuccessCount`` (1 or 0: its Average is the success rate), ``LatencyMs`` (Milliseconds)
-and ``QualityScore`` when the outcome carries them. Only the metrics present in a record are
-declared in it, as the specification requires.
+Metrics (dimensions agent_id x decision_type, and ``service`` alone for the fleet-wide series the
+alarms watch): ``DecisionCount`` (1 per decision), and per outcome ``SuccessCount`` (1 or 0: its
+Average is the success rate), ``LatencyMs`` (Milliseconds) and ``QualityScore`` when the outcome
+carries them. Only the metrics present in a record are declared in it, as the specification
+requires.
+
+One record per tool call (dimensions ``tool``, and ``service``): ``CallCount`` (1),
+``ErrorCount`` (1 when the call answered with an error: its Average is the error rate),
+``ThrottleCount`` (1 when the error was DynamoDB throttling), ``CallLatencyMs`` (the server's
+time on the call), ``StorageRequests``, ``ReadUnits`` and ``WriteUnits`` (the capacity units
+the call consumed, as :mod:`agent_memory.storage.usage` computes them: the cost per tool is
+their sum times the on-demand prices; deploy/template.yaml's dashboard draws it).
 
 Destinations (``AGENT_MEMORY_EMF_METRICS``): ``off`` (default, no-op), ``stdout`` (Lambda, ECS
 with the awslogs driver), ``stderr``, ``file`` (``AGENT_MEMORY_EMF_FILE``, for the CloudWatch
@@ -30,20 +38,51 @@ from typing import IO, Any
 from agent_memory.config import Settings
 from agent_memory.errors import ConfigurationError
 from agent_memory.models import Decision, Outcome, utcnow
+from agent_memory.storage.usage import Usage
 
-__all__ = ["DIMENSIONS", "MetricsEmitter", "decision_record", "outcome_record"]
+__all__ = [
+    "CALL_DIMENSIONS",
+    "CALL_METRICS",
+    "DECISION_METRICS",
+    "DIMENSIONS",
+    "SERVICE",
+    "MetricsEmitter",
+    "call_record",
+    "decision_record",
+    "outcome_record",
+]
 
 DIMENSIONS = ["agent_id", "decision_type"]
-_UNITS = {
+CALL_DIMENSIONS = ["tool"]
+SERVICE = "agent-memory"
+"""Value of the ``service`` dimension: one series per metric over the whole fleet (alarms cannot
+aggregate a search over dimensions, so the records carry a dimension set that does it)."""
+DECISION_METRICS = {
     "DecisionCount": "Count",
     "SuccessCount": "Count",
     "LatencyMs": "Milliseconds",
     "QualityScore": "None",
 }
+CALL_METRICS = {
+    "CallCount": "Count",
+    "ErrorCount": "Count",
+    "ThrottleCount": "Count",
+    "CallLatencyMs": "Milliseconds",
+    "StorageRequests": "Count",
+    "ReadUnits": "Count",
+    "WriteUnits": "Count",
+}
+_UNITS = {**DECISION_METRICS, **CALL_METRICS}
+THROTTLED = "throttled"
+"""The error code of a call DynamoDB kept throttling (errors.Throttled)."""
 
 
-def _record(
-    namespace: str, when: datetime, agent_id: str, decision_type: str, values: dict[str, float | int]
+def _envelope(
+    namespace: str,
+    when: datetime,
+    dimensions: list[str],
+    labels: dict[str, str],
+    values: dict[str, float | int],
 ) -> dict[str, Any]:
     return {
         "_aws": {
@@ -51,15 +90,38 @@ def _record(
             "CloudWatchMetrics": [
                 {
                     "Namespace": namespace,
-                    "Dimensions": [list(DIMENSIONS)],
+                    "Dimensions": [list(dimensions), ["service"]],
                     "Metrics": [{"Name": name, "Unit": _UNITS[name]} for name in values],
                 }
             ],
         },
-        "agent_id": agent_id,
-        "decision_type": decision_type,
+        **labels,
+        "service": SERVICE,
         **values,
     }
+
+
+def _record(
+    namespace: str, when: datetime, agent_id: str, decision_type: str, values: dict[str, float | int]
+) -> dict[str, Any]:
+    labels = {"agent_id": agent_id, "decision_type": decision_type}
+    return _envelope(namespace, when, DIMENSIONS, labels, values)
+
+
+def call_record(
+    namespace: str, when: datetime, tool: str, used: Usage, error_code: str | None, elapsed_ms: float
+) -> dict[str, Any]:
+    """The record of one tool call: its outcome, time and storage cost."""
+    values: dict[str, float | int] = {
+        "CallCount": 1,
+        "ErrorCount": 1 if error_code else 0,
+        "ThrottleCount": 1 if error_code == THROTTLED else 0,
+        "CallLatencyMs": round(elapsed_ms, 3),
+        "StorageRequests": used.requests,
+        "ReadUnits": used.read_units,
+        "WriteUnits": used.write_units,
+    }
+    return _envelope(namespace, when, CALL_DIMENSIONS, {"tool": tool}, values)
 
 
 def _outcome_values(outcome: Outcome) -> dict[str, float | int]:
@@ -145,6 +207,10 @@ class MetricsEmitter:
     def emit_outcome(self, agent_id: str, decision_type: str, outcome: Outcome) -> None:
         if self._stream is not None:
             self._write(outcome_record(self.namespace, agent_id, decision_type, outcome))
+
+    def emit_call(self, tool: str, used: Usage, error_code: str | None, elapsed_ms: float) -> None:
+        if self._stream is not None:
+            self._write(call_record(self.namespace, self.clock(), tool, used, error_code, elapsed_ms))
 
     def _write(self, record: dict[str, Any]) -> None:
         line = json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -73,17 +74,23 @@ async def _services(
         memory = Memory(store, limited, clock)
         ledger = UsageLedger()
 
+        events: DecisionEvents = NoEvents()
+        emitter: MetricsEmitter | None = None
+        if settings.emf_metrics != "off":
+            events = emitter = MetricsEmitter(settings, stdio_server=not http)
+
         @contextlib.contextmanager
         def meter(tool: str) -> Iterator[object]:
+            started = time.perf_counter()
             with usage.metered() as used:
                 try:
                     yield used
                 finally:
                     ledger.record(tool, used)
+                    if emitter is not None:  # per-call EMF metrics (analytics/emf.py)
+                        elapsed_ms = (time.perf_counter() - started) * 1000
+                        emitter.emit_call(tool, used, used.error_code, elapsed_ms)
 
-        events: DecisionEvents = NoEvents()
-        if settings.emf_metrics != "off":
-            events = MetricsEmitter(settings, stdio_server=not http)
         state_ = AppContext(
             memory=memory,
             settings=settings,

@@ -23,6 +23,8 @@ class Usage:
     read_units: float = 0.0
     write_units: float = 0.0
     by_operation: dict[str, int] = field(default_factory=dict)
+    error_code: str | None = None
+    """The error the call answered with, if any (the per-call metrics count errors by tool)."""
 
     def add(self, operation: str, read_units: float = 0.0, write_units: float = 0.0) -> None:
         self.requests += 1
@@ -36,6 +38,13 @@ def record(operation: str, read_units: float = 0.0, write_units: float = 0.0) ->
     usage = _current.get()
     if usage is not None:
         usage.add(operation, read_units, write_units)
+
+
+def note_error(code: str) -> None:
+    """Mark the call of the innermost open :func:`metered` block as answered with an error."""
+    usage = _current.get()
+    if usage is not None:
+        usage.error_code = code
 
 
 @contextmanager
