@@ -256,6 +256,37 @@ def _demo_store(args: argparse.Namespace) -> tuple[Path | None, str]:
     return default_store(), "the demo's default"
 
 
+def iam(args: argparse.Namespace) -> int:
+    """Print the generated policy (storage/dynamodb/iam.py): the one the template attaches to the
+    server, or one agent's (docs/DEPLOYMENT.md#least-privilege)."""
+    import re
+
+    from agent_memory.storage.dynamodb.iam import agent_policy, server_policy
+
+    prefix = args.table_prefix if args.table_prefix is not None else settings_from(args).table_prefix
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{0,64}", prefix):
+        raise UsageError(
+            f"--table-prefix {prefix!r} is not a table name prefix: "
+            "use at most 64 letters, digits, '_', '.' or '-'"
+        )
+    for flag, value, pattern in (
+        ("--region", args.region, r"\*|[a-z]{2}(-[a-z]+)+-\d"),
+        ("--account", args.account, r"\*|\d{12}"),
+    ):
+        if not re.fullmatch(pattern, value):
+            example = "eu-west-1" if flag == "--region" else "123456789012"
+            raise UsageError(f"{flag} {value!r} is not valid: give one like {example}, or * for any")
+    if args.server:
+        policy = server_policy(prefix, args.region, args.account)
+    else:
+        try:
+            policy = agent_policy(args.agent_id, prefix, args.region, args.account)
+        except ValueError as exc:
+            raise UsageError(f"--agent-id: {exc}") from None
+    print(json.dumps(policy, indent=2))
+    return 0
+
+
 Handler = Callable[[argparse.Namespace], int | Awaitable[int]]
 
 HANDLERS: dict[str, Handler] = {
@@ -267,6 +298,7 @@ HANDLERS: dict[str, Handler] = {
     "consolidate": consolidate,
     "analytics": analytics,
     "tokens": tokens,
+    "iam": iam,
     "claude-config": claude_config,
     "demo": demo,
 }

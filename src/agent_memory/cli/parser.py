@@ -164,6 +164,37 @@ def build_parser() -> argparse.ArgumentParser:
         "--file", type=Path, metavar="FILE", help="tokens file (default AGENT_MEMORY_TOKENS_FILE)"
     )
 
+    iam = command("iam", "print the least-privilege IAM policies of the DynamoDB tables")
+    iam.add_argument(
+        "action",
+        choices=["policy"],
+        help="policy: print one IAM policy document (JSON) to attach to a role or user",
+    )
+    whose = iam.add_mutually_exclusive_group(required=True)
+    whose.add_argument(
+        "--server",
+        action="store_true",
+        help="the policy of the HTTP server and the Lambdas: every tool path on every table, "
+        "no Scan, no PartiQL",
+    )
+    whose.add_argument(
+        "--agent-id",
+        metavar="ID",
+        help="the policy of one agent that reaches DynamoDB directly (a stdio server with the "
+        "agent's own credentials): its own partitions and the shared ones only",
+    )
+    iam.add_argument(
+        "--table-prefix",
+        metavar="PREFIX",
+        help="prefix of the table names (default AGENT_MEMORY_TABLE_PREFIX, else none)",
+    )
+    iam.add_argument(
+        "--region", default="*", help="AWS region of the tables in the ARNs (default *: any region)"
+    )
+    iam.add_argument(
+        "--account", default="*", metavar="ID", help="AWS account id in the ARNs (default *: any account)"
+    )
+
     claude = command(
         "claude-config", "print (or merge) a Claude Desktop entry that launches this installed server"
     )

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from agent_memory.api.requests import new_id
 from agent_memory.api.results import PublishResult
 from agent_memory.errors import AccessDenied, Conflict, InvalidInput, NotFound
-from agent_memory.limits import MAX_SIGNAL_TTL_HOURS
+from agent_memory.limits import MAX_SIGNAL_TTL_HOURS, MAX_TARGETS
 from agent_memory.memory.core import off_loop
 from agent_memory.memory.identity import Caller
 from agent_memory.memory.registry import RegistryService
@@ -56,6 +56,16 @@ class SignalService(RegistryService):
             targets = sorted(a for a in await self._registered_ids() if a != caller.agent_id)
             if not targets:
                 raise InvalidInput("no other agent is registered yet: name the target_agents explicitly")
+            if len(targets) > MAX_TARGETS:
+                # Decision (issue #15, docs/SCALING.md#hot-keys): one signal carries every
+                # target's delivery status and every ack rewrites it, so a signal stays within one
+                # transaction's reach; a wider broadcast is refused with what to do instead.
+                raise InvalidInput(
+                    f"target_agents=['*'] means the {len(targets)} other registered agents, and one "
+                    f"signal reaches at most {MAX_TARGETS}: publish one signal per group of at most "
+                    f"{MAX_TARGETS} named target_agents (the memory://agents resource lists them), "
+                    "or share what every agent should know as a pattern (shared_with=['*'])"
+                )
             unregistered: list[str] = []
         elif "*" in target_agents:
             raise InvalidInput("use ['*'] alone to target every registered agent")
