@@ -8,7 +8,7 @@ from typing import Any
 from agent_memory.config import Settings
 from agent_memory.models import Pattern
 from agent_memory.storage import keys
-from agent_memory.storage.engine import Delete
+from agent_memory.storage.engine import Delete, Put, Update
 from agent_memory.storage.factory import open_store
 from tests.security.conftest import Server
 
@@ -42,6 +42,7 @@ async def _write_old_layout(settings: Settings) -> None:
                 ),
                 Delete("ltm", keys.shared_count_pk("market-hunter"), keys.COUNT_SK),
                 Delete("ltm", keys.MIGRATIONS_PK, "shared_index_v1"),
+                Delete("ltm", keys.MIGRATIONS_PK, "shared_index_content_v2"),
             ]
         )
 
@@ -64,3 +65,61 @@ async def test_shared_patterns_of_an_old_store_stay_visible_after_the_upgrade(la
         assert count is not None and int(count["n"]) == 1
         marker = await store.engine.get("ltm", keys.MIGRATIONS_PK, "shared_index_v1")
         assert marker is not None and int(marker["n"]) == 1
+
+
+async def test_index_entries_of_the_first_sharing_layout_gain_content_and_counters(launch: Any) -> None:
+    """Issue #15: a store indexed per reader before the entries carried the pattern (recall read
+    the author's partition): the next start rewrites the entries and seeds the reports item."""
+    first: Server = launch()
+    first.proc.terminate()
+    first.proc.wait(timeout=10)
+    settings = _settings(first)
+    now = datetime.now(UTC)
+    pattern = Pattern(
+        pattern_id="v1-shared", agent_id="market-hunter", description="indexed by the first layout",
+        confidence=0.7, success_rate=0.7, sample_size=40, shared_with=["risk-manager"],
+        created_at=now, updated_at=now,
+    )  # fmt: skip
+    pk = keys.shared_reader_pk("risk-manager")
+    sk = keys.shared_reader_sk(0.0, "market-hunter", "v1-shared")
+    async with open_store(settings) as store:
+        await store.create_pattern(pattern)
+        await store.engine.write(
+            [
+                # the entry as the first layout wrote it: keys and filter fields only
+                Put(
+                    "ltm",
+                    {
+                        "pk": pk,
+                        "sk": sk,
+                        "agent_id": "market-hunter",
+                        "pattern_id": "v1-shared",
+                        "domain": "general",
+                        "decision_type": None,
+                        "conditions": [],
+                        "shared_with": ["risk-manager"],
+                        "rank": 0.0,
+                    },
+                ),
+                Delete("ltm", keys.pattern_reports_pk("market-hunter", "v1-shared"), keys.COUNT_SK),
+                Update(
+                    "ltm",
+                    keys.pattern_pk("market-hunter"),
+                    "v1-shared",
+                    add={"fb_applied": 3, "fb_successes": 2},
+                ),
+                Delete("ltm", keys.MIGRATIONS_PK, "shared_index_content_v2"),
+            ]
+        )
+
+    upgraded: Server = launch()  # the start migrates
+    async with upgraded.agent("risk-manager") as risk:
+        (seen,) = (await risk.ok("recall_patterns"))["patterns"]
+    assert seen["pattern_id"] == "v1-shared" and seen["description"] == "indexed by the first layout"
+    assert seen["feedback"]["applied_count"] == 3
+    async with open_store(settings.model_copy(update={"read_only": True})) as store:
+        entry = await store.engine.get("ltm", pk, sk)
+        assert entry is not None and entry["description"] == "indexed by the first layout"
+        # the author's counter was counted once, by the first migration, not again
+        count = await store.engine.get("ltm", keys.shared_count_pk("market-hunter"), keys.COUNT_SK)
+        assert count is not None and int(count["n"]) == 1

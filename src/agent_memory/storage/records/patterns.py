@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +12,17 @@ from agent_memory.errors import Conflict, LimitExceeded, NotFound, VersionConfli
 from agent_memory.limits import MAX_SHARED_PATTERNS
 from agent_memory.models import Page, Pattern, PatternFeedback
 from agent_memory.storage import keys
-from agent_memory.storage.engine import Cond, ConditionFailed, Delete, Item, Put, Update, WriteOp
+from agent_memory.storage.engine import (
+    Cond,
+    ConditionFailed,
+    Delete,
+    IndexName,
+    Item,
+    Put,
+    TableName,
+    Update,
+    WriteOp,
+)
 from agent_memory.storage.records.base import STORED, RecordBase, dump, strip_keys
 
 _NOT_STORED = ("feedback", "evidence")
@@ -306,46 +317,35 @@ class PatternRecords(RecordBase):
 
     async def backfill_shared_index(self) -> int:
         """Migration: index the shared patterns of a store written before per-reader indexes
-        existed (walks the old all-shared index once; a marker item records that it ran).
-        Returns how many patterns were indexed. Idempotent."""
+        existed (walks the old all-shared index once), and (v2) give the entries the patterns'
+        content and every pattern with counters its reports item; marker items record what ran.
+        Returns how many shared patterns were indexed. Idempotent."""
         marker = await self.engine.get("ltm", keys.MIGRATIONS_PK, _SHARED_CONTENT_MIGRATION)
         if marker is not None:
             return 0
         first = await self.engine.get("ltm", keys.MIGRATIONS_PK, "shared_index_v1") is None
         done = 0
         counts: dict[str, int] = {}
-        start = None
-        while True:
-            page = await self.engine.query(
-                "ltm", keys.SHARED_ALL_PK, index="gsi3", limit=100, start=start, consistent=False
-            )
-            for item in page.items:
-                p = _pattern(item)
-                if not _readers(p):
-                    continue
-                # v2: the entries carry the content, and the counters readers see are seeded
-                # from the pattern's own (applications from now on update both).
-                counters = {a: item[a] for a in _FEEDBACK_ATTRS if a in item}
-                seed = Update(
-                    "ltm", keys.pattern_reports_pk(p.agent_id, p.pattern_id), keys.COUNT_SK, set=counters
-                )
-                await self.engine.write(
-                    [
-                        *(Put("ltm", entry) for entry in _reader_items(p).values()),
-                        *([seed] if counters else []),
-                    ]
-                )
-                counts[p.agent_id] = counts.get(p.agent_id, 0) + 1
-                done += 1
-            if page.last_key is None:
-                break
-            start = page.last_key
+        async for item in self._walk("ltm", keys.SHARED_ALL_PK, index="gsi3"):
+            p = _pattern(item)
+            if not _readers(p):
+                continue
+            await self.engine.write([Put("ltm", entry) for entry in _reader_items(p).values()])
+            await self._seed_reports(item)
+            counts[p.agent_id] = counts.get(p.agent_id, 0) + 1
+            done += 1
         for author, n in counts.items() if first else ():
             # Counts as found (a store from before the cap may exceed it: nothing is unshared,
             # the author just cannot share more until under the cap).
             await self.engine.write(
                 [Update("ltm", keys.shared_count_pk(author), keys.COUNT_SK, set={"n": n})]
             )
+        # The counters readers see start from the patterns' own, for every pattern (a private one
+        # may be shared later). A reports item already there was written by an application since
+        # the upgrade (another instance): it is kept, not overwritten.
+        async for agent in self._walk("state", keys.REGISTRY_PK):
+            async for item in self._walk("ltm", keys.pattern_pk(str(agent["agent_id"]))):
+                await self._seed_reports(item)
         await self.engine.write(
             [
                 Put("ltm", {"pk": keys.MIGRATIONS_PK, "sk": name, "n": done})
@@ -353,6 +353,27 @@ class PatternRecords(RecordBase):
             ]
         )
         return done
+
+    async def _seed_reports(self, pattern_item: Item) -> None:
+        counters = {a: pattern_item[a] for a in _FEEDBACK_ATTRS if a in pattern_item}
+        if counters:
+            pk = keys.pattern_reports_pk(str(pattern_item["agent_id"]), str(pattern_item["pattern_id"]))
+            item = {**counters, "pk": pk, "sk": keys.COUNT_SK}
+            with contextlib.suppress(ConditionFailed):  # already seeded, or written since the upgrade
+                await self.engine.write([Put("ltm", item, (Cond.not_exists(),))])
+
+    async def _walk(self, table: TableName, pk: str, index: IndexName | None = None) -> AsyncIterator[Item]:
+        """Every item of one partition (migrations only: never on a tool path)."""
+        start = None
+        while True:
+            page = await self.engine.query(
+                table, pk, index=index, limit=100, start=start, consistent=index is None
+            )
+            for item in page.items:
+                yield item
+            if page.last_key is None:
+                return
+            start = page.last_key
 
     async def list_patterns(self, agent: str, *, limit: int, cursor: str | None) -> Page[Pattern]:
         """Every pattern of an author, any status, by id. Requests: 1+ consistent queries."""
