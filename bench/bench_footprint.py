@@ -186,13 +186,13 @@ def table(runs: dict[str, dict[str, float]]) -> str:
     ]
     trees = sorted({k for m in runs.values() for k in m if k.startswith("tree:")})
 
-    def tree_bytes(key: str) -> Callable[[dict[str, float]], str]:
+    def tree_size(key: str) -> Callable[[dict[str, float]], str]:
         return lambda m: f"{m.get(key, 0):,.0f}"
 
     measures[1:1] = [
         (
             "- of which the items table (rows)" if key == "tree:items" else f"- of which index {key[5:]}",
-            tree_bytes(key),
+            tree_size(key),
         )
         for key in trees
     ]

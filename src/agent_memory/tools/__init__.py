@@ -37,7 +37,8 @@ def forward(name: str, method: Callable[..., Awaitable[Any]], view: View | None 
     fields = list(TOOLS[name].request.model_fields)
     params = inspect.signature(method).parameters
     missing = [f for f in fields if f not in params]
-    assert not missing, f"{name}: {method.__qualname__} takes no {missing}"
+    if missing:
+        raise TypeError(f"{name}: {method.__qualname__} takes no {missing}")
 
     async def handle(app: AppContext, caller: Caller, req: BaseModel) -> BaseModel:
         answer = await method(app.memory, caller, **{f: getattr(req, f) for f in fields})
