@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
+from agent_memory.api.analytics import AnalyticsReport
 from agent_memory.client import DecisionPlan, MemoryAwareAgent, MemoryClient, MemoryToolError
 from agent_memory.errors import AccessDenied, InvalidInput, NotFound, VersionConflict
-from agent_memory.memory.analytics import AnalyticsReport
 from agent_memory.models import InboxEntry, Pattern, PatternCondition
 from tests.fixtures.dynamodb import FAKE_AWS_ENV, dynamo_settings
 
@@ -306,7 +306,7 @@ def _nested(depth: int) -> Any:
 
 async def test_client_times_out_and_makes_retry_safe_ids() -> None:
     stub = Unreachable(delay=5)
-    memory = MemoryClient(stub, timeout_s=0.05)  # type: ignore[arg-type]
+    memory = MemoryClient(stub, timeout_s=0.05, retries=0)  # type: ignore[arg-type]
     with pytest.raises(MemoryToolError) as late:
         await memory.log_decision("X")
     assert late.value.code == "timeout" and late.value.retryable
@@ -318,6 +318,50 @@ async def test_client_times_out_and_makes_retry_safe_ids() -> None:
     with pytest.raises(MemoryToolError):
         await memory.log_decision("X", decision_id="mine")
     assert stub.calls[2][1]["decision_id"] == "mine"
+    with pytest.raises(MemoryToolError):
+        await memory.update_state({"current": {"a": 1}}, 0)
+    assert stub.calls[3][1]["request_id"].startswith("upd_")
+    assert len(stub.calls) == 4  # retries=0: each call sent once
+
+
+async def test_the_client_has_a_default_timeout_and_retries_only_what_is_safe_to_repeat() -> None:
+    from agent_memory.client import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S
+
+    assert MemoryClient(Unreachable()).timeout_s == DEFAULT_TIMEOUT_S == 30  # type: ignore[arg-type]
+    stub = Unreachable(delay=5)
+    memory = MemoryClient(stub, timeout_s=0.05)  # type: ignore[arg-type]
+    assert memory.retries == DEFAULT_RETRIES == 1
+    with pytest.raises(MemoryToolError) as late:
+        await memory.update_state({"current": {"a": 1}}, 0)
+    assert late.value.code == "timeout"
+    # Sent twice, with the same request id: the server answers the second like the first.
+    (first, a), (second, b) = stub.calls
+    assert first == second == "update_state" and a == b and a["request_id"].startswith("upd_")
+    stub.calls.clear()
+    with pytest.raises(MemoryToolError):
+        await memory.log_decision("X")
+    assert [c[1]["decision_id"] for c in stub.calls] == [stub.calls[0][1]["decision_id"]] * 2
+    for not_safe in (
+        lambda: memory.consume_budget("k", 1, "1m"),  # a repeat would spend the budget twice
+        lambda: memory.store_pattern("r", [], outcomes={}, confidence=0.5, success_rate=0.5, sample_size=1),
+    ):
+        stub.calls.clear()
+        with pytest.raises(MemoryToolError):
+            await not_safe()
+        assert len(stub.calls) == 1, stub.calls
+    with pytest.raises(ValueError, match="timeout_s"):
+        MemoryClient(stub, timeout_s=0)  # type: ignore[arg-type]
+
+
+CLIENT_MAY_IMPORT = ("agent_memory.api", "agent_memory.client", "agent_memory.models", "agent_memory.errors")
+CLIENT_MAY_IMPORT_ALSO = ("agent_memory", "agent_memory.limits", "agent_memory.item_rules")
+"""The record and error layers' own modules (constants and rules of the records)."""
+
+
+def _allowed(module: str) -> bool:
+    return module in CLIENT_MAY_IMPORT_ALSO or any(
+        module == prefix or module.startswith(prefix + ".") for prefix in CLIENT_MAY_IMPORT
+    )
 
 
 def test_importing_the_client_loads_no_server_code() -> None:
@@ -325,12 +369,36 @@ def test_importing_the_client_loads_no_server_code() -> None:
 
     probe = (
         "import sys, agent_memory.client; "
-        "print(sorted(m for m in sys.modules if m.startswith(("
-        "'agent_memory.server', 'agent_memory.tools', 'agent_memory.storage', 'agent_memory.memory', "
-        "'mcp.server', 'mcp.client'))))"
+        "print(sorted(m for m in sys.modules if m.startswith(('agent_memory', 'mcp.server', 'mcp.client'))))"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]", out.stdout
+    import ast
+
+    loaded = ast.literal_eval(out.stdout)
+    assert "agent_memory.client.memory" in loaded and "agent_memory.api.analytics" in loaded
+    assert [m for m in loaded if not _allowed(m)] == []
+
+
+def test_the_client_sources_import_only_the_api_records_and_errors() -> None:
+    """Also the imports inside functions (a lazy import of the server would pass the probe above)."""
+    import ast
+
+    import agent_memory.client
+
+    package = Path(agent_memory.client.__file__).parent
+    for source in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            names = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
+            for name in names:
+                if name.startswith("agent_memory"):
+                    assert _allowed(name), f"{source.name} imports {name}"
+        assert len(source.read_text(encoding="utf-8").splitlines()) <= 600, source.name
 
 
 def test_client_methods_match_the_tools() -> None:
@@ -348,3 +416,27 @@ def test_client_methods_match_the_tools() -> None:
         for field_name, info in fields.items():
             client_required = params[field_name].default is inspect.Parameter.empty
             assert client_required == info.is_required(), (name, field_name)
+    assert "request_id" in inspect.signature(MemoryClient.update_state).parameters
+
+
+async def test_client_methods_match_the_published_input_schemas(tmp_path: Path) -> None:
+    """The same, against what the server publishes in tools/list (what an MCP host sees)."""
+    import inspect
+
+    from mcp import Client
+
+    from agent_memory.api import TOOLS
+    from agent_memory.config import Settings
+    from agent_memory.server.app import build_server
+
+    server = build_server(Settings(agent_id="schemas", sqlite_path=tmp_path / "m.db"))
+    async with Client(server) as raw:
+        tools = (await raw.list_tools()).tools
+    assert {t.name for t in tools} == set(TOOLS)
+    for tool in tools:
+        signature = inspect.signature(getattr(MemoryClient, tool.name))
+        params = {p.name: p for p in list(signature.parameters.values())[1:]}
+        schema = tool.input_schema
+        assert set(params) == set(schema.get("properties", {})), tool.name
+        required = {n for n, p in params.items() if p.default is inspect.Parameter.empty}
+        assert required == set(schema.get("required", [])), tool.name

@@ -13,6 +13,7 @@ from agent_memory.api.analytics import (
     ADJECTIVE,
     AgentBreakdown,
     AnalyticsReport,
+    CostSection,
     DecisionFigures,
     Granularity,
     Interval,
@@ -23,7 +24,6 @@ from agent_memory.api.analytics import (
     SignalFigures,
     TypeBreakdown,
 )
-from agent_memory.memory.costs import CostSection
 from agent_memory.memory.stats import newcombe_difference_interval, wilson_interval
 from agent_memory.models import Pattern
 from agent_memory.storage import keys
