@@ -8,89 +8,11 @@ one is stored at most once, and its retry (same id) answers like the first witho
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-PROTOCOL = "2025-06-18"
-
-
-class StdioServer:
-    def __init__(self, db: Path, agent: str) -> None:
-        env = {
-            **os.environ,
-            "AGENT_MEMORY_BACKEND": "sqlite",
-            "AGENT_MEMORY_SQLITE_PATH": str(db),
-            "AGENT_MEMORY_AGENT_ID": agent,
-        }
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from agent_memory.cli import main; main(['serve'])"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=env,
-        )
-        self.next_id = 0
-        self.request({"method": "initialize", "params": _init_params()})
-        self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
-
-    @property
-    def stdin(self) -> IO[bytes]:
-        assert self.proc.stdin is not None
-        return self.proc.stdin
-
-    @property
-    def stdout(self) -> IO[bytes]:
-        assert self.proc.stdout is not None
-        return self.proc.stdout
-
-    def send(self, message: dict[str, Any]) -> None:
-        self.stdin.write(json.dumps(message).encode() + b"\n")
-        self.stdin.flush()
-
-    def request(self, body: dict[str, Any]) -> dict[str, Any]:
-        self.next_id += 1
-        self.send({"jsonrpc": "2.0", "id": self.next_id, **body})
-        return self.read(self.next_id)
-
-    def read(self, request_id: int) -> dict[str, Any]:
-        while True:
-            line = self.stdout.readline()
-            if not line:
-                raise EOFError("the server closed its output")
-            message = json.loads(line)
-            if message.get("id") == request_id:
-                return dict(message)
-
-    def call(self, tool: str, **arguments: Any) -> dict[str, Any]:
-        answer = self.request({"method": "tools/call", "params": {"name": tool, "arguments": arguments}})
-        result = answer["result"]
-        assert not result.get("isError"), result
-        return dict(result["structuredContent"])
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def close(self) -> None:
-        self.stdin.close()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-
-def _init_params() -> dict[str, Any]:
-    return {
-        "protocolVersion": PROTOCOL,
-        "capabilities": {},
-        "clientInfo": {"name": "kill-test", "version": "1"},
-    }
+from tests.faults.rawstdio import StdioServer
 
 
 def _decision(i: int) -> dict[str, Any]:
@@ -115,7 +37,7 @@ def test_kill_9_mid_stream_loses_and_duplicates_nothing_acknowledged(tmp_path: P
         )
     deadline = time.monotonic() + 60
     while len(acknowledged) < 40 and time.monotonic() < deadline:
-        message = json.loads(server.stdout.readline())
+        message = server.next_message()
         if "id" in message and message["id"] >= first_id:
             assert not message["result"].get("isError"), message
             acknowledged.append(message["result"]["structuredContent"]["decision_id"])

@@ -55,10 +55,12 @@ def serve_stdio(settings: Settings) -> int:
 async def _until_interrupted(server: MCPServer[Any], greeting: str | None) -> bool:
     """Serve over stdio until the client closes stdin (False) or Ctrl-C / SIGTERM (True).
 
-    A signal cancels the server, whose shutdown flushes the usage counters. The SDK reads stdin
-    in a worker thread that no cancellation reaches, so a blocked read would then keep the
+    A signal cancels the server, whose shutdown flushes the usage counters. stdin is read in a
+    worker thread that no cancellation reaches, so a blocked read would then keep the
     process alive: it ends after a short grace instead (every record is committed by the call
     that wrote it, so nothing is lost)."""
+    from agent_memory.server.stdio import run_stdio
+
     interrupted = False
     async with anyio.create_task_group() as group:
 
@@ -76,7 +78,7 @@ async def _until_interrupted(server: MCPServer[Any], greeting: str | None) -> bo
                     return
 
         group.start_soon(watch)
-        await server.run_stdio_async()
+        await run_stdio(server)  # answers every line, even one it cannot parse
         group.cancel_scope.cancel()  # the client closed stdin: stop watching for signals
     return interrupted
 
