@@ -1,13 +1,18 @@
 """The stdio transport, answering every line it receives.
 
-The SDK's stdio reader drops a line it cannot parse (invalid JSON, a lone surrogate, nesting past
-its parser's limit, a JSON value that is no JSON-RPC message): no answer comes, and a client waits
-for ever. Here the server's stdin goes through :class:`AnsweredLines` first: a line the SDK would
-drop is answered with a JSON-RPC error (``-32700`` parse error, ``-32600`` invalid request)
-carrying the request's id when it can be read from the line (else ``null``, as JSON-RPC says), and
-the server keeps serving. Lines the SDK can read pass on unchanged. Bytes that are not UTF-8 are a
-parse error too (the SDK would replace them with U+FFFD and store the altered text). Blank lines are
-skipped (nothing was asked).
+The SDK's stdio reader turns a line it cannot parse (invalid JSON, a lone surrogate, nesting past
+its parser's limit of 200 levels, JSON that is no JSON-RPC message) into an exception on its read
+stream, which the server drops: no answer comes, and the client waits for ever. Here the server
+runs behind :class:`AnsweredLines`, which feeds the SDK's reader the lines of stdin and stands
+between its read stream and the server: each exception there is answered with a JSON-RPC error
+(``-32700`` parse error, ``-32600`` invalid request) carrying the request's id when it can be read
+from the line (else ``null``, as JSON-RPC says), and the server keeps serving.
+
+The SDK reads one line at a time and puts exactly one item (a message or an exception) on its read
+stream per line, in order, so the line behind an exception is the oldest line handed over whose
+item has not been seen yet; nothing is parsed twice. Bytes that are not UTF-8 are refused here
+with a parse error (the SDK would replace them with U+FFFD and store the altered text). Blank
+lines are skipped: nothing was asked.
 """
 
 from __future__ import annotations
@@ -16,14 +21,16 @@ import json
 import logging
 import re
 import sys
+from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any, Protocol, cast
 
 import anyio
+from anyio.streams.memory import MemoryObjectSendStream
 from mcp.server.mcpserver import MCPServer
 from mcp.server.stdio import stdio_server
 from mcp.shared.message import SessionMessage
-from mcp_types import ErrorData, JSONRPCError, jsonrpc_message_adapter
+from mcp_types import ErrorData, JSONRPCError
 from pydantic import ValidationError
 
 log = logging.getLogger("agent_memory.server")
@@ -39,6 +46,10 @@ class _Sender(Protocol):
     async def send(self, item: SessionMessage, /) -> None: ...
 
 
+class _Items(Protocol):
+    def __aiter__(self) -> AsyncIterator[SessionMessage | Exception]: ...
+
+
 def _clean_id(value: Any) -> str | int | None:
     if isinstance(value, bool) or not isinstance(value, str | int):
         return None
@@ -51,7 +62,7 @@ def _clean_id(value: Any) -> str | int | None:
 
 
 def recover_id(text: str) -> str | int | None:
-    """The request id of a line the SDK cannot read, when it can be told."""
+    """The request id of a line the SDK could not read, when it can be told."""
     try:
         message = json.loads(text)
     except (ValueError, RecursionError):
@@ -67,39 +78,29 @@ def recover_id(text: str) -> str | int | None:
 
 def _parse_problem(detail: str) -> str:
     if "recursion limit" in detail:
-        return "it nests values too deeply for the server to read (keep JSON under 200 levels)"
+        return "it nests values too deeply to be read (keep JSON under 200 levels)"
     if "surrogate" in detail or "hex escape" in detail:
         return f"it is not valid JSON text ({detail}): strings must be valid Unicode (no lone surrogates)"
     return f"it is not valid JSON ({detail})"
 
 
-def screen(raw: bytes) -> str | JSONRPCError:
-    """The line to hand to the SDK, or the error that answers it."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return _error(
-            PARSE_ERROR,
-            f"Parse error: the line is not valid UTF-8 (byte {exc.start}): send UTF-8 text",
-            recover_id(raw.decode("utf-8", "replace")),
-        )
-    try:
-        jsonrpc_message_adapter.validate_json(text, by_name=False)
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_input=False)
-        first = errors[0] if errors else {"type": "", "msg": "unreadable", "loc": ()}
-        if first["type"] == "json_invalid":
+def answer_for(line: str, exc: Exception) -> JSONRPCError:
+    """The error that answers ``line``, which the SDK could not read (``exc`` says why)."""
+    errors = exc.errors(include_url=False, include_input=False) if isinstance(exc, ValidationError) else []
+    first = errors[0] if errors else None
+    if first is None or first["type"] == "json_invalid":
+        detail = str(exc)
+        if first is not None:
             ctx = first.get("ctx")
-            detail = str(ctx.get("error", first["msg"]) if isinstance(ctx, dict) else first["msg"])
-            message = f"Parse error: {_parse_problem(detail)}; send one JSON-RPC message per line"
-            return _error(PARSE_ERROR, message, recover_id(text))
-        where = ".".join(str(part) for part in first["loc"][1:]) or "the message"
-        message = (
-            f"Invalid request: not a JSON-RPC 2.0 request, notification or response ({where}: "
-            f"{first['msg']}); send an object with jsonrpc '2.0', a method and an id"
-        )
-        return _error(INVALID_REQUEST, message, recover_id(text))
-    return text
+            detail = str(ctx["error"]) if isinstance(ctx, dict) and "error" in ctx else first["msg"]
+        message = f"Parse error: {_parse_problem(detail)}; send one JSON-RPC message per line"
+        return _error(PARSE_ERROR, message, recover_id(line))
+    where = ".".join(str(part) for part in first["loc"][1:]) or "the message"
+    message = (
+        f"Invalid request: not a JSON-RPC 2.0 request, notification or response ({where}: "
+        f"{first['msg']}); send an object with jsonrpc '2.0', a method and an id"
+    )
+    return _error(INVALID_REQUEST, message, recover_id(line))
 
 
 def _error(code: int, message: str, request_id: str | int | None) -> JSONRPCError:
@@ -107,19 +108,16 @@ def _error(code: int, message: str, request_id: str | int | None) -> JSONRPCErro
 
 
 class AnsweredLines:
-    """Lines of stdin for the SDK's stdio reader; the lines it would drop are answered here."""
+    """stdin's lines for the SDK's stdio reader, and the answers to those it cannot read."""
 
     def __init__(self, source: AsyncIterable[bytes]) -> None:
         self._source = source
+        self._handed: deque[str] = deque()
+        """Lines given to the SDK whose item has not come out of its read stream yet."""
         self._answers: _Sender | None = None
         self._ready = anyio.Event()
         self.answered = 0
-        """Lines answered with an error here (the SDK never saw them)."""
-
-    def answer_to(self, write_stream: _Sender) -> None:
-        """Where the answers go: the transport's write stream (shared with the server)."""
-        self._answers = write_stream
-        self._ready.set()
+        """Lines answered with an error here."""
 
     def __aiter__(self) -> AsyncIterator[str]:
         return self._lines()
@@ -128,23 +126,46 @@ class AnsweredLines:
         async for raw in self._source:
             if not raw.strip():
                 continue
-            line = screen(raw)
-            if isinstance(line, str):
-                yield line
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                problem = f"Parse error: the line is not valid UTF-8 (byte {exc.start}): send UTF-8 text"
+                await self._answer(_error(PARSE_ERROR, problem, recover_id(raw.decode("utf-8", "replace"))))
                 continue
-            await self._ready.wait()
-            assert self._answers is not None
-            await self._answers.send(SessionMessage(line))
-            self.answered += 1
-            log.warning("answered an unreadable line (%d bytes) with error %d", len(raw), line.error.code)
+            self._handed.append(text)
+            yield text
+
+    async def _answer(self, error: JSONRPCError) -> None:
+        await self._ready.wait()
+        assert self._answers is not None
+        await self._answers.send(SessionMessage(error))
+        self.answered += 1
+        log.warning("answered a line it could not read with JSON-RPC error %d", error.error.code)
+
+    async def forward(
+        self, items: _Items, server_side: MemoryObjectSendStream[SessionMessage | Exception], answers: _Sender
+    ) -> None:
+        """Pass the SDK's messages on to the server; answer its exceptions instead."""
+        self._answers = answers
+        self._ready.set()
+        async with server_side:
+            async for item in items:
+                line = self._handed.popleft() if self._handed else ""
+                if isinstance(item, Exception):
+                    await self._answer(answer_for(line, item))
+                else:
+                    await server_side.send(item)
 
 
 async def run_stdio(server: MCPServer[Any]) -> None:
     """Serve ``server`` over this process's stdin and stdout until stdin closes."""
     lines = AnsweredLines(anyio.wrap_file(sys.stdin.buffer))
-    # stdin given explicitly, so the SDK claims only stdout (fd 1, diverted to stderr while
-    # serving so that stray output cannot corrupt the protocol); nothing here reads fd 0 but this.
+    # stdin is given, so the SDK claims only stdout (fd 1, pointed at stderr while serving so that
+    # stray output cannot corrupt the protocol); nothing in this process reads fd 0 but this.
     async with stdio_server(stdin=cast(Any, lines)) as (read_stream, write_stream):
-        lines.answer_to(write_stream)
-        lowlevel = server._lowlevel_server  # the SDK's run_stdio_async does the same
-        await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
+        to_server, server_reads = anyio.create_memory_object_stream[SessionMessage | Exception](0)
+        async with anyio.create_task_group() as group:
+            group.start_soon(lines.forward, read_stream, to_server, write_stream)
+            lowlevel = server._lowlevel_server  # as the SDK's own run_stdio_async does
+            async with server_reads:
+                await lowlevel.run(server_reads, write_stream, lowlevel.create_initialization_options())
