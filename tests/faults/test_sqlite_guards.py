@@ -9,11 +9,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
-import subprocess
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -27,27 +24,10 @@ from agent_memory.errors import (
 from agent_memory.storage.engine import Put
 from agent_memory.storage.sqlite import SCHEMA_VERSION, SqliteEngine
 from agent_memory.storage.sqlite.engine import JOURNAL_SIZE_LIMIT
+from tests.faults.mounts import small_tmpfs
 from tests.fixtures.sqlite import sqlite_engine
 
 DAY = 86400.0
-
-
-@contextmanager
-def small_tmpfs(path: Path, size_kb: int) -> Iterator[Path]:
-    """A tmpfs of ``size_kb`` KB mounted at ``path``; skips the test where none can be mounted."""
-    path.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size_kb}k,mode=0700", "tmpfs", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN): {mounted.stderr.strip()}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
 
 
 def _fill(path: Path) -> None:

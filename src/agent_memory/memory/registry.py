@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from agent_memory.errors import StorageReadOnly
 from agent_memory.memory.core import ServiceBase
 from agent_memory.memory.identity import Caller
 from agent_memory.models import AgentProfile, Page
@@ -26,15 +27,17 @@ class RegistryService(ServiceBase):
         last = self._seen.get(caller.agent_id)
         if last is not None and now - last < timedelta(minutes=1):
             return
-        await self.store.register_agent(
-            AgentProfile(
-                agent_id=caller.agent_id,
-                role=caller.role,
-                agent_version=agent_version or self.settings.agent_version,
-                first_seen=now,
-                last_seen=now,
-            )
+        profile = AgentProfile(
+            agent_id=caller.agent_id,
+            role=caller.role,
+            agent_version=agent_version or self.settings.agent_version,
+            first_seen=now,
+            last_seen=now,
         )
+        try:
+            await self.store.register_agent(profile)
+        except StorageReadOnly:  # a store opened read-only still serves reads; writes say why not
+            return
         self._seen[caller.agent_id] = now
         self._known_agents.add(caller.agent_id)
 

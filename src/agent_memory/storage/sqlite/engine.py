@@ -53,6 +53,7 @@ from agent_memory.errors import (
     ConfigurationError,
     StorageBusy,
     StorageCorrupt,
+    StorageReadOnly,
 )
 from agent_memory.item_rules import (
     MAX_PARTITION_KEY_BYTES,
@@ -74,7 +75,7 @@ from agent_memory.storage.engine import (
     Update,
     WriteOp,
 )
-from agent_memory.storage.faults import sqlite_error, sqlite_result_code
+from agent_memory.storage.faults import SQLITE_FAULTS, sqlite_error, sqlite_result_code
 from agent_memory.storage.sqlite import health
 from agent_memory.storage.sqlite.items import (
     ITEM_COLUMNS,
@@ -91,7 +92,13 @@ from agent_memory.storage.sqlite.items import (
     updated,
 )
 from agent_memory.storage.sqlite.query import build_query_sql, prefix_upper_bound
-from agent_memory.storage.sqlite.schema import PATH_SETTING, migrate, refuse_newer, schema_version
+from agent_memory.storage.sqlite.schema import (
+    PATH_SETTING,
+    SCHEMA_VERSION,
+    migrate,
+    refuse_newer,
+    schema_version,
+)
 
 __all__ = ["JOURNAL_SIZE_LIMIT", "SqliteEngine", "build_query_sql", "item_size", "prefix_upper_bound"]
 
@@ -213,6 +220,8 @@ class SqliteEngine:
         self._closed = False
         self.corruption: str | None = None
         """What the integrity check (or a "malformed" result code) found; writes are refused then."""
+        self.read_only: str | None = None
+        """Why the file cannot be written (found when opening); it is read, and writes are refused."""
 
     @classmethod
     async def open(
@@ -513,10 +522,20 @@ class SqliteEngine:
             pass
         except OSError as exc:
             raise self._config_error(f"cannot create it ({exc.strerror or exc})") from exc
+        self.read_only = health.read_only_reason(self.path)
+        target: str | Path = self.path
+        if self.read_only is not None:
+            # Read-only: no journal or WAL can be written. On a read-only file system nothing can
+            # change the file either, which is what `immutable` tells SQLite (no -shm needed).
+            immutable = "&immutable=1" if self.read_only == "read-only file system" else ""
+            target = f"{self.path.resolve().as_uri()}?mode=ro{immutable}"
+            log.warning("SQLite database %s: %s; reads only, writes are refused", self.path, self.read_only)
         try:
             # Autocommit mode: the engine issues BEGIN IMMEDIATE / COMMIT itself, so the module never
             # opens a deferred transaction that could fail to upgrade to a write lock.
-            self._conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+            self._conn = sqlite3.connect(
+                target, timeout=self.busy_timeout, isolation_level=None, uri=self.read_only is not None
+            )
         except sqlite3.Error as exc:
             raise self._config_error(str(exc)) from exc
 
@@ -525,6 +544,9 @@ class SqliteEngine:
         try:
             # Before anything in the file changes (even its journal mode): a newer file is refused.
             refuse_newer(schema_version(conn), str(self.path))
+            if self.read_only is not None:
+                self._setup_read_only(conn)
+                return
             mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0])
             if mode.lower() != "wal":
                 # Persistent in the file: only the first opener of a fresh file switches it.
@@ -550,6 +572,8 @@ class SqliteEngine:
         except sqlite3.Error as exc:
             if _is_busy(exc):
                 raise
+            if self.read_only is not None:
+                raise self._read_only_error(f"it cannot be opened for reading either ({exc})") from exc
             if sqlite_result_code(exc) == sqlite3.SQLITE_CORRUPT:
                 self._corrupt(str(exc))
                 return
@@ -564,6 +588,20 @@ class SqliteEngine:
         conn.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
         conn.execute("PRAGMA wal_autocheckpoint=0")
         return conn
+
+    def _setup_read_only(self, conn: sqlite3.Connection) -> None:
+        problem = health.quick_check(conn, self.quick_check_seconds)
+        if problem is not None:
+            self._corrupt(problem)
+        if schema_version(conn) != SCHEMA_VERSION:  # an upgrade would have to be written
+            raise self._read_only_error("its schema needs an upgrade, which cannot be written")
+
+    def _read_only_error(self, consequence: str) -> StorageReadOnly:
+        action = SQLITE_FAULTS[sqlite3.SQLITE_READONLY].action
+        return StorageReadOnly(
+            f"the SQLite database {self.path} cannot be written ({self.read_only}): {consequence}; "
+            f"{action}, then restart it"
+        )
 
     def _corrupt(self, problem: str) -> None:
         if self.corruption is None:
@@ -632,8 +670,11 @@ class SqliteEngine:
         return [(r[1], r[2], load_row(r)) for r in self._guarded(fetch)]
 
     def _transaction(self, conn: sqlite3.Connection, body: Callable[[sqlite3.Connection], T]) -> T:
-        """``body`` inside one ``BEGIN IMMEDIATE`` transaction, refused on a damaged file."""
+        """``body`` inside one ``BEGIN IMMEDIATE`` transaction, refused on a damaged or read-only
+        file."""
         self._refuse_if_corrupt()
+        if self.read_only is not None:
+            raise self._read_only_error("writes are refused and nothing was written (reads still work)")
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:

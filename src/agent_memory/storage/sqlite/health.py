@@ -1,4 +1,5 @@
-"""Guards of the SQLite file: integrity check, full-disk recovery, and the purge's clock.
+"""Guards of the SQLite file: integrity check, full-disk recovery, read-only stores, and the
+purge's clock.
 
 All functions run on the engine's worker thread with its connection (autocommit mode).
 """
@@ -6,6 +7,7 @@ All functions run on the engine's worker thread with its connection (autocommit 
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -61,6 +63,23 @@ def checkpoint_after_full(conn: sqlite3.Connection) -> None:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
     except sqlite3.Error as exc:  # busy readers, or the disk is still full: the next write retries
         log.warning("checkpoint after a full disk failed: %s", exc)
+
+
+def read_only_reason(path: os.PathLike[str] | str) -> str | None:
+    """Why an existing database file cannot be written (a read-only file system, file or
+    directory), or None when it can. The engine then opens it read-only: reads work, and every
+    write is refused as ``storage_read_only`` instead of failing somewhere inside SQLite."""
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        if os.statvfs(directory).f_flag & os.ST_RDONLY:
+            return "read-only file system"
+    except OSError:
+        return None  # let SQLite's own error speak
+    if not os.access(path, os.W_OK):
+        return "read-only file"
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return "read-only directory"  # SQLite creates its WAL and shared-memory files there
+    return None
 
 
 @dataclass
