@@ -178,7 +178,7 @@ class GetState(Request):
 
 
 class UpdateState(Request):
-    patch: JsonObject = Field(description='JSON merge patch over the sections, e.g. {"current":{"cycle":3}}.')
+    patch: JsonObject = Field(description='Merge patch, e.g. {"current":{"cycle":3}}.')
     expected_version: int = Field(ge=0, description="From get_state.")
     checkpoint: str | None = Field(None, max_length=128, description="Keep as checkpoint.")
     request_id: RecordId | None = Field(None, description="Retry-safe id.")

@@ -165,7 +165,7 @@ TOOLS: dict[str, ToolSpec] = {
             rs.StateResult,
             "read",
             """
-            Your durable state and version; read it before update_state. Returns its sections (large ones
+            Your durable state and version, for update_state. Returns its sections (large ones
             previewed; section= for one whole).""",
         ),
         _spec(
@@ -174,8 +174,8 @@ TOOLS: dict[str, ToolSpec] = {
             rs.StateWritten,
             "write",
             """
-            Change your state if unchanged since you read it (a stale expected_version is refused with the
-            current state). Returns the new version.""",
+            Change your state if still at expected_version (else you get the current one). Returns the
+            new version.""",
         ),
         _spec(
             "get_analytics",
