@@ -36,8 +36,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.fixtures.http_server import free_port
+
 from agent_memory.server.auth import add_token
-from bench.common import free_port, machine_note, markdown_table, progress, publish
+from bench.common import machine_note, markdown_table, progress, publish
 
 GOAL = 0.8
 AGENTS = 10

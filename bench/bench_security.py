@@ -39,7 +39,6 @@ from tests.fixtures.http_server import free_port
 from agent_memory.server.auth import add_token
 from bench.common import (
     fmt_ms,
-    free_port,
     machine_note,
     markdown_table,
     now_ns,

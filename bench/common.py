@@ -13,7 +13,6 @@ import json
 import os
 import platform
 import re
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -51,13 +50,6 @@ DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "BENCHMARKS.md"
 # --------------------------------------------------------------------------------------------------
 # machine, progress
 # --------------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def machine_note() -> str:
