@@ -36,6 +36,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.fixtures.http_server import free_port
+
 from agent_memory.server.auth import add_token
 from bench.common import machine_note, markdown_table, progress, publish
 
@@ -83,12 +85,6 @@ if __name__ == "__main__":
 '''
 
 _LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
@@ -206,7 +202,7 @@ def run(
     results: dict[int, dict[tuple[str, int], float]] = {}
     for w in workers:
         progress(f"{w} worker process(es)")
-        noop_port, our_port = _free_port(), _free_port()
+        noop_port, our_port = free_port(), free_port()
         noop_cmd = [sys.executable, "-m", "uvicorn", "noop_http:app", "--app-dir", str(workdir), "--port",
                     str(noop_port), "--log-level", "warning"]  # fmt: skip
         if w > 1:  # the same multi-process launcher as ours

@@ -9,6 +9,7 @@ writes it into its section of docs/BENCHMARKS.md (between ``<!-- bench:{name}:st
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
@@ -36,6 +37,7 @@ from agent_memory.memory.service import Memory, new_id
 from agent_memory.models import Outcome, normalize_json, utcnow
 from agent_memory.storage import keys
 from agent_memory.storage.engine import Item, Put, QueryPage, Update, WriteOp
+from agent_memory.storage.records.base import REQUEST_TOKEN
 from agent_memory.storage.store import MemoryStore
 
 __all__ = ["FAKE_AWS_ENV", "aws_test_env", "dynamodb_local", "moto_server"]
@@ -415,6 +417,9 @@ class BulkLoader:
             "agent_id": agent,
             "decision_type": dtype,
             "created_at": keys.iso(created),
+            # A random token per write (it tells a retried write from another): _verify compares
+            # the store's own items with this one put in place of theirs.
+            REQUEST_TOKEN: uuid.uuid4().hex,
         }
         return [id_item, item], delta
 
@@ -458,7 +463,14 @@ class BulkLoader:
             decision_id=decision_id,
         )
         ops, self._capture.ops = self._capture.ops, []
-        real_rows = [self._sql._row(op.table, op.item).params() for op in ops if isinstance(op, Put)]
+        token = json.loads(rows[0][3]).get(REQUEST_TOKEN)
+        real_rows = [
+            self._sql._row(
+                op.table, {**op.item, REQUEST_TOKEN: token} if REQUEST_TOKEN in op.item else op.item
+            ).params()
+            for op in ops
+            if isinstance(op, Put)
+        ]
         created = spec.created_at.astimezone(UTC)
         expected = self._store._rollup_ops(spec.agent_id, created, spec.decision_type, delta)
         real_updates = [op for op in ops if isinstance(op, Update)]
