@@ -47,14 +47,53 @@ FULL_MATRIX_ONLY = frozenset(
         "tests/test_client.py::test_two_agents_share_one_memory_over_stdio[dynamodb]",
         "tests/server/test_http.py::test_identity_comes_from_the_token[dynamodb]",
         "tests/server/test_http.py::test_requests_without_a_valid_token_are_refused[dynamodb]",
+        # The demo on DynamoDB: the demo's story is checked on SQLite, its store by the suites above.
+        "tests/test_demo.py::test_demo_runs_on_the_configured_dynamodb",
     }
 )
+
+
+# Tests whose DynamoDB variants only repeat what the SQLite variant checks: their subject is the
+# HTTP layer, the tokens, input validation or a size budget, decided before anything is stored
+# (the storage contract suites and the DynamoDB variants kept in the quick run cover the store).
+DYNAMODB_VARIANTS_FULL_MATRIX_ONLY = frozenset(
+    {
+        "tests/security/test_bounds.py::test_bodies_over_1_mib_are_refused_unread",
+        "tests/security/test_bounds.py::test_a_large_payload_is_refused_by_size_with_a_clear_message",
+        "tests/security/test_bounds.py::test_a_half_open_request_is_closed",
+        "tests/security/test_bounds.py::test_connections_beyond_the_limit_get_503",
+        "tests/security/test_bounds.py::test_rate_limit_is_per_agent_and_says_when_to_retry",
+        "tests/security/test_hygiene.py::test_ids_with_a_trailing_newline_are_refused",
+        "tests/security/test_hygiene.py::test_control_characters_never_reach_the_terminal",
+        "tests/security/test_import.py::test_an_invalid_line_refuses_the_whole_import",
+        "tests/security/test_tokens.py::test_tokens_are_listed_removed_and_rotated_without_a_restart",
+        "tests/security/test_tokens.py::test_an_expired_token_is_refused",
+        "tests/security/test_tokens.py::test_a_broken_tokens_file_grants_nothing",
+        "tests/security/test_tokens.py::test_jwt_from_an_identity_provider",
+        "tests/server/test_surface.py::test_tools_list_fits_the_budget",
+        "tests/server/test_surface.py::test_prompt_arguments_are_validated",
+        "tests/server/test_surface.py::test_default_pages_fit_the_budget_at_the_size_limits",
+        "tests/server/test_budgets.py::test_budget_input_errors_say_what_to_change",
+        "tests/server/test_budgets.py::test_read_only_server_lists_no_budget_tool",
+        # Processes racing on one store: test_budgets and the contract suites check DynamoDB's
+        # conditional writes in process; the SQLite variants keep the multi-process check.
+        "tests/storage/test_budget_race.py::test_processes_racing_one_budget_get_exactly_the_limit",
+        "tests/storage/test_multiprocess_memory.py::test_four_processes_lose_nothing",
+    }
+)
+
+
+def _full_matrix_only(item: pytest.Item) -> bool:
+    if item.nodeid in FULL_MATRIX_ONLY:
+        return True
+    base, _, variant = item.nodeid.partition("[")
+    return base in DYNAMODB_VARIANTS_FULL_MATRIX_ONLY and "dynamodb" in variant.split("-")[0]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Without AGENT_MEMORY_TEST_FULL=1, leave out the variants of the full matrix."""
     for item in items:
-        if item.nodeid in FULL_MATRIX_ONLY:
+        if _full_matrix_only(item):
             item.add_marker(pytest.mark.full_matrix)
     if FULL_MATRIX:
         return

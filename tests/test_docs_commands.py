@@ -39,9 +39,12 @@ def _shown() -> list[Shown]:
     out: list[Shown] = []
     for doc in DOCS:
         text = doc.read_text(encoding="utf-8")
-        for n, block in enumerate(re.finditer(r"```(?:bash|sh|shell)\n(.*?)```", text, re.S)):
-            code = block.group(1).replace("\\\n", " ")  # a line continued with a backslash is one line
-            out += [Shown(doc.name, line.strip(), n) for line in code.splitlines() if line.strip()]
+        for n, block in enumerate(re.finditer(r"```(bash|sh|shell|console)\n(.*?)```", text, re.S)):
+            code = block.group(2).replace("\\\n", " ")  # a line continued with a backslash is one line
+            lines = code.splitlines()
+            if block.group(1) == "console":  # a transcript: the commands are the lines after "$ "
+                lines = [line[2:] for line in lines if line.startswith("$ ")]
+            out += [Shown(doc.name, line.strip(), n) for line in lines if line.strip()]
         for span in re.finditer(r"`(agent-memory [^`]+)`", text):
             out.append(Shown(doc.name, " ".join(span.group(1).split()), None))
     return out
@@ -52,6 +55,8 @@ SHOWN = _shown()
 
 def _segments(line: str) -> list[list[str]]:
     """The simple commands of a shell line (split at && ; |, comments dropped)."""
+    # `VAR=$(command)` runs the command; a trailing `&` only puts it in the background.
+    line = re.sub(r"^[A-Z_][A-Z0-9_]*=\$\((.*)\)$", r"\1", line.strip()).removesuffix("&")
     words = shlex.split(line, comments=True)
     commands: list[list[str]] = [[]]
     for word in words:
@@ -118,6 +123,8 @@ def test_command_is_accepted_by_the_cli_parser(
         with contextlib.redirect_stderr(said):
             build_parser().parse_args(args)
     except SystemExit as exc:
+        if exc.code == 0:  # --version, --help
+            return
         # Prose may name a command without its required options ("`agent-memory tokens add`");
         # a shell block must show it complete.
         if shown.block is None and "the following arguments are required" in said.getvalue():
@@ -210,3 +217,66 @@ def _run(args: list[str], env: dict[str, str], cwd: Path, shown: Shown) -> None:
         argv += ["--cycles", "2"]
     result = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and "Traceback" not in result.stderr, f"{where}\n{result.stderr}"
+
+
+CI_RUN = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def _readme_setup_lines() -> list[str]:
+    return [s.text for s in SHOWN if s.doc == "README.md" and s.text.startswith("python3 -m venv")]
+
+
+def _check_other_program(shown: Shown, command: list[str]) -> str:
+    """How a shown command that is not `agent-memory` is checked; fails when it is not."""
+    program = command[0]
+    while "=" in program and program.split("=")[0].isupper():  # VAR=value program ...
+        command = command[1:]
+        program = command[0]
+    if shown.text in _readme_setup_lines():  # the README's two commands, wherever shown
+        assert shown.text in CI_RUN, f"`.ci/run` must run the README's command as written: {shown.text}"
+        return ".ci/run runs it as written"
+    if program in ("python3", ".", "pip", "cd", "git", "cut", "(cd", "zip") and shown.doc in (
+        "FIRST_HOUR.md",
+        "DEPLOYMENT.md",
+    ):
+        # The transcript's set-up (the README's commands, in a clean clone) and the packaging steps;
+        # what pip installs is checked by test_install_commands_name_our_distribution.
+        return "set-up shown in a transcript or a packaging step"
+    if program == "python":
+        script = ROOT / command[1]
+        assert script.is_file(), f"{shown.doc}: {command[1]} does not exist"
+        runners = [
+            p for p in (ROOT / "tests").rglob("test_*.py") if command[1] in p.read_text(encoding="utf-8")
+        ]
+        assert runners, f"{shown.doc}: no test runs {command[1]}"
+        return f"run by {runners[0].relative_to(ROOT)}"
+    if program == "npx":
+        assert re.fullmatch(r"@[\w-]+/[\w-]+@\d+\.\d+\.\d+", command[2]), f"unpinned package: {command[2]}"
+        assert "http://127.0.0.1:8765/mcp" in command, "the Inspector must point at the server shown above"
+        return "pinned, needs the network (not run)"
+    if program in ("docker", "aws"):
+        # AWS deployment steps: every file of this repository they name must exist.
+        for word in command:
+            if word.startswith("deploy/"):
+                assert (ROOT / word).is_file(), f"{shown.doc}: {word} does not exist"
+        return "AWS step (not run); its files exist"
+    pytest.fail(f"{shown.doc}: `{shown.text}` is neither run nor checked by this file; add it here")
+
+
+OTHER = [(s, c) for s in SHOWN if s.block is not None for c in _segments(s.text) if not _agent_memory(c)]
+
+
+@pytest.mark.parametrize(("shown", "command"), OTHER, ids=[f"{s.doc}:{' '.join(c)[:50]}" for s, c in OTHER])
+def test_every_other_shown_command_is_checked(shown: Shown, command: list[str]) -> None:
+    """Commands that are not agent-memory's: each has a stated check (run by CI, a file that must
+    exist, a pinned version), so that a new one cannot slip in unchecked."""
+    if command[0] == "export":
+        return  # run by test_shell_blocks_run_in_order
+    _check_other_program(shown, command)
+
+
+def test_the_readme_has_exactly_two_set_up_commands_and_ci_runs_the_test_one() -> None:
+    """A newcomer copies two commands: the demo and the tests (.ci/run runs the latter as written)."""
+    setup = _readme_setup_lines()
+    assert len(setup) == 2 and setup[0].endswith("agent-memory demo"), setup
+    assert setup[1].endswith("python -m pytest") and setup[1] in CI_RUN, setup

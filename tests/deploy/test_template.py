@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 import yaml
-from cfnlint.decode import cfn_yaml
 
 from agent_memory.analytics.emf import CALL_DIMENSIONS, CALL_METRICS, DECISION_METRICS, DIMENSIONS, SERVICE
 from agent_memory.config import Settings
@@ -22,14 +21,14 @@ from agent_memory.storage.dynamodb.admin import (
 )
 from agent_memory.storage.dynamodb.iam import DENIED_ACTIONS, SERVER_ACTIONS, server_policy
 from agent_memory.storage.engine import TABLES, TTL_ATTRIBUTE
+from tests.fixtures.aws import load_cfn_template
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "template.yaml"
 
 
 def load_template() -> dict[str, Any]:
     """The template as plain data, short-form intrinsics (!Ref, !Sub) in their long form."""
-    data: dict[str, Any] = json.loads(json.dumps(cfn_yaml.load(str(TEMPLATE))))
-    return data
+    return load_cfn_template(TEMPLATE)
 
 
 @pytest.fixture(scope="module")

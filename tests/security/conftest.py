@@ -2,7 +2,7 @@
 
 Every test here starts a real ``agent-memory serve --transport http`` process with a tokens file
 of five tokens: three honest agents, one hostile agent (``mallory``) and an observer, on each
-backend (SQLite, and DynamoDB through the moto server of tests/fixtures/dynamodb.py). Attacks are
+backend (SQLite, and DynamoDB Local of tests/fixtures/dynamodb.py). Attacks are
 ordinary tool calls with mallory's token; each test then checks that the honest agents' memory is
 what it was and that nothing of theirs leaked.
 """
@@ -75,7 +75,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 def launch(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., Server]]:
     """``launch(**env)`` starts a server on ``backend`` with extra AGENT_MEMORY_* settings."""
     started: list[subprocess.Popen[bytes]] = []
-    endpoint = request.getfixturevalue("moto_endpoint") if backend == "dynamodb" else None
+    endpoint = request.getfixturevalue("dynamodb_endpoint") if backend == "dynamodb" else None
     storage = storage_env(tmp_path, backend, endpoint, tag="sec")
     tokens_file = tmp_path / "tokens.json"
     tokens = {name: add_token(tokens_file, name, "agent") for name in (*HONEST, HOSTILE)}
