@@ -23,9 +23,9 @@ from agent_memory.api.analytics import CostRow, CostSection
 from agent_memory.config import Settings
 from agent_memory.storage import keys
 from agent_memory.storage.store import MemoryStore
-from agent_memory.storage.usage import Usage
+from agent_memory.storage.usage import Usage, note_error
 
-__all__ = ["CostRow", "CostSection", "UsageLedger", "cost_rows", "cost_section"]
+__all__ = ["CostRow", "CostSection", "UsageLedger", "cost_rows", "cost_section", "note_error"]
 
 CALLS = "calls"
 REQUESTS = "requests"

@@ -34,11 +34,11 @@ from agent_memory.config import Settings
 from agent_memory.deadline import deadline
 from agent_memory.errors import AgentMemoryError, InvalidInput
 from agent_memory.memory.analytics import Analytics
+from agent_memory.memory.costs import note_error
 from agent_memory.memory.identity import Caller, Role
 from agent_memory.memory.learner import Learner
 from agent_memory.memory.service import Memory
 from agent_memory.models import Decision, Outcome
-from agent_memory.storage import usage
 
 log = logging.getLogger("agent_memory.tools")
 
@@ -128,7 +128,7 @@ def success(result: BaseModel) -> CallToolResult:
 
 
 def failure(error: ErrorResult) -> CallToolResult:
-    usage.note_error(error.code)
+    note_error(error.code)
     data = compact(error.model_dump(mode="json", exclude_none=True))
     return CallToolResult(
         content=[TextContent(type="text", text=f"{error.code}: {error.message}")],
