@@ -2,7 +2,8 @@
 
 Every test here starts a real ``agent-memory serve --transport http`` process with a tokens file
 of five tokens: three honest agents, one hostile agent (``mallory``) and an observer, on each
-backend (SQLite, and DynamoDB Local of tests/fixtures/dynamodb.py). Attacks are
+backend (SQLite, and DynamoDB on Amazon's DynamoDB Local, the emulator of record: see
+tests/fixtures/dynamodb.py). Attacks are
 ordinary tool calls with mallory's token; each test then checks that the honest agents' memory is
 what it was and that nothing of theirs leaked.
 """
