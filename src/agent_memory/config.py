@@ -134,7 +134,7 @@ class Settings(BaseSettings):
     )
     rate_limit_burst: int = Field(120, ge=1, description="Tool calls one agent may make in a burst.")
     # Per-agent storage quotas (memory/quotas.py, docs/SECURITY.md); 0 turns one off. Counting
-    # happens while any is on; records written while all were off are never counted.
+    # happens while any is on; records written while all were off are not counted.
     quota_decisions: int = Field(
         1_000_000, ge=0, description="Live (unexpired) decisions one agent may hold (0: no limit)."
     )

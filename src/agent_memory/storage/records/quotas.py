@@ -18,8 +18,9 @@ refusing a write, so an expired record stops counting at most an hour (a day, fo
 after it expired. Nothing here scans: a counted write costs one operation more in its
 transaction, plus one get and one update per agent and day.
 
-Records written while every quota was off, and records brought in by ``agent-memory import``, are
-not counted (the counters start when quotas are on).
+Records written while every quota was off are not counted (the counters start when quotas are on),
+nor are records brought in by ``agent-memory import``: the counters are the store's own bookkeeping
+of the writes it served, never exported nor imported.
 """
 
 from __future__ import annotations
@@ -42,6 +43,16 @@ BYTES = "b"
 """Live bytes of every record family of the agent."""
 HOURLY_WITHIN = timedelta(hours=48)
 """Records expiring within this are bucketed by hour (notes, signals), later ones by day."""
+
+
+def is_quota_item(table: str, item: Item) -> bool:
+    pk = str(item.get("pk", ""))
+    return (
+        table == "state"
+        and pk.startswith("agent:")
+        and pk.endswith("#quota")
+        and item.get("sk") == keys.QUOTA_SK
+    )
 
 
 def count_attr(family: Family) -> str:
