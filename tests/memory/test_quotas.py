@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from agent_memory.errors import Conflict, QuotaExceeded
+from agent_memory.memory.budgets import Budgets
 from agent_memory.memory.identity import Caller
 from agent_memory.memory.service import Memory
 from agent_memory.models import PatternCondition
@@ -172,3 +173,19 @@ async def test_with_every_quota_off_nothing_is_counted(engine: ItemEngine) -> No
     await memory.store_note(MALLORY, "a", 1)
     usage = await memory.store.quota_usage(MALLORY.agent_id)
     assert usage.counts == {} and usage.bytes == 0
+
+
+async def test_budget_items_count_against_the_byte_quota(engine: ItemEngine) -> None:
+    """consume_budget creates one item per key and window: a flood of keys is bounded by bytes."""
+    clock = FakeClock()
+    memory = memory_on(engine, clock, quota_bytes=2_000)
+    budgets = Budgets(memory.store, clock, quotas=memory.quotas)
+    made = 0
+    with pytest.raises(QuotaExceeded) as caught:
+        for i in range(100):
+            await budgets.consume(MALLORY, f"api/key-{i}", limit=10, window="1d")
+            made += 1
+    assert caught.value.quota == "bytes" and 3 <= made < 100
+    again = await budgets.consume(MALLORY, "api/key-0", limit=10, window="1d")  # an existing item: fine
+    assert again.allowed and again.used == 2
+    assert (await memory.store.quota_usage(MALLORY.agent_id)).counts == {"budgets": made}

@@ -12,7 +12,8 @@ setting (``AGENT_MEMORY_QUOTA_*``; 0 turns it off):
 | patterns     | patterns it created (new versions add none)              | 10,000 |
 | checkpoints  | state checkpoints it keeps                               | 10,000 |
 | bytes        | DynamoDB item sizes of all of the above (each pattern    | 1 GiB |
-|              | version, each signal's inbox copies included)            |         |
+|              | version, each signal's inbox copies included) and of     |         |
+|              | the rate-limit budget items it creates (consume_budget)  |         |
 
 The counting and the check happen in the storage write itself
 (:mod:`agent_memory.storage.records.quotas`): exact, and never exceeded under concurrency. This
@@ -66,6 +67,7 @@ class Quotas:
             if settings.quota_bytes
             else None
         )
+        self._count["budgets"] = None  # budget items (one per key and window) count in bytes only
         self.enabled = self._bytes is not None or any(self._count.values())
         """Whether anything is counted: with every quota off, writes carry no counter."""
 

@@ -37,7 +37,7 @@ from agent_memory.storage import keys
 from agent_memory.storage.engine import Cond, ConditionFailed, Item, Update, WriteOp
 from agent_memory.storage.records.base import QUOTA_MARK, RecordBase
 
-Family = Literal["decisions", "notes", "signals", "patterns", "checkpoints"]
+Family = Literal["decisions", "notes", "signals", "patterns", "checkpoints", "budgets"]
 
 BYTES = "b"
 """Live bytes of every record family of the agent."""
