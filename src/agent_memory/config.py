@@ -133,6 +133,26 @@ class Settings(BaseSettings):
         1200, ge=0, description="Tool calls one agent may make per minute (0: no limit)."
     )
     rate_limit_burst: int = Field(120, ge=1, description="Tool calls one agent may make in a burst.")
+    # Per-agent storage quotas (memory/quotas.py, docs/SECURITY.md); 0 turns one off. Counting
+    # happens while any is on; records written while all were off are not counted.
+    quota_decisions: int = Field(
+        1_000_000, ge=0, description="Live (unexpired) decisions one agent may hold (0: no limit)."
+    )
+    quota_notes: int = Field(
+        10_000, ge=0, description="Live short-term notes one agent may hold (0: no limit)."
+    )
+    quota_signals: int = Field(
+        100_000, ge=0, description="Live signals one agent may have published (0: no limit)."
+    )
+    quota_patterns: int = Field(10_000, ge=0, description="Patterns one agent may create (0: no limit).")
+    quota_checkpoints: int = Field(
+        10_000, ge=0, description="State checkpoints one agent may keep (0: no limit)."
+    )
+    quota_bytes: int = Field(
+        1024**3,
+        ge=0,
+        description="Bytes of records one agent may hold, measured as DynamoDB sizes items (0: no limit).",
+    )
 
     # --- analytics -----------------------------------------------------------------------------
     emf_metrics: Literal["off", "stdout", "stderr", "file"] = Field(

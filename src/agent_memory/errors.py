@@ -36,6 +36,20 @@ class LimitExceeded(InvalidInput):
     code = "limit_exceeded"
 
 
+class QuotaExceeded(AgentMemoryError):
+    """The write would take the calling agent past one of its storage quotas (live decisions,
+    notes, signals, patterns, checkpoints, stored bytes; see docs/SECURITY.md). Not retryable as
+    is: the message names the quota, the current use and the limit, and what frees room."""
+
+    code = "quota_exceeded"
+
+    def __init__(self, message: str, *, quota: str, used: int, limit: int) -> None:
+        super().__init__(message)
+        self.quota = quota
+        self.used = used
+        self.limit = limit
+
+
 class NotFound(AgentMemoryError):
     """The record does not exist, has expired, or is not visible to the caller.
 

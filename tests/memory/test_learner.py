@@ -107,12 +107,12 @@ async def test_crash_midway_then_resume_matches_a_clean_run(
     calls = 0
     real_create = memory.store.create_pattern
 
-    async def crash_after_one(pattern):  # type: ignore[no-untyped-def]
+    async def crash_after_one(pattern, charge=None):  # type: ignore[no-untyped-def]
         nonlocal calls
         calls += 1
         if calls == 2:
             raise RuntimeError("simulated crash")
-        return await real_create(pattern)
+        return await real_create(pattern, charge)
 
     monkeypatch.setattr(memory.store, "create_pattern", crash_after_one)
     # consolidate reports one agent's failure and goes on with the others (issue #12).

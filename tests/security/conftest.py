@@ -2,7 +2,8 @@
 
 Every test here starts a real ``agent-memory serve --transport http`` process with a tokens file
 of five tokens: three honest agents, one hostile agent (``mallory``) and an observer, on each
-backend (SQLite, and DynamoDB Local of tests/fixtures/dynamodb.py). Attacks are
+backend (SQLite, and DynamoDB on Amazon's DynamoDB Local, the emulator of record: see
+tests/fixtures/dynamodb.py). Attacks are
 ordinary tool calls with mallory's token; each test then checks that the honest agents' memory is
 what it was and that nothing of theirs leaked.
 """
@@ -118,9 +119,9 @@ async def snapshot(agent: Agent) -> dict[str, Any]:
     }
 
 
-async def seed_honest(team: dict[str, Agent]) -> None:
-    """Give each honest agent some memory worth attacking."""
-    for name in HONEST:
+async def seed_honest(team: dict[str, Agent], names: tuple[str, ...] | list[str] = HONEST) -> None:
+    """Give each honest agent (of ``names``) some memory worth attacking."""
+    for name in names:
         agent = team[name]
         logged = await agent.ok(
             "log_decision",
@@ -147,3 +148,23 @@ async def seed_honest(team: dict[str, Agent]) -> None:
 def leaked(text: str, *secrets: str) -> list[str]:
     """The secrets that appear in ``text``."""
     return [s for s in secrets if s in text]
+
+
+SECRETS = (
+    *(s for name in HONEST for s in (f"{name}-private", f"{name} note", f"{name}'s private rule")),
+    "private reasoning",
+)
+"""What seed_honest gives the honest agents that no other agent may read."""
+
+
+async def honest_snapshots(team: dict[str, Agent]) -> dict[str, dict[str, Any]]:
+    return {name: await snapshot(team[name]) for name in HONEST}
+
+
+async def assert_unharmed(team: dict[str, Agent], before: dict[str, dict[str, Any]], *answers: Any) -> None:
+    """The honest agents' memory is what it was, and none of their secrets is in ``answers`` (what
+    the attacker was told) nor in what the attacker can read of its own memory now."""
+    for name in HONEST:
+        assert await snapshot(team[name]) == before[name], f"{name}'s memory changed"
+    told = str(answers) + str(await snapshot(team[HOSTILE]))
+    assert leaked(told, *SECRETS) == []

@@ -11,7 +11,17 @@ from collections.abc import AsyncIterator
 import anyio
 import httpx2
 
-from tests.security.conftest import HONEST, HOSTILE, Server, seed_honest, snapshot
+from tests.security.conftest import (
+    HONEST,
+    HOSTILE,
+    SECRETS,
+    Server,
+    assert_unharmed,
+    honest_snapshots,
+    leaked,
+    seed_honest,
+    snapshot,
+)
 
 HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
@@ -21,6 +31,9 @@ def _call(tool: str, args: dict[str, object]) -> dict[str, object]:
 
 
 async def test_bodies_over_1_mib_are_refused_unread(server: Server) -> None:
+    async with server.team() as team:
+        await seed_honest(team)
+        before = await honest_snapshots(team)
     auth = {**HEADERS, "Authorization": f"Bearer {server.tokens[HOSTILE]}"}
     huge = {f"k{i}": i for i in range(120_000)}  # the 120k keys: ~1.8 MB of JSON
     body = json.dumps(_call("log_decision", {"decision_type": "TRADE", "context": huge})).encode()
@@ -37,25 +50,27 @@ async def test_bodies_over_1_mib_are_refused_unread(server: Server) -> None:
         chunked = await http.post(server.url, content=chunks(), headers=auth)
         assert chunked.status_code == 413
     async with server.team() as team:
-        for name in HONEST:
-            assert (await snapshot(team[name]))["history"]["decisions"] == []
-        assert (await snapshot(team[HOSTILE]))["history"]["decisions"] == []
+        await assert_unharmed(team, before, response.text, chunked.text)
+        assert (await team[HOSTILE].ok("search_decisions"))["decisions"] == []
 
 
 async def test_a_large_payload_is_refused_by_size_with_a_clear_message(server: Server) -> None:
     async with server.team() as team:
         await seed_honest(team)
-        before = await snapshot(team["risk-manager"])
+        before = await honest_snapshots(team)
         big = {f"k{i}": i for i in range(50_000)}  # ~0.8 MB: within the body limit, over a field's
         message = await team[HOSTILE].error("log_decision", decision_type="TRADE", context=big)
         assert "limit is 65536 bytes" in message
-        message = await team[HOSTILE].error("recall_patterns", context=big)
-        assert "limit is 65536 bytes" in message
-        assert await snapshot(team["risk-manager"]) == before
+        recalled = await team[HOSTILE].error("recall_patterns", context=big)
+        assert "limit is 65536 bytes" in recalled
+        await assert_unharmed(team, before, message, recalled)
 
 
 async def test_a_half_open_request_is_closed(launch) -> None:  # type: ignore[no-untyped-def]
     server: Server = launch(AGENT_MEMORY_HTTP_HEADER_TIMEOUT_S="1")
+    async with server.team() as team:
+        await seed_honest(team)
+        before = await honest_snapshots(team)
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n")  # never finished
         start = time.monotonic()
@@ -67,13 +82,18 @@ async def test_a_half_open_request_is_closed(launch) -> None:  # type: ignore[no
         start = time.monotonic()
         assert sock.recv(1024) == b""
         assert time.monotonic() - start < 9
-    # The server still answers others.
-    async with server.agent("executor") as executor:
-        await executor.ok("get_state")
+    # The server still answers others, whose memory is as it was.
+    async with server.team() as team:
+        await assert_unharmed(team, before)
 
 
 async def test_connections_beyond_the_limit_get_503(launch) -> None:  # type: ignore[no-untyped-def]
     server: Server = launch(AGENT_MEMORY_HTTP_MAX_CONCURRENCY="3", AGENT_MEMORY_HTTP_HEADER_TIMEOUT_S="30")
+    before = {}
+    for name in HONEST:  # one connection at a time: the limit is 3
+        async with server.agent(name) as agent:
+            await seed_honest({name: agent}, [name])
+            before[name] = await snapshot(agent)
     idle = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(3)]
     try:
         await anyio.sleep(0.2)
@@ -84,6 +104,10 @@ async def test_connections_beyond_the_limit_get_503(launch) -> None:  # type: ig
     finally:
         for sock in idle:
             sock.close()
+    assert leaked(response.text, *SECRETS) == []
+    for name in HONEST:  # served again once the idle connections are gone, memory as it was
+        async with server.agent(name) as agent:
+            assert await snapshot(agent) == before[name]
 
 
 async def test_rate_limit_is_per_agent_and_says_when_to_retry(launch) -> None:  # type: ignore[no-untyped-def]
@@ -96,5 +120,7 @@ async def test_rate_limit_is_per_agent_and_says_when_to_retry(launch) -> None:  
         assert "rate_limited: rate limit of 1 calls per minute" in message and "retry after" in message
         seconds = float(message.split("retry after ")[1].split(" s")[0])
         assert 0 < seconds <= 60.0  # one call a minute: the bucket refills in at most a minute
-        # Other agents keep their own budget.
-        await team["executor"].ok("get_state")
+        # Other agents keep their own budget (each call here counts against it), and their memory.
+        assert (await team["executor"].ok("get_state"))["version"] == 0
+        assert (await team["executor"].ok("recall_stm"))["decisions"] == []
+        assert "executor" not in message

@@ -41,6 +41,8 @@ async def test_ids_with_a_trailing_newline_are_refused(server: Server) -> None:
 
 async def test_control_characters_never_reach_the_terminal(server: Server) -> None:
     async with server.team() as team:
+        await seed_honest(team)
+        before = {name: await snapshot(team[name]) for name in HONEST}
         mallory = team[HOSTILE]
         stored = await mallory.ok(
             "store_pattern", description=EVIL_TEXT, conditions=[], outcomes={}, confidence=0.9,
@@ -50,6 +52,8 @@ async def test_control_characters_never_reach_the_terminal(server: Server) -> No
         for i in range(3):
             logged = await mallory.ok("log_decision", decision_type="TRADE", patterns_applied=[pid])
             await mallory.ok("record_outcome", decision_id=logged["decision_id"], success=i > 0)
+        for name in HONEST:
+            assert await snapshot(team[name]) == before[name]
     report = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "agent_memory.cli", "analytics", "--format", "table", "--window", "7d"],

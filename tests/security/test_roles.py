@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.security.conftest import HONEST, OBSERVER, Server, seed_honest, snapshot
+from agent_memory.api import TOOLS
+from tests.security.conftest import HONEST, HOSTILE, OBSERVER, Server, seed_honest, snapshot
 
 
 async def test_observer_cannot_write_anything(server: Server) -> None:
@@ -38,3 +39,26 @@ async def test_observer_cannot_write_anything(server: Server) -> None:
         # The observer still reads across agents.
         seen = await observer.ok("search_decisions", agent_id="market-hunter")
         assert [d["decision_id"] for d in seen["decisions"]] == ["market-hunter-d1"]
+
+
+async def test_observer_is_listed_read_tools_only(server: Server) -> None:
+    """Over HTTP, tools/list follows the caller's token: an observer is not shown write tools
+    (issue #12), an agent is shown every tool; a write tool called anyway is still refused."""
+    reads = {name for name, spec in TOOLS.items() if spec.kind == "read"}
+    writes = set(TOOLS) - reads
+    assert reads and writes
+    async with server.team() as team:
+        await seed_honest(team)
+        before = {name: await snapshot(team[name]) for name in HONEST}
+        seen_by_observer = {t.name for t in (await team[OBSERVER].client.list_tools()).tools}
+        seen_by_agent = {t.name for t in (await team["executor"].client.list_tools()).tools}
+        seen_by_mallory = {t.name for t in (await team[HOSTILE].client.list_tools()).tools}
+        assert seen_by_observer == reads
+        assert seen_by_agent == seen_by_mallory == set(TOOLS)
+        # The observer's list is not a cache the agents later read from, nor the other way round.
+        assert {t.name for t in (await team[OBSERVER].client.list_tools()).tools} == reads
+        message = await team[OBSERVER].error("publish_signal", signal_type="PANIC", data={},
+                                             target_agents=["*"], confidence=1.0)  # fmt: skip
+        assert "access_denied" in message and "observer role is read-only" in message
+        for name in HONEST:
+            assert await snapshot(team[name]) == before[name]

@@ -7,7 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 from agent_memory.limits import MAX_SHARED_PATTERNS
-from tests.security.conftest import HOSTILE, Server
+from tests.security.conftest import (
+    HONEST,
+    HOSTILE,
+    Server,
+    assert_unharmed,
+    honest_snapshots,
+    snapshot,
+)
 
 NO_RATE_LIMIT = {"AGENT_MEMORY_RATE_LIMIT_PER_MINUTE": "0"}
 
@@ -31,6 +38,7 @@ async def test_a_sharing_flood_neither_hides_what_is_shared_with_you_nor_outrank
         honest = await hunter.ok(
             "store_pattern", **_pattern(description="hunter's rule for risk"), shared_with=["risk-manager"]
         )
+        before = await honest_snapshots(team)
         # mallory fills her whole quota: shared with made-up agents, and with everyone, each
         # claiming perfect confidence over a trillion samples.
         for i in range(MAX_SHARED_PATTERNS):
@@ -53,6 +61,11 @@ async def test_a_sharing_flood_neither_hides_what_is_shared_with_you_nor_outrank
             assert p["evidence"]["basis"] == "applications" and p["evidence"]["measured_confidence"] == 0.0
         # Claims do not pass min_confidence; nothing shared with made-up agents is ever read.
         assert (await risk.ok("recall_patterns", min_confidence=0.5, limit=50))["patterns"] == []
+        # The honest agents' own memory is untouched; what hunter shares with risk alone and the
+        # private records stay out of mallory's view.
+        seen = await mallory.ok("recall_patterns", limit=50)
+        assert honest["pattern_id"] not in str(seen) and "hunter's rule for risk" not in str(seen)
+        await assert_unharmed(team, before, seen, over)
 
 
 async def test_evidence_ranks_shared_patterns_and_outsiders_cannot_retire_them(launch: Any) -> None:
@@ -78,6 +91,7 @@ async def test_evidence_ranks_shared_patterns_and_outsiders_cannot_retire_them(l
             "store_pattern", **_pattern(description="trust me", confidence=1.0, sample_size=10**12),
             shared_with=["*"],
         )  # fmt: skip
+        before = {name: await snapshot(team[name]) for name in HONEST}
 
         recalled = (await risk.ok("recall_patterns", limit=5))["patterns"]
         assert [p["pattern_id"] for p in recalled] == [rule["pattern_id"], claim["pattern_id"]]
@@ -98,6 +112,13 @@ async def test_evidence_ranks_shared_patterns_and_outsiders_cannot_retire_them(l
         seen = (await risk.ok("recall_patterns", limit=5))["patterns"]
         assert seen[0]["pattern_id"] == rule["pattern_id"]
         assert seen[0]["feedback"]["applied_count"] == 30
+        # Apart from those reports (evidence, by design), the honest agents' memory is as it was.
+        for name in HONEST:
+            now = await snapshot(team[name])
+            for p in [*now["patterns"]["patterns"], *before[name]["patterns"]["patterns"]]:
+                p.pop("feedback", None)
+                p.pop("applied_success_rate", None)
+            assert now == before[name], name
 
 
 async def test_the_author_s_own_failures_still_retire_its_pattern(launch: Any) -> None:

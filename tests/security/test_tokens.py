@@ -24,7 +24,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from agent_memory.server.auth import TokensFileVerifier, add_token, hash_token, list_tokens
-from tests.security.conftest import HONEST, Server, connect, seed_honest, snapshot
+from tests.security.conftest import (
+    HONEST,
+    Server,
+    assert_unharmed,
+    connect,
+    honest_snapshots,
+    seed_honest,
+    snapshot,
+)
 from tests.support import FakeClock
 
 LIST_BODY = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
@@ -109,12 +117,17 @@ async def test_tokens_are_listed_removed_and_rotated_without_a_restart(server: S
 
 
 async def test_an_expired_token_is_refused(server: Server) -> None:
+    async with server.team() as team:
+        await seed_honest(team)
+        before = await honest_snapshots(team)
     long_ago = datetime(2020, 1, 1, tzinfo=UTC)
     expired = add_token(
         server.tokens_file, "mallory", "agent", expires_at=long_ago + timedelta(hours=1), now=long_ago
     )
     await _until_status(server.url, expired, 401)
     assert await _status(server.url, server.tokens["mallory"]) == 200
+    async with server.team() as team:
+        await assert_unharmed(team, before)
 
 
 async def test_expiry_boundary_with_a_clock(tmp_path: Path) -> None:

@@ -111,7 +111,9 @@ async def test_publish_reads_the_registry_only_for_everyone(engine: ItemEngine) 
             HUNTER, signal_type="T", data={}, target_agents=[RISK.agent_id, "ghost"], confidence=0.5
         )
     assert result.unregistered_targets == ["ghost"]
-    assert named.requests == 2  # the unknown target's registry entry, then the transaction
+    # The unknown target's registry entry, the quota counters (read once a day per agent to let
+    # expired records go: memory/quotas.py), then the transaction.
+    assert named.requests == 3
     with usage.metered() as again:
         result = await memory.publish_signal(
             HUNTER, signal_type="T", data={}, target_agents=[RISK.agent_id], confidence=0.5

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from agent_memory.api.results import BudgetStatus
 from agent_memory.errors import AccessDenied, InvalidInput
 from agent_memory.memory.identity import Caller
+from agent_memory.memory.quotas import Quotas
 from agent_memory.storage.store import MemoryStore
 
 _WINDOW = re.compile(r"^([1-9][0-9]{0,6})(s|m|h|d)$")
@@ -43,10 +44,19 @@ def parse_budget_window(text: str) -> int:
 class Budgets:
     """The budget service. ``clock`` gives aware UTC datetimes (tests pass a fake)."""
 
-    def __init__(self, store: MemoryStore, clock: Callable[[], datetime], *, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        store: MemoryStore,
+        clock: Callable[[], datetime],
+        *,
+        read_only: bool = False,
+        quotas: Quotas | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.read_only = read_only
+        self.quotas = quotas
+        """The budget items an agent creates (one per key and window) count against its byte quota."""
 
     async def consume(self, caller: Caller, key: str, limit: int, window: str, cost: int = 1) -> BudgetStatus:
         if not _KEY.match(key):
@@ -66,9 +76,11 @@ class Budgets:
         now_s = now.timestamp()
         start = int(now_s // seconds) * seconds
         end = start + seconds
+        charge = self.quotas.charge(caller.agent_id, "budgets") if self.quotas else None
         use = await self.store.consume_budget(
-            caller.agent_id, key, window_start=start, window_end=end, limit=limit, cost=cost, now_s=now_s
-        )
+            caller.agent_id, key, window_start=start, window_end=end, limit=limit, cost=cost, now_s=now_s,
+            charge=charge,
+        )  # fmt: skip
         reset_at = datetime.fromtimestamp(end, UTC)
         return BudgetStatus(
             allowed=use.allowed,

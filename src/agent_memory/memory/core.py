@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from agent_memory.config import Settings
+from agent_memory.memory.quotas import Quotas
 from agent_memory.memory.ratelimit import RateLimiter
 from agent_memory.storage.sizes import INLINE_BUILD_BYTES, fits
 from agent_memory.storage.store import MemoryStore
@@ -41,3 +42,5 @@ class ServiceBase:
         self._known_agents: set[str] = set()
         """Agent ids seen in the registry (see :meth:`_unregistered`)."""
         self._limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+        self.quotas = Quotas(settings)
+        """Per-agent storage quotas: each store write that adds records carries its charge."""

@@ -77,7 +77,7 @@ class DecisionService(ServiceBase):
                 "pass the decision_id returned by log_decision"
             )
         refs = await self._resolve_patterns(caller, applied) if applied else []
-        return await self.store.put_decision(decision, refs)
+        return await self.store.put_decision(decision, refs, self.quotas.charge(caller.agent_id, "decisions"))
 
     async def record_outcome(
         self, caller: Caller, decision_id: str, outcome: Outcome
@@ -196,4 +196,4 @@ class DecisionService(ServiceBase):
             created_at=now,
             expires_at=now + timedelta(minutes=minutes),
         )
-        return NoteResult.of(await self.store.put_note(note))
+        return NoteResult.of(await self.store.put_note(note, self.quotas.charge(caller.agent_id, "notes")))

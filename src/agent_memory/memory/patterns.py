@@ -89,7 +89,8 @@ class PatternService(ServiceBase):
         )
         if expected_version is None:
             return await self.store.create_pattern(
-                Pattern(pattern_id=pattern_id or new_id("pat"), version=1, created_at=now, **fields)
+                Pattern(pattern_id=pattern_id or new_id("pat"), version=1, created_at=now, **fields),
+                self.quotas.charge(caller.agent_id, "patterns"),
             )
         if pattern_id is None:
             raise InvalidInput("expected_version needs the pattern_id of the pattern to update")
@@ -97,7 +98,9 @@ class PatternService(ServiceBase):
         updated = Pattern(
             pattern_id=pattern_id, version=expected_version + 1, created_at=current.created_at, **fields
         )
-        return await self.store.update_pattern(updated, expected_version)
+        return await self.store.update_pattern(
+            updated, expected_version, self.quotas.charge(caller.agent_id, "patterns")
+        )
 
     async def _own_pattern_for_write(
         self, caller: Caller, pattern_id: str, missing_hint: str = "omit expected_version to create it"
@@ -125,7 +128,9 @@ class PatternService(ServiceBase):
             update={"shared_with": shared_with, "version": current.version + 1, "updated_at": self.clock()}
         )
         shared = await self.store.update_pattern(
-            Pattern.model_validate(updated.model_dump()), current.version
+            Pattern.model_validate(updated.model_dump()),
+            current.version,
+            self.quotas.charge(caller.agent_id, "patterns"),
         )
         return PatternResult(
             pattern_id=shared.pattern_id, version=shared.version, shared_with=shared.shared_with

@@ -87,7 +87,8 @@ class SignalService(RegistryService):
             created_at=now,
             expires_at=now + timedelta(hours=hours),
         )
-        stored, created = await self.store.publish_signal(signal)
+        charge = self.quotas.charge(caller.agent_id, "signals")
+        stored, created = await self.store.publish_signal(signal, charge)
         return PublishResult(
             signal_id=stored.signal_id,
             created=created,

@@ -80,7 +80,8 @@ class StateService(ServiceBase):
             agent_version=agent_version or self.settings.agent_version or current.agent_version,
         )
         new_state = await off_loop(AgentState.model_validate, data)
-        return await self.store.put_state(new_state, expected_version, checkpoint, request_id)
+        charge = self.quotas.charge(caller.agent_id, "checkpoints")
+        return await self.store.put_state(new_state, expected_version, checkpoint, request_id, charge)
 
     async def list_checkpoints(
         self, caller: Caller, agent_id: str | None = None, limit: int = 10, cursor: str | None = None

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from mcp.server.auth.settings import AuthSettings
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 
 from agent_memory import __version__
 from agent_memory.analytics.emf import MetricsEmitter
+from agent_memory.api import TOOLS
 from agent_memory.api.requests import MemoryAwareDecisionPrompt
 from agent_memory.api.validation import describe
 from agent_memory.config import Settings
@@ -33,7 +35,7 @@ from agent_memory.storage import usage
 from agent_memory.storage.factory import open_store
 from agent_memory.storage.store import MemoryStore
 from agent_memory.tools import all_tools
-from agent_memory.tools._common import AppContext, DecisionEvents, NoEvents
+from agent_memory.tools._common import AppContext, DecisionEvents, NoEvents, caller_of
 
 log = logging.getLogger("agent_memory.server")
 
@@ -167,10 +169,30 @@ def build_server(
         tools=tools,
     )
     resources.register(server, running)
+    server.middleware.append(_tools_for_caller)
     _register_prompt(server)
     apply_portable_schemas(server, settings.schema_profile)  # after every tool is registered
     client_log.enable(server)
     return server
+
+
+READ_TOOLS = frozenset(name for name, spec in TOOLS.items() if spec.kind == "read")
+
+
+async def _tools_for_caller(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+    """tools/list as the caller may use it: an observer (read-only role, from its bearer token)
+    is not shown the write tools, which would only answer access_denied (issue #12). Calling one
+    anyway is still refused by the domain rules; the list is a courtesy, not the guard."""
+    result = await call_next(ctx)  # the wire form (a dict), shaped inside the chain by the SDK
+    listed = result.get("tools") if isinstance(result, dict) else None
+    if ctx.method != "tools/list" or not isinstance(result, dict) or not isinstance(listed, list):
+        return result
+    state = ctx.lifespan_context
+    if not isinstance(state, AppContext) or not state.http or not caller_of(state).is_observer:
+        return result
+    # The answer depends on the caller: never to be cached across authorization contexts.
+    tools = [t for t in listed if isinstance(t, dict) and t.get("name") in READ_TOOLS]
+    return {**result, "tools": tools, "cacheScope": "private"}
 
 
 def _register_prompt(server: MCPServer[AppContext]) -> None:

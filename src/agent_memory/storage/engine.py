@@ -79,10 +79,11 @@ class Cond:
     kinds:
     - ``item_exists`` / ``item_not_exists``: the item (its ``pk``) exists or not;
     - ``attr_exists`` / ``attr_not_exists``: attribute ``attr`` is present or absent;
-    - ``eq``: attribute ``attr`` exists and equals ``value``.
+    - ``eq``: attribute ``attr`` exists and equals ``value``;
+    - ``at_most``: number attribute ``attr`` (0 when absent) is at most ``value`` (quota counters).
     """
 
-    kind: Literal["item_exists", "item_not_exists", "attr_exists", "attr_not_exists", "eq"]
+    kind: Literal["item_exists", "item_not_exists", "attr_exists", "attr_not_exists", "eq", "at_most"]
     attr: str | None = None
     value: Any = None
 
@@ -105,6 +106,10 @@ class Cond:
     @staticmethod
     def eq(attr: str, value: Any) -> Cond:
         return Cond("eq", attr, value)
+
+    @staticmethod
+    def at_most(attr: str, value: int) -> Cond:
+        return Cond("at_most", attr, value)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ agent_state
   sig rollup pk sigrollup#{agent}#{hour|day}     sk {bucket}
   tool usage pk usage#{day}                      sk {tool}
   budget     pk agent:{agent}#budget             sk {key}#{window start, epoch s, 12 digits}
+  quota      pk agent:{agent}#quota              sk #usage   (storage counters: memory/quotas.py)
 agent_signals
   signal     pk signal#{signal_id}               sk #signal
              gsi1 signal#{TYPE} / {iso}#{signal_id}
@@ -201,6 +202,13 @@ def signal_rollup_pk(agent: str, grain: Grain) -> str:
 
 def usage_pk(day: str) -> str:
     return f"usage#{day}"
+
+
+def quota_pk(agent: str) -> str:
+    return f"agent:{agent}#quota"
+
+
+QUOTA_SK = "#usage"
 
 
 def budget_pk(agent: str) -> str:

@@ -18,6 +18,7 @@ from agent_memory.storage.records.base import MAX_SCANNED, STORED
 from agent_memory.storage.records.budgets import BudgetRecords
 from agent_memory.storage.records.decisions import DecisionQuery, DecisionRecords, DecisionRef
 from agent_memory.storage.records.patterns import PatternRecords
+from agent_memory.storage.records.quotas import QuotaRecords
 from agent_memory.storage.records.registry import RegistryRecords
 from agent_memory.storage.records.rollups import RollupRecords, RollupRow
 from agent_memory.storage.records.signals import SignalRecords
@@ -34,6 +35,7 @@ class MemoryStore(
     RegistryRecords,
     RollupRecords,
     BudgetRecords,
+    QuotaRecords,
 ):
     """Records over an item engine. Construct with the engine and a clock (tests pass a fake).
 

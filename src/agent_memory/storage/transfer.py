@@ -42,6 +42,7 @@ from agent_memory.models import Outcome
 from agent_memory.storage import keys
 from agent_memory.storage.engine import TABLES, Delete, Item, ItemEngine, Put, TableName, Update, WriteOp
 from agent_memory.storage.records.base import REQUEST_TOKEN
+from agent_memory.storage.records.quotas import is_quota_item
 from agent_memory.storage.records.validate import InvalidItem, validate_item
 
 FORMAT = "agent-memory-export"
@@ -78,7 +79,8 @@ async def export_lines(engine: ItemEngine) -> AsyncIterator[str]:
         items = [item async for item in engine.scan(table)]
         items.sort(key=lambda item: (item["pk"], item["sk"]))
         for item in items:
-            yield item_line(table, item)
+            if not is_quota_item(table, item):  # the store's own bookkeeping (records/quotas.py)
+                yield item_line(table, item)
 
 
 async def export_to(engine: ItemEngine, out: IO[str]) -> int:
@@ -114,7 +116,8 @@ def parse_lines(lines: Iterable[str]) -> Iterable[tuple[TableName, dict[str, Any
             validate_item(table, item)
         except InvalidItem as exc:
             raise InvalidInput(f"line {number} ({table}): {exc}; nothing was imported") from exc
-        yield table, item
+        if not is_quota_item(table, item):  # a target keeps its own quota counters
+            yield table, item
 
 
 # --------------------------------------------------------------------------------------------------

@@ -11,5 +11,5 @@ from agent_memory.tools._common import AppContext
 
 async def consume_budget(app: AppContext, caller: Caller, req: rq.ConsumeBudget) -> rs.BudgetStatus:
     memory = app.memory
-    budgets = Budgets(memory.store, memory.clock, read_only=app.settings.read_only)
+    budgets = Budgets(memory.store, memory.clock, read_only=app.settings.read_only, quotas=memory.quotas)
     return await budgets.consume(caller, req.key, req.limit, req.window, req.cost)

@@ -148,6 +148,11 @@ class Expression:
                     parts.append(f"attribute_not_exists({self.name(cond.attr)})")
                 elif cond.kind == "eq":
                     parts.append(f"{self.name(cond.attr)} = {self.value(cond.value, cond.attr)}")
+                elif cond.kind == "at_most":
+                    # An absent counter is 0: it holds when the bound is not negative.
+                    name, value = self.name(cond.attr), self.value(cond.value, cond.attr)
+                    absent = f"attribute_not_exists({name}) OR " if cond.value >= 0 else ""
+                    parts.append(f"({absent}{name} <= {value})")
                 else:
                     raise ValueError(f"unknown condition kind {cond.kind!r}")
         return " AND ".join(parts) if parts else None

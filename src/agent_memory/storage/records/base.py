@@ -28,7 +28,13 @@ wrote it: when a write's response is lost and the write is retried (by botocore,
 its condition fails against the item it wrote itself; finding its own token there, the write
 reports success instead of a conflict. Never part of a record."""
 
-_KEY_ATTRS = ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk", "ttl", REQUEST_TOKEN)
+QUOTA_MARK = "quota"
+"""Attribute of a counted record that may be overwritten (a note): the [bucket, bytes] it was
+counted with (storage/records/quotas.py), given back when it is replaced. Never part of a record."""
+
+_KEY_ATTRS = (
+    "pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk", "ttl", REQUEST_TOKEN, QUOTA_MARK
+)  # fmt: skip
 
 
 def new_request_token() -> str:

@@ -19,11 +19,12 @@ from __future__ import annotations
 import asyncio
 import random
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from agent_memory.errors import Conflict
 from agent_memory.storage import keys
 from agent_memory.storage.engine import Cond, ConditionFailed, Item, Put
-from agent_memory.storage.records.base import RecordBase
+from agent_memory.storage.records.quotas import Charge, Counted, QuotaRecords
 
 MAX_ATTEMPTS = 64
 """Races one consume may lose before it gives up with a retryable Conflict. Each round of a race
@@ -48,9 +49,18 @@ def _used(item: Item | None, now_s: float) -> tuple[int, bool]:
     return int(item.get("used", 0)), True
 
 
-class BudgetRecords(RecordBase):
+class BudgetRecords(QuotaRecords):
     async def consume_budget(
-        self, agent: str, key: str, *, window_start: int, window_end: int, limit: int, cost: int, now_s: float
+        self,
+        agent: str,
+        key: str,
+        *,
+        window_start: int,
+        window_end: int,
+        limit: int,
+        cost: int,
+        now_s: float,
+        charge: Charge | None = None,
     ) -> BudgetUse:
         """Take ``cost`` units of ``limit`` in the window starting at ``window_start`` (epoch
         seconds), all or nothing. ``cost=0`` only reads. Raises Conflict (retryable) after
@@ -72,7 +82,13 @@ class BudgetRecords(RecordBase):
             }
             expected = Cond.eq("used", item["used"]) if exists and item is not None else Cond.not_exists()
             try:
-                await self.engine.write([Put("state", new, (expected,))])
+                if exists:
+                    await self.engine.write([Put("state", new, (expected,))])
+                else:  # a new budget item: counted against the byte quota (memory/quotas.py)
+                    expires = datetime.fromtimestamp(window_end, UTC)
+                    await self.counted_write(
+                        [Put("state", new, (expected,))], charge, Counted(1, [new], expires)
+                    )
                 return BudgetUse(allowed=True, used=used + cost)
             except ConditionFailed as exc:
                 item = exc.item

@@ -14,13 +14,13 @@ from agent_memory.storage.engine import Cond, ConditionFailed, IndexName, Item, 
 from agent_memory.storage.records.base import (
     REQUEST_TOKEN,
     STORED,
-    RecordBase,
     dump_compact,
     new_request_token,
     strip_keys,
     written_by,
 )
 from agent_memory.storage.records.patterns import feedback_ops
+from agent_memory.storage.records.quotas import Charge, Counted, QuotaRecords
 from agent_memory.storage.records.rollups import rollup_ops
 
 
@@ -52,9 +52,9 @@ class DecisionQuery:
     """False = staleness-tolerant (older history): may be served from DAX."""
 
 
-class DecisionRecords(RecordBase):
+class DecisionRecords(QuotaRecords):
     async def put_decision(
-        self, decision: Decision, pattern_refs: Sequence[tuple[str, str]] = ()
+        self, decision: Decision, pattern_refs: Sequence[tuple[str, str]] = (), charge: Charge | None = None
     ) -> tuple[Decision, bool]:
         """Create a decision (and its outcome, if given) idempotently.
 
@@ -105,7 +105,7 @@ class DecisionRecords(RecordBase):
             *feedback_ops(pattern_refs, applied=False, success=None, now=d.created_at, by=d.agent_id),
         ]
         try:
-            await self.engine.write(ops)
+            await self.counted_write(ops, charge, Counted(1, [id_item, item], d.expires_at))
         except ConditionFailed as exc:
             if exc.index not in (0, 1):
                 raise

@@ -23,7 +23,8 @@ from agent_memory.storage.engine import (
     Update,
     WriteOp,
 )
-from agent_memory.storage.records.base import STORED, RecordBase, dump, strip_keys
+from agent_memory.storage.records.base import STORED, dump, strip_keys
+from agent_memory.storage.records.quotas import Charge, Counted, QuotaRecords
 
 _NOT_STORED = ("feedback", "evidence")
 """Pattern fields that are not content: counters kept apart, and the reader-side evidence view."""
@@ -62,7 +63,7 @@ def _reader_items(p: Pattern) -> dict[tuple[str, str], Item]:
 _SHARED_CONTENT_MIGRATION = "shared_index_content_v2"
 
 
-class PatternRecords(RecordBase):
+class PatternRecords(QuotaRecords):
     def _pattern_index_attrs(self, p: Pattern) -> tuple[dict[str, Any], tuple[str, ...]]:
         """Index keys to set and to remove: only active patterns are ranked; only shared ones
         appear in the shared indexes (sparse indexes keep recall proportional to its result)."""
@@ -118,22 +119,25 @@ class PatternRecords(RecordBase):
         ops += [Put("ltm", item) for item in after.values()]
         return ops
 
-    async def create_pattern(self, p: Pattern) -> Pattern:
+    async def create_pattern(self, p: Pattern, charge: Charge | None = None) -> Pattern:
         """Create version 1. Requests: 1 transaction (pattern, id item, history entry, one index
         entry per reader, the author's shared counter) + 1 get when shared."""
         index_set, _ = self._pattern_index_attrs(p)
         item = {**dump(p, *_NOT_STORED), **index_set, "pk": keys.pattern_pk(p.agent_id), "sk": p.pattern_id}
         id_item = {"pk": keys.pattern_id_pk(p.pattern_id), "sk": keys.ID_SK, "agent_id": p.agent_id}
         count_ops = await self._shared_count_ops(p.agent_id, 1 if _readers(p) else 0)
+        history = self._history_put(p)
         try:
-            await self.engine.write(
+            await self.counted_write(
                 [
                     Put("ltm", id_item, (Cond.not_exists(),)),
                     Put("ltm", item, (Cond.not_exists(),)),
-                    self._history_put(p),
+                    history,
                     *count_ops,
                     *self._reader_ops(None, p),
-                ]
+                ],
+                charge,
+                Counted(1, [item, history.item]),
             )
         except ConditionFailed as exc:
             if count_ops and exc.index == 3:
@@ -153,7 +157,9 @@ class PatternRecords(RecordBase):
             ) from exc
         return p
 
-    async def update_pattern(self, p: Pattern, expected_version: int) -> Pattern:
+    async def update_pattern(
+        self, p: Pattern, expected_version: int, charge: Charge | None = None
+    ) -> Pattern:
         """Store ``p`` as the next version if the current one is ``expected_version``.
 
         Feedback counters are never overwritten (they are added to concurrently).
@@ -167,8 +173,9 @@ class PatternRecords(RecordBase):
         if old is not None and old.version == expected_version:
             delta = (1 if _readers(p) else 0) - (1 if _readers(old) else 0)
             count_ops = await self._shared_count_ops(p.agent_id, delta)
+            history = self._history_put(p)
             try:
-                await self.engine.write(
+                await self.counted_write(
                     [
                         Update(
                             "ltm",
@@ -178,10 +185,12 @@ class PatternRecords(RecordBase):
                             remove=index_remove,
                             conditions=(Cond.eq("version", expected_version),),
                         ),
-                        self._history_put(p),
+                        history,
                         *count_ops,
                         *self._reader_ops(old, p),
-                    ]
+                    ],
+                    charge,
+                    Counted(0, [history.item]),
                 )
             except ConditionFailed as exc:
                 if not (count_ops and exc.index == 2):

@@ -14,16 +14,16 @@ from agent_memory.storage.engine import Cond, ConditionFailed, Delete, Item, Put
 from agent_memory.storage.records.base import (
     REQUEST_TOKEN,
     STORED,
-    RecordBase,
     dump,
     new_request_token,
     strip_keys,
     written_by,
 )
+from agent_memory.storage.records.quotas import Charge, Counted, QuotaRecords
 
 
-class SignalRecords(RecordBase):
-    async def publish_signal(self, signal: Signal) -> tuple[Signal, bool]:
+class SignalRecords(QuotaRecords):
+    async def publish_signal(self, signal: Signal, charge: Charge | None = None) -> tuple[Signal, bool]:
         """Store a signal and one pending inbox entry per target, all or nothing.
 
         One transaction: signal + N inbox entries + the rollup counters (source: published;
@@ -59,6 +59,7 @@ class SignalRecords(RecordBase):
                     },
                 )
             )
+        counted = Counted(1, [op.item for op in ops if isinstance(op, Put)], s.expires_at)
         # Rollup deltas merged per item: one item may not appear twice in a transaction.
         deltas: dict[tuple[str, str], rollups.Delta] = {}
 
@@ -75,7 +76,7 @@ class SignalRecords(RecordBase):
             for (agent, hour), delta in deltas.items()
         ]
         try:
-            await self.engine.write(ops)
+            await self.counted_write(ops, charge, counted)
         except ConditionFailed as exc:
             if exc.index != 0:
                 raise

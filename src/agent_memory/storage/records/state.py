@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-from agent_memory.errors import VersionConflict
+from agent_memory.errors import Conflict, VersionConflict
 from agent_memory.models import AgentState, Note, Page, StateCheckpoint
 from agent_memory.storage import keys
-from agent_memory.storage.engine import Cond, ConditionFailed, Put, WriteOp
+from agent_memory.storage.engine import Cond, ConditionFailed, Item, Put, WriteOp
 from agent_memory.storage.records.base import (
+    QUOTA_MARK,
     REQUEST_TOKEN,
     STORED,
-    RecordBase,
     content_token,
     dump,
     new_request_token,
     strip_keys,
     written_by,
 )
+from agent_memory.storage.records.quotas import Charge, Counted, QuotaRecords
+
+NOTE_ATTEMPTS = 3
+"""Writes of one note key that may overtake a counted note write before it gives up (retryable)."""
 
 
-class StateRecords(RecordBase):
+class StateRecords(QuotaRecords):
     async def get_state(self, agent: str) -> AgentState:
         """The current state (version 0 and empty when never written). Requests: 1 consistent get."""
         item = await self.engine.get("state", keys.state_pk(agent), keys.STATE_SK)
@@ -34,6 +38,7 @@ class StateRecords(RecordBase):
         expected_version: int,
         checkpoint_label: str | None = None,
         request_id: str | None = None,
+        charge: Charge | None = None,
     ) -> AgentState:
         """Write ``state`` (whose version is expected_version + 1) if the stored version is
         ``expected_version`` (0 = never written). A checkpoint, if asked, is written in the same
@@ -59,6 +64,7 @@ class StateRecords(RecordBase):
         }
         cond = Cond.not_exists() if expected_version == 0 else Cond.eq("version", expected_version)
         ops: list[WriteOp] = [Put("state", item, (cond,))]
+        counted = Counted(0, [])  # the state replaces itself (bounded by the item size): a checkpoint adds
         if checkpoint_label is not None:
             assert state.updated_at is not None
             cp = StateCheckpoint(
@@ -68,18 +74,11 @@ class StateRecords(RecordBase):
                 created_at=state.updated_at,
                 state=state,
             )
-            ops.append(
-                Put(
-                    "state",
-                    {
-                        **dump(cp),
-                        "pk": keys.state_pk(state.agent_id),
-                        "sk": keys.checkpoint_sk(state.version),
-                    },
-                )
-            )
+            cp_item = {**dump(cp), "pk": keys.state_pk(state.agent_id), "sk": keys.checkpoint_sk(cp.version)}
+            ops.append(Put("state", cp_item))
+            counted = Counted(1, [cp_item])
         try:
-            await self.engine.write(ops)
+            await self.counted_write(ops, charge if counted.count else None, counted)
         except ConditionFailed as exc:
             if exc.index == 0 and written_by(exc, token) and exc.item is not None:
                 return AgentState.model_validate(strip_keys(exc.item), context=STORED)
@@ -105,16 +104,41 @@ class StateRecords(RecordBase):
             forward=False,
         )
 
-    async def put_note(self, note: Note) -> Note:
-        """Upsert a note (last writer wins: a note is a scratch value). Requests: 1 put."""
-        item = {
+    async def put_note(self, note: Note, charge: Charge | None = None) -> Note:
+        """Upsert a note (last writer wins: a note is a scratch value). Requests: 1 put.
+
+        Counted (``charge``): the note replaced gives back what it was counted for, so the put is
+        conditional on the note read being the one replaced (its request token). Requests: 1 get
+        + 1 transaction (+1 get and 1 transaction per concurrent write of the same key it loses).
+        """
+        item: Item = {
             **dump(note),
             "pk": keys.note_pk(note.agent_id),
             "sk": note.key,
             "ttl": keys.epoch(note.expires_at),
         }
-        await self.engine.write([Put("state", item)])
-        return note
+        if charge is None:
+            await self.engine.write([Put("state", item)])
+            return note
+        for _ in range(NOTE_ATTEMPTS):
+            old = await self.engine.get("state", item["pk"], item["sk"])
+            item[REQUEST_TOKEN] = new_request_token()
+            counted = Counted(1, [dict(item)], note.expires_at)
+            item[QUOTA_MARK] = self.quota_mark(counted, charge)
+            if old is None:
+                conds: tuple[Cond, ...] = (Cond.not_exists(),)
+            elif REQUEST_TOKEN in old:
+                conds = (Cond.eq(REQUEST_TOKEN, old[REQUEST_TOKEN]),)
+            else:
+                conds = (Cond.exists(), Cond.lacks(REQUEST_TOKEN))
+            try:
+                await self.counted_write([Put("state", item, conds)], charge, counted, replaced=old)
+            except ConditionFailed as exc:
+                if exc.index != 0:
+                    raise
+                continue  # another write of this key landed between the read and this write
+            return note
+        raise Conflict(f"note {note.key!r} is being written concurrently by your other calls: retry")
 
     async def query_notes(self, agent: str, *, limit: int, cursor: str | None) -> Page[Note]:
         return await self._page(

@@ -158,6 +158,7 @@ _FAMILIES: list[tuple[TableName, str, str, Callable[[Item], None]]] = [
     ("ltm", "shared_by#", "", _counters()),
     ("ltm", "migration", "", _accept),
     ("state", "agent:", "#note", _note),
+    ("state", "agent:", "#quota", _counters()),  # storage quota counters (records/quotas.py)
     ("state", "agent:", "", _state),
     ("state", "registry", "", _registry),
     ("state", "rollup#", "", _counters("bucket", "decision_type")),

@@ -198,7 +198,7 @@ def load_row(found: Sequence[Any]) -> dict[str, Any]:
 
 # --- conditions and updates ------------------------------------------------------------------------
 
-_ATTR_KINDS = ("attr_exists", "attr_not_exists", "eq")
+_ATTR_KINDS = ("attr_exists", "attr_not_exists", "eq", "at_most")
 _KINDS = ("item_exists", "item_not_exists", *_ATTR_KINDS)
 
 
@@ -210,6 +210,8 @@ def check_conditions(conditions: Sequence[Cond]) -> None:
             raise ValueError(f"condition {cond.kind} needs an attribute name")
         if cond.kind == "eq":
             check_value(cond.value, f"{cond.attr} (condition value)")
+        if cond.kind == "at_most" and (isinstance(cond.value, bool) or not isinstance(cond.value, int)):
+            raise ValueError(f"condition at_most on {cond.attr} needs an integer, not {cond.value!r}")
 
 
 def holds(cond: Cond, item: Mapping[str, Any] | None) -> bool:
@@ -222,6 +224,9 @@ def holds(cond: Cond, item: Mapping[str, Any] | None) -> bool:
         return item is not None and attr in item
     if cond.kind == "attr_not_exists":
         return item is None or attr not in item
+    if cond.kind == "at_most":
+        current = item.get(attr, 0) if item is not None else 0
+        return isinstance(current, int | float) and current <= cond.value
     return item is not None and attr in item and same(item[attr], cond.value)
 
 
