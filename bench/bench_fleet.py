@@ -230,7 +230,7 @@ async def _item_sizes(engine: DynamoEngine, agent: str) -> dict[str, float]:
     page = await engine.query("decisions", keys.decision_pk(agent, "ENTRY"), limit=50)
     for item in page.items:
         add("decision", item)
-        id_item = await engine.get("decisions", keys.decision_id_pk(item["decision_id"]), keys.ID_SK)
+        id_item = await engine.get("decisions", keys.decision_id_pk(agent, item["decision_id"]), keys.ID_SK)
         if id_item:
             add("id item", id_item)
     for grain in ("hour", "day"):

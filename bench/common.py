@@ -411,7 +411,7 @@ class BulkLoader:
             item["gsi1sk"] = sk
             delta = rollups.merge(delta, rollups.outcome_recorded(outcome, False))
         id_item: Item = {
-            "pk": keys.decision_id_pk(decision_id),
+            "pk": keys.decision_id_pk(agent, decision_id),
             "sk": keys.ID_SK,
             "ttl": ttl,
             "agent_id": agent,

@@ -100,7 +100,9 @@ async def test_two_agents_share_one_memory_over_stdio(launch: Launch) -> None:
         inbox = await risk.read_inbox()
         assert [e.signal_id for e in inbox.entries] == [published.signal_id]
         assert inbox.entries[0].data == {"whale_count": 6}
-        assessed = await risk.log_decision("RISK_ASSESSMENT", parent_decision_id="d-1")
+        assessed = await risk.log_decision(
+            "RISK_ASSESSMENT", parent_decision_id="d-1", parent_agent_id="hunter"
+        )
         ack = await risk.ack_signal(published.signal_id, "processed", decision_id=assessed.decision_id)
         assert ack.acknowledged and ack.status == "processed"
         assert ack.decision_id == assessed.decision_id

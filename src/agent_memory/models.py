@@ -226,13 +226,16 @@ class Decision(Record):
     context: JsonObject = Field(default_factory=dict)
     reasoning: JsonObject = Field(default_factory=dict)
     parent_decision_id: RecordId | None = None
+    parent_agent_id: AgentId | None = None
+    """Author of the parent when it is another agent's decision (ids are per author)."""
     patterns_applied: list[RecordId] = Field(default_factory=list, max_length=20)
     memory_influenced: bool = False
     outcome: Outcome | None = None
 
     def content_equals(self, other: Decision) -> bool:
         """Same payload as a retry would send (ignores the times the server stamped)."""
-        fields = ("decision_type", "context", "reasoning", "parent_decision_id", "patterns_applied")
+        fields: tuple[str, ...] = ("decision_type", "context", "reasoning", "patterns_applied")
+        fields += ("parent_decision_id", "parent_agent_id")
         return all(getattr(self, f) == getattr(other, f) for f in fields)
 
 

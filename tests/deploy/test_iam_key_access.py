@@ -9,6 +9,7 @@ operator it does not know rather than ignoring it.
 
 from __future__ import annotations
 
+import fnmatch
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -28,8 +29,16 @@ from tests.server.conftest import Agent
 from tests.support import FakeClock, settings_for
 
 HUNTER, RISK = "market-hunter", "risk-manager"
-# The one write another agent's policy allows into your partitions: a delivery of its signal.
-DELIVERIES = {("dynamodb:PutItem", "inbox#"), ("dynamodb:UpdateItem", "sigrollup#")}
+# What another agent's policy allows in your partitions: a delivery of its signal (the inbox entry,
+# the ref by which you find it, your counters), and, on a signal you published, reading it and
+# setting its delivery status (as its targets do when they ack).
+DELIVERIES = {
+    ("dynamodb:PutItem", "inbox#*"),
+    ("dynamodb:UpdateItem", "sigrollup#*"),
+    ("dynamodb:PutItem", "agent:*#signal_ref#*"),
+    ("dynamodb:GetItem", "agent:*#signal#*"),
+    ("dynamodb:UpdateItem", "agent:*#signal#*"),
+}
 
 
 class Recorder:
@@ -137,8 +146,8 @@ async def test_each_agent_policy_covers_its_tools_and_no_other_agents_keys(moto_
             own_touched += 1
             allowed_to_other = allows(policies[other], access)
             is_delivery = any(
-                access.action == action and (access.leading_key or "").startswith(prefix_)
-                for action, prefix_ in DELIVERIES
+                access.action == action and fnmatch.fnmatchcase(access.leading_key or "", pattern)
+                for action, pattern in DELIVERIES
             )
             assert allowed_to_other == is_delivery, (
                 f"{other} may {access.action} {access.leading_key} ({tool})"
@@ -163,6 +172,19 @@ def test_policies_deny_scan_partiql_and_other_agents_partitions() -> None:
     assert not allows(hunter, Access("dynamodb:GetItem", "p_agent_state", None, f"agent:{HUNTER}2"))
     assert not allows(hunter, Access("dynamodb:Query", "p_agent_signals", None, f"inbox#{RISK}"))
     assert allows(hunter, Access("dynamodb:PutItem", "p_agent_signals", None, f"inbox#{RISK}"))
+    # Ids are per author: id items are in their author's partitions (issue #12).
+    decision_id_item = f"agent:{RISK}#decision_id#r-1"
+    assert allows(hunter, Access("dynamodb:GetItem", table, None, f"agent:{HUNTER}#decision_id#r-1"))
+    assert not allows(hunter, Access("dynamodb:GetItem", table, None, decision_id_item))
+    assert not allows(hunter, Access("dynamodb:PutItem", table, None, decision_id_item))
+    # A signal's targets find it through refs in their own partitions, written by its publisher.
+    ref = f"agent:{RISK}#signal_ref#s-1"
+    assert allows(hunter, Access("dynamodb:PutItem", "p_agent_signals", None, ref))
+    assert not allows(hunter, Access("dynamodb:Query", "p_agent_signals", None, ref))
+    signal = f"agent:{RISK}#signal#s-1"
+    assert allows(hunter, Access("dynamodb:UpdateItem", "p_agent_signals", None, signal))  # an ack
+    assert not allows(hunter, Access("dynamodb:PutItem", "p_agent_signals", None, signal))
+    assert not allows(hunter, Access("dynamodb:DeleteItem", "p_agent_signals", None, signal))
     # Another memory's tables (another prefix) are out of reach.
     assert not allows(hunter, Access("dynamodb:GetItem", "q_agent_state", None, f"agent:{HUNTER}"))
 

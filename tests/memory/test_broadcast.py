@@ -56,4 +56,4 @@ async def test_broadcast_reaches_everyone_up_to_the_limit_then_says_what_to_do(e
         assert f"at most {MAX_TARGETS}" in message and "named target_agents" in message
         # nothing of the refused broadcast was delivered or stored
         assert [await _pending(store, a) for a in [*others, "agent-late"]] == [1] * MAX_TARGETS + [0]
-        assert await store.get_signal("b-2") is None
+        assert await store.get_signal(DESK, "b-2") is None

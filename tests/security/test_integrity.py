@@ -97,14 +97,16 @@ async def test_learned_pattern_ids_cannot_be_squatted(server: Server) -> None:
 
 
 async def test_consolidate_goes_on_past_one_agents_failure(server: Server) -> None:
-    """A squat left in an old store (written before the reservation existed) makes the victim's
-    learning fail; `agent-memory consolidate` reports it and still learns for everyone else."""
+    """A hand-made pattern at a learned id, left in an old store (written before the reservation
+    existed), makes its agent's learning fail; `agent-memory consolidate` reports it and still
+    learns for everyone else. (Another agent's pattern at that id no longer can: ids are per
+    author.)"""
     async with server.team() as team:
         await _outcomes(team["market-hunter"])
         await _outcomes(team["risk-manager"])
     rule = [PatternCondition(field="trend", op="eq", value="bullish")]
     squat = learned_pattern_id("market-hunter", "TRADE", rule)
-    await _legacy_squat(server, squat)
+    await _legacy_squat(server, squat, "market-hunter")
     done = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "agent_memory.cli", "consolidate", "--window", "7d", "--min-samples", "10"],
@@ -118,8 +120,8 @@ async def test_consolidate_goes_on_past_one_agents_failure(server: Server) -> No
         assert (await snapshot(risk))["patterns"]["patterns"]
 
 
-async def _legacy_squat(server: Server, pattern_id: str) -> None:
-    """Write mallory's squat straight into the store, as an old version of the server allowed."""
+async def _legacy_squat(server: Server, pattern_id: str, author: str) -> None:
+    """Write a manual pattern at a learned id straight into the store, as an old version allowed."""
     from datetime import UTC, datetime
 
     from agent_memory.config import Settings
@@ -136,7 +138,7 @@ async def _legacy_squat(server: Server, pattern_id: str) -> None:
     async with open_store(settings) as store:
         await store.create_pattern(
             Pattern(
-                pattern_id=pattern_id, agent_id=HOSTILE, description="squat", confidence=1.0, success_rate=1.0,
+                pattern_id=pattern_id, agent_id=author, description="squat", confidence=1.0, success_rate=1.0,
                 sample_size=1, created_at=now, updated_at=now,
             )
         )  # fmt: skip
@@ -160,3 +162,91 @@ async def test_honest_memory_survives_every_write_mallory_can_make(server: Serve
             assert "access_denied" in await mallory.error("search_decisions", agent_id=name)
         for name in HONEST:
             assert await snapshot(team[name]) == before[name]
+
+
+async def test_ids_are_per_author_and_never_tell_whether_another_agent_uses_one(server: Server) -> None:
+    """Mallory reuses the honest agents' decision, pattern and signal ids and probes them: every
+    write lands in her own id space, every answer about an id she does not own is the answer for
+    an id nobody uses, and the honest records are untouched."""
+    async with server.team() as team:
+        await seed_honest(team)
+        hunter, risk, mallory = team["market-hunter"], team["risk-manager"], team[HOSTILE]
+        sent = await hunter.ok(
+            "publish_signal", signal_type="WHALE", data={"n": 5}, target_agents=["risk-manager"],
+            confidence=0.9, signal_id="hunter-s1",
+        )  # fmt: skip
+        assert sent["created"]
+        before = {name: await snapshot(team[name]) for name in HONEST}
+
+        def same(taken: str, taken_id: str, unused: str, unused_id: str) -> None:
+            assert taken.replace(taken_id, "X") == unused.replace(unused_id, "X"), (taken, unused)
+
+        async def resource_error(uri: str) -> str:
+            try:
+                await mallory.client.read_resource(uri)
+            except Exception as exc:  # the SDK raises the server's error for a refused read
+                return str(exc)
+            raise AssertionError(f"{uri} answered")
+
+        # Probes: an honest agent's id and an id nobody uses answer alike.
+        d, p, sig = "market-hunter-d1", "market-hunter-p1", "hunter-s1"
+        for tool, args, taken_id, unused_id in (
+            ("log_decision", {"decision_type": "T", "parent_decision_id": d}, d, "never-d1"),
+            ("record_outcome", {"success": True, "decision_id": d}, d, "never-d1"),
+            ("pattern_history", {"pattern_id": p}, p, "never-p1"),
+            ("share_pattern", {"pattern_id": p, "shared_with": ["*"]}, p, "never-p1"),
+            ("ack_signal", {"signal_id": sig, "status": "processed"}, sig, "never-s1"),
+        ):
+            unused_args = {k: unused_id if v == taken_id else v for k, v in args.items()}
+            same(
+                await mallory.error(tool, **args),
+                taken_id,
+                await mallory.error(tool, **unused_args),
+                unused_id,
+            )
+        for uri, taken_id, unused_id in (
+            ("memory://decisions/{}", d, "never-d1"),
+            ("memory://agents/market-hunter/decisions/{}", d, "never-d1"),
+            ("memory://signals/{}", sig, "never-s1"),
+            ("memory://agents/market-hunter/signals/{}", sig, "never-s1"),
+        ):
+            same(
+                await resource_error(uri.format(taken_id)), taken_id,
+                await resource_error(uri.format(unused_id)), unused_id,
+            )  # fmt: skip
+
+        # Writes at the honest ids: each is mallory's own record, created, never "in use".
+        for name in HONEST:
+            mine = await mallory.ok("log_decision", decision_type="TRADE", decision_id=f"{name}-d1",
+                                    context={"by": HOSTILE})  # fmt: skip
+            assert mine["created"]
+            pattern = await mallory.ok(
+                "store_pattern", description="mallory's", conditions=[], outcomes={}, confidence=1.0,
+                success_rate=1.0, sample_size=1, pattern_id=f"{name}-p1",
+            )  # fmt: skip
+            assert pattern["version"] == 1
+            assert (await mallory.resource(f"memory://decisions/{name}-d1"))["context"] == {"by": HOSTILE}
+        decoy = await mallory.ok(
+            "publish_signal", signal_type="WHALE", data={"n": 0}, target_agents=["risk-manager"],
+            confidence=1.0, signal_id="hunter-s1",
+        )  # fmt: skip
+        assert decoy["created"]
+
+        # The honest agents' memory is what it was; risk-manager received two signals named
+        # hunter-s1 and is asked whose it means, never handed mallory's for the hunter's.
+        for name in HONEST:
+            if name != "risk-manager":
+                assert await snapshot(team[name]) == before[name]
+        for name in HONEST:
+            own = await team[name].resource(f"memory://decisions/{name}-d1")
+            assert own["context"]["secret"] == f"{name}-private"
+        assert "pass from_agent" in await risk.error("ack_signal", signal_id="hunter-s1", status="processed")
+        acked = await risk.ok(
+            "ack_signal", signal_id="hunter-s1", status="processed", from_agent="market-hunter"
+        )
+        assert acked["acknowledged"]
+        assert (await hunter.resource("memory://signals/hunter-s1"))["processing_status"]["risk-manager"][
+            "status"
+        ] == "processed"
+        recalled = await risk.ok("recall_patterns", include_shared=True)
+        assert all(p.get("agent_id") != HOSTILE for p in recalled["patterns"])  # nothing was shared

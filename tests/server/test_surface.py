@@ -13,9 +13,10 @@ from tests.support import FakeClock
 
 PAGE_BUDGET = 8_000
 """Characters of text a default page of any tool may take (about 2k tokens)."""
-TOOLS_BUDGET = 12_600
+TOOLS_BUDGET = 12_800
 """Characters of tools/list a model sees: names, descriptions, input schemas (about 3k tokens; 16
-tools fit in 12,000, consume_budget of issue #15 adds about 600)."""
+tools fit in 12,000, consume_budget of issue #15 adds about 600, the per-author ids of issue #12
+about 160: log_decision's parent_agent_id and ack_signal's from_agent)."""
 CURSOR_BUDGET = 100
 
 BIG = {"blob": "x" * (64 * 1024 - 40)}

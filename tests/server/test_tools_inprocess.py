@@ -92,7 +92,13 @@ async def _trading_desk_round(hunter: Agent, risk: Agent) -> None:
     assert inbox["entries"][0]["source_agent"] == "market-hunter"
     assert inbox["entries"][0]["data"] == {"whale_count": 7}
 
-    assessed = await risk.ok("log_decision", decision_type="RISK_ASSESSMENT", parent_decision_id="hunt-1")
+    # Ids are per author: a chain to another agent's decision names its author.
+    assessed = await risk.ok(
+        "log_decision",
+        decision_type="RISK_ASSESSMENT",
+        parent_decision_id="hunt-1",
+        parent_agent_id="market-hunter",
+    )
     acked = await risk.ok(
         "ack_signal", signal_id=signal_id, status="processed", decision_id=assessed["decision_id"]
     )

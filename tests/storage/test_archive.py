@@ -143,7 +143,7 @@ async def test_embedded_archive_command_round_trip(
     async with await SqliteEngine.open(path) as engine:
         remaining = [i async for i in engine.scan("decisions")]
         # only the live decision stays (its record, and its id item, whose id is in its key)
-        assert {i.get("decision_id") or i["pk"].removeprefix("decision#") for i in remaining} == {"new"}
+        assert {i.get("decision_id") or i["pk"].rsplit("#", 1)[-1] for i in remaining} == {"new"}
         memory = memory_on(engine, FakeClock(now=utcnow()))
         with pytest.raises(NotFound):
             await memory.get_decision(HUNTER, "market-hunter-0-0")

@@ -49,7 +49,8 @@ def _old_items(decision_id: str) -> list[dict[str, object]]:
         "gsi3sk": sk,
     }
     id_item = {
-        "pk": keys.decision_id_pk(decision_id),
+        # (at the key of per-author ids: the migration from global ids keeps these attributes)
+        "pk": keys.decision_id_pk(HUNTER.agent_id, decision_id),
         "sk": keys.ID_SK,
         "ttl": TTL,
         "decision_id": decision_id,
@@ -90,7 +91,7 @@ async def test_new_decisions_store_no_defaults_and_a_lean_id_item(engine: ItemEn
     decision, _ = await memory.log_decision(
         HUNTER, "SOURCE_SELECTION", context={"a": 1}, decision_id="dec-new"
     )
-    id_item = await engine.get("decisions", keys.decision_id_pk("dec-new"), keys.ID_SK)
+    id_item = await engine.get("decisions", keys.decision_id_pk(HUNTER.agent_id, "dec-new"), keys.ID_SK)
     assert id_item is not None
     # (and the write's request token, which tells a retry of this write from another writer)
     assert set(id_item) == {"pk", "sk", "ttl", "agent_id", "decision_type", "created_at", REQUEST_TOKEN}

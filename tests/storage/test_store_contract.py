@@ -58,10 +58,14 @@ async def test_decision_retry_with_other_payload_conflicts_and_keeps_original(en
     with pytest.raises(Conflict) as info:
         await memory.log_decision(HUNTER, "SOURCE_SELECTION", context={"a": 2}, decision_id="dec-1")
     assert info.value.current.context == {"a": 1}
-    with pytest.raises(Conflict) as other:
-        await memory.log_decision(RISK, "RISK_ASSESSMENT", context={"a": 1}, decision_id="dec-1")
-    assert other.value.current is None  # another agent learns nothing about the owner's record
+    # Ids are per author: another agent's dec-1 is another decision, and its write tells it
+    # nothing about the hunter's.
+    theirs, created = await memory.log_decision(
+        RISK, "RISK_ASSESSMENT", context={"a": 3}, decision_id="dec-1"
+    )
+    assert created and theirs.agent_id == RISK.agent_id
     assert (await memory.get_decision(HUNTER, "dec-1")).context == {"a": 1}
+    assert (await memory.get_decision(RISK, "dec-1")).context == {"a": 3}
 
 
 async def test_number_edges_are_refused_before_anything_is_stored(engine: ItemEngine) -> None:
@@ -136,7 +140,7 @@ async def test_expired_records_are_never_returned_even_if_still_stored(engine: I
     with pytest.raises(NotFound):
         await memory.ack_signal(RISK, sid, "processed")
     # The items are still in the table (TTL deletion lags): filtering is the store's doing.
-    assert await engine.get("signals", keys.signal_pk(sid), keys.SIGNAL_SK) is not None
+    assert await engine.get("signals", keys.signal_pk(HUNTER.agent_id, sid), keys.SIGNAL_SK) is not None
 
     clock.advance(days=91)
     with pytest.raises(NotFound):

@@ -57,6 +57,7 @@ class LogDecision(Request):
     outcome: OutcomeArg | None = Field(None, description="If known now.")
     decision_id: RecordId | None = Field(None, description="Retry-safe id.")
     parent_decision_id: RecordId | None = Field(None, description="Its parent.")
+    parent_agent_id: AgentId | None = Field(None, description="Its author, if not you.")
     patterns_applied: list[RecordId] | None = Field(None, max_length=20, description="pattern_ids you used.")
     memory_influenced: Flag | None = Field(None, description="Default: cited any.")
 
@@ -169,6 +170,7 @@ class AckSignal(Request):
     signal_id: RecordId = Field(description="From read_inbox.")
     status: Literal["processed", "rejected"] = Field(description="Acted on or ignored.")
     decision_id: RecordId | None = Field(None, description="Your decision on it.")
+    from_agent: AgentId | None = Field(None, description="Sender, if asked.")
 
 
 class GetState(Request):

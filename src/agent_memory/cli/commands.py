@@ -48,6 +48,17 @@ async def tables(args: argparse.Namespace) -> int:
         raise UsageError(
             "tables manages DynamoDB: set AGENT_MEMORY_BACKEND=dynamodb (or add --backend dynamodb)"
         )
+    if args.action == "migrate":
+        from agent_memory.storage.factory import open_engine
+        from agent_memory.storage.layout import migrate_items
+
+        engine = await open_engine(settings)
+        try:
+            done = await migrate_items(engine)
+        finally:
+            await engine.close()
+        print(json.dumps({"migrated": dict(done), "rewritten": sum(done.values())}))
+        return 0
     if args.action == "create":
         statuses = await create_tables(settings)
     elif args.action == "status":

@@ -81,9 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     tables = command("tables", "create, inspect or delete the DynamoDB tables")
     tables.add_argument(
         "action",
-        choices=["create", "status", "delete"],
+        choices=["create", "status", "migrate", "delete"],
         help="create: idempotent, waits until active; status: exits 1 unless every table is active; "
-        "delete: needs --yes",
+        "migrate: rewrite items of earlier versions (per-agent ids; resumable); delete: needs --yes",
     )
     tables.add_argument("--yes", action="store_true", help="confirm delete (it deletes all memory)")
 

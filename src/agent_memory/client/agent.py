@@ -23,6 +23,8 @@ class DecisionPlan:
     patterns_applied: list[str] = field(default_factory=list)
     """pattern_ids of the recalled patterns that shaped the decision (their feedback is tracked)."""
     parent_decision_id: str | None = None
+    parent_agent_id: str | None = None
+    """Author of the parent decision when it is another agent's (ids are per author)."""
     signals_used: list[str] | None = None
     """signal_ids acted on (acknowledged ``processed``); the other signals read this cycle are
     acknowledged ``rejected``. ``None``: every signal read counts as acted on."""
@@ -92,7 +94,7 @@ class MemoryAwareAgent(abc.ABC):
         me = self.memory.agent_id or ""
         entries = []
         for summary in summaries:
-            signal = await self.memory.get_signal(summary.signal_id)
+            signal = await self.memory.get_signal(summary.signal_id, summary.source_agent)
             entries.append(InboxEntry(agent_id=me, signal=signal, delivery=Delivery()))
         return entries
 
@@ -108,13 +110,18 @@ class MemoryAwareAgent(abc.ABC):
                 context=plan.context or ctx,
                 reasoning=plan.reasoning,
                 parent_decision_id=plan.parent_decision_id,
+                parent_agent_id=plan.parent_agent_id,
                 patterns_applied=plan.patterns_applied,
             )
         acks = []
         for entry in signals:
             status = self.ack_status(entry, plan)
             linked = logged.decision_id if logged is not None and status == "processed" else None
-            acks.append(await self.memory.ack_signal(entry.signal.signal_id, status, decision_id=linked))
+            acks.append(
+                await self.memory.ack_signal(
+                    entry.signal.signal_id, status, decision_id=linked, from_agent=entry.signal.source_agent
+                )
+            )
         return CycleResult(self.short_term, list(signals), patterns, plan, logged, acks)
 
     async def run_cycle(self, context: Mapping[str, Any], *, inbox_limit: int = 10) -> CycleResult:

@@ -36,8 +36,13 @@ class MemoryClient(Session):
         """The whole decision (``memory://decisions/{id}``); tool results carry summaries."""
         return Decision.model_validate(await self._resource(f"memory://decisions/{decision_id}"))
 
-    async def get_signal(self, signal_id: str) -> Signal:
-        """The whole signal (``memory://signals/{id}``)."""
+    async def get_signal(self, signal_id: str, from_agent: str | None = None) -> Signal:
+        """The whole signal (``memory://signals/{id}``; ``from_agent``: the one that agent
+        published, ``memory://agents/{from_agent}/signals/{id}``: ids are per source)."""
+        if from_agent is not None:
+            return Signal.model_validate(
+                await self._resource(f"memory://agents/{from_agent}/signals/{signal_id}")
+            )
         return Signal.model_validate(await self._resource(f"memory://signals/{signal_id}"))
 
     async def pattern_records(
@@ -68,6 +73,7 @@ class MemoryClient(Session):
         outcome: rq.OutcomeArg | Mapping[str, Any] | None = None,
         decision_id: str | None = None,
         parent_decision_id: str | None = None,
+        parent_agent_id: str | None = None,
         patterns_applied: Sequence[str] | None = None,
         memory_influenced: bool | None = None,
     ) -> rs.LogDecisionResult:
@@ -82,6 +88,7 @@ class MemoryClient(Session):
             outcome=outcome.model_dump(exclude_none=True) if isinstance(outcome, BaseModel) else outcome,
             decision_id=decision_id or new_id("dec"),
             parent_decision_id=parent_decision_id,
+            parent_agent_id=parent_agent_id,
             patterns_applied=list(patterns_applied) if patterns_applied else None,
             memory_influenced=memory_influenced,
         )
@@ -267,10 +274,20 @@ class MemoryClient(Session):
         )
 
     async def ack_signal(
-        self, signal_id: str, status: Literal["processed", "rejected"], *, decision_id: str | None = None
+        self,
+        signal_id: str,
+        status: Literal["processed", "rejected"],
+        *,
+        decision_id: str | None = None,
+        from_agent: str | None = None,
     ) -> rs.AckResult:
         return await self._call(
-            rs.AckResult, "ack_signal", signal_id=signal_id, status=status, decision_id=decision_id
+            rs.AckResult,
+            "ack_signal",
+            signal_id=signal_id,
+            status=status,
+            decision_id=decision_id,
+            from_agent=from_agent,
         )
 
     # ------------------------------------------------------------------------------------------

@@ -102,6 +102,7 @@ class RiskManager(DeskAgent):
             reasoning={"verdict": "approve" if approve else "reject", "why": why},
             patterns_applied=[p.pattern_id for p in rely_on],
             parent_decision_id=alert.data.get("decision_id"),
+            parent_agent_id=alert.source_agent if alert.data.get("decision_id") else None,
             signals_used=[alert.signal_id],
         )
 
@@ -124,6 +125,7 @@ class TradeExecutor(DeskAgent):
             reasoning={"action": "buy", "units": units, "why": "approved by risk-manager"},
             patterns_applied=[p.pattern_id for p in rely_on],
             parent_decision_id=order.data.get("decision_id"),
+            parent_agent_id=order.source_agent if order.data.get("decision_id") else None,
             signals_used=[order.signal_id],
         )
 

@@ -8,13 +8,16 @@ each add their methods to :class:`ServiceBase`; :class:`agent_memory.memory.serv
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
 from agent_memory.config import Settings
+from agent_memory.errors import InvalidInput
+from agent_memory.memory.identity import Caller
 from agent_memory.memory.quotas import Quotas
 from agent_memory.memory.ratelimit import RateLimiter
+from agent_memory.models import Pattern
 from agent_memory.storage.sizes import INLINE_BUILD_BYTES, fits
 from agent_memory.storage.store import MemoryStore
 
@@ -44,3 +47,28 @@ class ServiceBase:
         self._limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
         self.quotas = Quotas(settings)
         """Per-agent storage quotas: each store write that adds records carries its charge."""
+
+    async def _visible_pattern(self, caller: Caller, pattern_id: str) -> Pattern | None:
+        """The pattern ``pattern_id`` names for ``caller``: its own, else the one visible to it
+        (shared with it; any, for an observer). Ids are per author (issue #12), so this looks only
+        at patterns the caller may see: the answer never tells whether another agent uses the id."""
+        own = await self.store.get_own_pattern(caller.agent_id, pattern_id)
+        if own is not None:
+            return own
+        authors = [a for a in await self.store.pattern_authors(pattern_id) if a != caller.agent_id]
+        found = await asyncio.gather(*(self.store.get_own_pattern(a, pattern_id) for a in authors))
+        visible = [
+            p for p in found if p is not None and (caller.is_observer or p.visible_to(caller.agent_id))
+        ]
+        if len(visible) > 1:
+            raise InvalidInput(
+                f"pattern_id {pattern_id!r} names patterns of several agents visible to you "
+                f"({', '.join(sorted(p.agent_id for p in visible))}); pattern ids are per author: "
+                "ask one of them to store theirs under another id"
+            )
+        return visible[0] if visible else None
+
+    async def _in_every_space(self, get: Callable[[str, str], Awaitable[T]], record_id: str) -> list[T]:
+        """``get(agent, record_id)`` for every registered agent (an observer naming an id alone)."""
+        agents = sorted(p.agent_id for p in await self.store.all_agents())
+        return list(await asyncio.gather(*(get(a, record_id) for a in agents)))

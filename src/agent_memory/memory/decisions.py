@@ -28,9 +28,8 @@ class DecisionService(ServiceBase):
 
     async def _resolve_patterns(self, caller: Caller, pattern_ids: list[str]) -> list[tuple[str, str]]:
         async def resolve(pattern_id: str) -> tuple[str, str]:
-            author = await self.store.pattern_author(pattern_id)
-            pattern = await self.store.get_own_pattern(author, pattern_id) if author else None
-            if pattern is None or not pattern.visible_to(caller.agent_id):
+            pattern = await self._visible_pattern(caller, pattern_id)
+            if pattern is None:
                 raise NotFound(
                     f"patterns_applied: no pattern {pattern_id!r} visible to you; "
                     "list the ids returned by recall_patterns"
@@ -49,10 +48,14 @@ class DecisionService(ServiceBase):
         outcome: Outcome | None = None,
         decision_id: str | None = None,
         parent_decision_id: str | None = None,
+        parent_agent_id: str | None = None,
         patterns_applied: list[str] | None = None,
         memory_influenced: bool | None = None,
         agent_version: str | None = None,
     ) -> tuple[Decision, bool]:
+        """``parent_decision_id`` names one of the caller's decisions (checked), or, with
+        ``parent_agent_id``, another agent's: that one is not checked, since another agent's
+        decisions are private and an answer would tell whether the id exists (issue #12)."""
         caller.require_write("log decisions")
         now = self.clock()
         applied = list(dict.fromkeys(patterns_applied or []))
@@ -67,14 +70,21 @@ class DecisionService(ServiceBase):
             context=dict(context or {}),
             reasoning=dict(reasoning or {}),
             parent_decision_id=parent_decision_id,
+            parent_agent_id=None if parent_agent_id == caller.agent_id else parent_agent_id,
             patterns_applied=applied,
             memory_influenced=bool(applied) if memory_influenced is None else memory_influenced,
             outcome=outcome,
         )
-        if parent_decision_id is not None and await self.store.get_decision_ref(parent_decision_id) is None:
+        if parent_agent_id is not None and parent_decision_id is None:
+            raise InvalidInput("parent_agent_id names the author of parent_decision_id: pass both")
+        if (
+            parent_decision_id is not None
+            and decision.parent_agent_id is None
+            and await self.store.get_decision_ref(caller.agent_id, parent_decision_id) is None
+        ):
             raise NotFound(
-                f"parent_decision_id {parent_decision_id!r} does not exist (or has expired): "
-                "pass the decision_id returned by log_decision"
+                f"parent_decision_id {parent_decision_id!r}: no decision of yours with that id (or it "
+                "has expired); for another agent's decision, also pass parent_agent_id"
             )
         refs = await self._resolve_patterns(caller, applied) if applied else []
         return await self.store.put_decision(decision, refs, self.quotas.charge(caller.agent_id, "decisions"))
@@ -83,8 +93,8 @@ class DecisionService(ServiceBase):
         self, caller: Caller, decision_id: str, outcome: Outcome
     ) -> tuple[Decision, bool]:
         caller.require_write("record outcomes")
-        ref = await self.store.get_decision_ref(decision_id)
-        if ref is None or ref.agent_id != caller.agent_id:
+        ref = await self.store.get_decision_ref(caller.agent_id, decision_id)
+        if ref is None:
             raise NotFound(
                 f"no decision {decision_id!r} of yours: record outcomes only for decision_ids that "
                 "log_decision returned to you (decisions expire after "
@@ -92,9 +102,23 @@ class DecisionService(ServiceBase):
             )
         return await self.store.set_outcome(ref, outcome)
 
-    async def get_decision(self, caller: Caller, decision_id: str) -> Decision:
-        decision = await self.store.get_decision(decision_id)
-        if decision is None or not caller.may_read_agent(decision.agent_id):
+    async def get_decision(self, caller: Caller, decision_id: str, agent_id: str | None = None) -> Decision:
+        """One decision of ``agent_id`` (default: the caller's own; an observer reads any agent's,
+        and without ``agent_id`` looks in every registered agent's id space)."""
+        if agent_id is None and caller.is_observer:
+            found = [d for d in await self._in_every_space(self.store.get_decision, decision_id) if d]
+            if len(found) > 1:
+                raise InvalidInput(
+                    f"decision_id {decision_id!r} is used by several agents; read "
+                    "memory://agents/{agent_id}/decisions/{decision_id}"
+                )
+            decision = found[0] if found else None
+        else:
+            owner = agent_id or caller.agent_id
+            decision = (
+                await self.store.get_decision(owner, decision_id) if caller.may_read_agent(owner) else None
+            )
+        if decision is None:
             raise NotFound(f"no decision {decision_id!r} visible to you")
         return decision
 

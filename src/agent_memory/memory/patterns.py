@@ -105,17 +105,14 @@ class PatternService(ServiceBase):
     async def _own_pattern_for_write(
         self, caller: Caller, pattern_id: str, missing_hint: str = "omit expected_version to create it"
     ) -> Pattern:
-        current = await self.store.get_own_pattern(caller.agent_id, pattern_id)
-        if current is not None:
+        current = await self._visible_pattern(caller, pattern_id)
+        if current is not None and current.agent_id == caller.agent_id:
             return current
-        author = await self.store.pattern_author(pattern_id)
-        if author is not None:
-            other = await self.store.get_own_pattern(author, pattern_id)
-            if other is not None and other.visible_to(caller.agent_id):
-                raise AccessDenied(
-                    f"pattern {pattern_id!r} belongs to agent {author!r}; shared patterns are read-only "
-                    "to others: store your own pattern (omit pattern_id) instead"
-                )
+        if current is not None and current.visible_to(caller.agent_id):
+            raise AccessDenied(
+                f"pattern {pattern_id!r} belongs to agent {current.agent_id!r}; shared patterns are "
+                "read-only to others: store your own pattern (omit pattern_id) instead"
+            )
         raise NotFound(f"no pattern {pattern_id!r} of yours: {missing_hint}")
 
     async def share_pattern(self, caller: Caller, pattern_id: str, shared_with: list[str]) -> PatternResult:
@@ -137,9 +134,8 @@ class PatternService(ServiceBase):
         )
 
     async def get_pattern(self, caller: Caller, pattern_id: str) -> Pattern:
-        author = await self.store.pattern_author(pattern_id)
-        pattern = await self.store.get_own_pattern(author, pattern_id) if author else None
-        if pattern is None or not (pattern.visible_to(caller.agent_id) or caller.is_observer):
+        pattern = await self._visible_pattern(caller, pattern_id)
+        if pattern is None:
             raise NotFound(f"no pattern {pattern_id!r} visible to you")
         return pattern
 

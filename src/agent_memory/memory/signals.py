@@ -3,6 +3,7 @@ reads its inbox and acknowledges."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, Literal
@@ -115,12 +116,11 @@ class SignalService(RegistryService):
         signal_id: str,
         status: Literal["processed", "rejected"],
         decision_id: str | None = None,
+        from_agent: str | None = None,
     ) -> tuple[InboxEntry, bool]:
         caller.require_write("acknowledge signals")
-        signal = await self.store.get_signal(signal_id)
-        if signal is None or (
-            caller.agent_id not in signal.target_agents and signal.source_agent != caller.agent_id
-        ):
+        signal = await self._find_signal(caller, signal_id, from_agent)
+        if signal is None:
             raise NotFound(
                 f"no signal {signal_id!r} addressed to you (signals expire; read_inbox lists yours)"
             )
@@ -129,8 +129,8 @@ class SignalService(RegistryService):
                 f"you published signal {signal_id!r}; only its targets acknowledge it: {signal.target_agents}"
             )
         if decision_id is not None:
-            ref = await self.store.get_decision_ref(decision_id)
-            if ref is None or ref.agent_id != caller.agent_id:
+            ref = await self.store.get_decision_ref(caller.agent_id, decision_id)
+            if ref is None:
                 raise NotFound(f"decision_id {decision_id!r}: no decision of yours with that id")
         try:
             entry, created = await self.store.ack(caller.agent_id, signal, status, decision_id)
@@ -140,12 +140,37 @@ class SignalService(RegistryService):
             raise
         return entry.model_copy(update={"signal": _delivery_view(caller, entry.signal)}), created
 
-    async def get_signal(self, caller: Caller, signal_id: str) -> Signal:
-        signal = await self.store.get_signal(signal_id)
-        if signal is None or not (
-            caller.is_observer
-            or caller.agent_id == signal.source_agent
-            or caller.agent_id in signal.target_agents
-        ):
+    async def get_signal(self, caller: Caller, signal_id: str, from_agent: str | None = None) -> Signal:
+        signal = await self._find_signal(caller, signal_id, from_agent)
+        if signal is None:
             raise NotFound(f"no signal {signal_id!r} visible to you")
         return _delivery_view(caller, signal)
+
+    async def _find_signal(self, caller: Caller, signal_id: str, from_agent: str | None) -> Signal | None:
+        """The signal ``signal_id`` names for ``caller``: one it published, or one addressed to it
+        (found through its own refs), or, for an observer, ``from_agent``'s. Signal ids are per
+        source: when two sources used the id for the caller, ``from_agent`` picks one."""
+        if from_agent is not None:
+            sources = [from_agent]
+        elif caller.is_observer:
+            sources = sorted(await self._registered_ids())
+        else:
+            sources = list(
+                dict.fromkeys([caller.agent_id, *await self.store.signal_sources(caller.agent_id, signal_id)])
+            )
+        found = await asyncio.gather(*(self.store.get_signal(s, signal_id) for s in sources))
+        visible = [
+            s
+            for s in found
+            if s is not None
+            and (
+                caller.is_observer or caller.agent_id == s.source_agent or caller.agent_id in s.target_agents
+            )
+        ]
+        if len(visible) > 1:
+            named = ", ".join(s.source_agent for s in visible)
+            raise InvalidInput(
+                f"signal_id {signal_id!r} was used by several agents ({named}) for signals to you: "
+                "pass from_agent to say whose"
+            )
+        return visible[0] if visible else None

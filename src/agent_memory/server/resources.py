@@ -46,6 +46,15 @@ RESOURCES: dict[str, tuple[str, str]] = {
     ),
     "decision": ("memory://decisions/{decision_id}", "One decision, whole."),
     "signal": ("memory://signals/{signal_id}", "One signal, whole."),
+    # Ids are per author: these name the author when an id alone does not say whose it is.
+    "agent_decision": (
+        "memory://agents/{agent_id}/decisions/{decision_id}",
+        "One decision of an agent (yours; any, for an observer), whole.",
+    ),
+    "agent_signal": (
+        "memory://agents/{agent_id}/signals/{signal_id}",
+        "One signal an agent published, whole.",
+    ),
 }
 """Name -> (URI template, description) of every resource."""
 
@@ -126,3 +135,11 @@ def register(server: MCPServer[AppContext], running: dict[str, AppContext]) -> N
     @resource("signal")
     async def signal(signal_id: str, ctx: Context[AppContext]) -> str:
         return await _read(ctx, lambda m, c: m.get_signal(c, signal_id))
+
+    @resource("agent_decision")
+    async def agent_decision(agent_id: str, decision_id: str, ctx: Context[AppContext]) -> str:
+        return await _read(ctx, lambda m, c: m.get_decision(c, decision_id, agent_id))
+
+    @resource("agent_signal")
+    async def agent_signal(agent_id: str, signal_id: str, ctx: Context[AppContext]) -> str:
+        return await _read(ctx, lambda m, c: m.get_signal(c, signal_id, agent_id))

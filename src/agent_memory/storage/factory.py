@@ -10,6 +10,7 @@ from datetime import datetime
 from agent_memory.config import Settings
 from agent_memory.models import utcnow
 from agent_memory.storage.engine import ItemEngine, TableName
+from agent_memory.storage.layout import check_migrated
 from agent_memory.storage.store import MemoryStore
 
 
@@ -37,6 +38,10 @@ async def open_store(
     engine = await open_engine(settings)
     try:
         store = MemoryStore(engine, clock)
+        if settings.backend == "dynamodb":
+            # Ids are per author: tables of the earlier layout are refused until migrated (an
+            # embedded store migrates itself when opened: a schema version).
+            await check_migrated(engine, read_only=settings.read_only)
         if not settings.read_only:
             # One get once migrated; the first start after an upgrade indexes shared patterns.
             await store.backfill_shared_index()

@@ -7,14 +7,14 @@ agent_decisions
              gsi1 agent:{agent}#success#{true|false} / {iso}#{id}   (set when the outcome is known)
              gsi2 decision_type#{TYPE}                / {iso}#{agent}#{id}
              gsi3 agent:{agent}#decisions             / {iso}#{id}
-  id item    pk decision#{decision_id}           sk #id      (lookup by id alone; idempotency)
+  id item    pk agent:{agent}#decision_id#{decision_id}   sk #id   (lookup by id; idempotency)
 agent_memory_ltm
   pattern    pk agent:{agent}#pattern            sk {pattern_id}
              gsi1 agent:{agent}#pattern / {confidence}#{pattern_id}        (active only)
              gsi2 shared_pattern#{domain} / {confidence}#{agent}#{id}     (active and shared)
              gsi3 shared_pattern           / {confidence}#{agent}#{id}     (active and shared)
   history    pk agent:{agent}#pattern_history    sk {pattern_id}#v{version:08d}
-  id item    pk pattern#{pattern_id}             sk #id
+  by id      pk pattern#{pattern_id}             sk {agent}   (one per author using the id)
   learner    pk agent:{agent}#learner            sk {decision_type or *}
   shared to  pk shared_to#{reader or *}          sk {rank}#{agent}#{pattern_id}  (one per reader)
   shared cnt pk shared_by#{agent}                sk #count
@@ -31,9 +31,15 @@ agent_state
   budget     pk agent:{agent}#budget             sk {key}#{window start, epoch s, 12 digits}
   quota      pk agent:{agent}#quota              sk #usage   (storage counters: memory/quotas.py)
 agent_signals
-  signal     pk signal#{signal_id}               sk #signal
+  signal     pk agent:{source}#signal#{signal_id}        sk #signal
              gsi1 signal#{TYPE} / {iso}#{signal_id}
-  inbox      pk inbox#{agent}                    sk {status}#{iso}#{signal_id}
+  signal ref pk agent:{target}#signal_ref#{signal_id}    sk {source}   (a target finds it by id)
+  inbox      pk inbox#{agent}                    sk {status}#{iso}#{source}#{signal_id}
+
+Ids are per author (issue #12): a decision, pattern or signal id names a record within its
+author's space only, so the same id from two agents is two records and no write or read tells an
+agent whether another agent uses an id. Stores of the earlier layout (global id items) are
+rewritten by :mod:`agent_memory.storage.records.layout`.
 """
 
 from __future__ import annotations
@@ -83,8 +89,9 @@ def decision_timeline_pk(agent: str) -> str:
     return f"agent:{agent}#decisions"
 
 
-def decision_id_pk(decision_id: str) -> str:
-    return f"decision#{decision_id}"
+def decision_id_pk(agent: str, decision_id: str) -> str:
+    """The id item of one of ``agent``'s decisions (in the author's own partitions)."""
+    return f"agent:{agent}#decision_id#{decision_id}"
 
 
 ID_SK = "#id"
@@ -121,7 +128,13 @@ def pattern_history_sk(pattern_id: str, version: int) -> str:
 
 
 def pattern_id_pk(pattern_id: str) -> str:
+    """Who uses a pattern id: one item per author (sk :func:`pattern_author_sk`). Never answered
+    as such: a reader resolves an id to the patterns among them that are visible to it."""
     return f"pattern#{pattern_id}"
+
+
+def pattern_author_sk(agent: str) -> str:
+    return agent
 
 
 def shared_reader_pk(reader: str) -> str:
@@ -222,8 +235,8 @@ def budget_sk(key: str, window_start: int) -> str:
 # --- agent_signals --------------------------------------------------------------------------------
 
 
-def signal_pk(signal_id: str) -> str:
-    return f"signal#{signal_id}"
+def signal_pk(source: str, signal_id: str) -> str:
+    return f"agent:{source}#signal#{signal_id}"
 
 
 SIGNAL_SK = "#signal"
@@ -241,8 +254,18 @@ def inbox_pk(agent: str) -> str:
     return f"inbox#{agent}"
 
 
-def inbox_sk(status: str, created: datetime, signal_id: str) -> str:
-    return f"{status}#{iso(created)}#{signal_id}"
+def signal_ref_pk(target: str, signal_id: str) -> str:
+    """A target's reference to a signal addressed to it (sk :func:`signal_ref_sk`, the source):
+    how it finds the signal by the id its inbox shows."""
+    return f"agent:{target}#signal_ref#{signal_id}"
+
+
+def signal_ref_sk(source: str) -> str:
+    return source
+
+
+def inbox_sk(status: str, created: datetime, source: str, signal_id: str) -> str:
+    return f"{status}#{iso(created)}#{source}#{signal_id}"
 
 
 def delivery_attr(agent: str) -> str:

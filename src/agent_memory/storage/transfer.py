@@ -18,6 +18,8 @@ Import merges into the target store, which may already hold memory (README, "Mov
   rollup bucket the target does not have at all is copied from the file (so figures of records past
   retention in the source survive an import into a fresh store); tool-usage counters keep, per day
   and tool, the larger count of the two stores;
+- an export of an earlier version, whose decision, pattern and signal ids were global, is
+  rewritten into per-author ids as it is read (see :mod:`agent_memory.storage.layout`);
 - importing the same file twice changes nothing the second time; an import interrupted half-way can
   be run again (each record is written in one transaction with its counters, counter copies last);
 - ``dry_run`` plans everything and writes nothing: the report says what would change.
@@ -41,6 +43,7 @@ from agent_memory.errors import InvalidInput
 from agent_memory.models import Outcome
 from agent_memory.storage import keys
 from agent_memory.storage.engine import TABLES, Delete, Item, ItemEngine, Put, TableName, Update, WriteOp
+from agent_memory.storage.layout import upgrade
 from agent_memory.storage.records.base import REQUEST_TOKEN
 from agent_memory.storage.records.quotas import is_quota_item
 from agent_memory.storage.records.validate import InvalidItem, validate_item
@@ -111,13 +114,18 @@ def parse_lines(lines: Iterable[str]) -> Iterable[tuple[TableName, dict[str, Any
                 f"line {number}: expected {{'table': one of {list(TABLES)}, 'item': {{pk, sk, ...}}}}"
             )
         try:
-            # Every line through its record model, keys recomputed from the content: a line cannot
-            # forge a record "by" another agent, nor plant a row that breaks later reads.
-            validate_item(table, item)
-        except InvalidItem as exc:
-            raise InvalidInput(f"line {number} ({table}): {exc}; nothing was imported") from exc
-        if not is_quota_item(table, item):  # a target keeps its own quota counters
-            yield table, item
+            # An export of an earlier version (global ids) is rewritten into per-author ids first.
+            current = upgrade(table, item) or [item]
+            for one in current:
+                # Every line through its record model, keys recomputed from the content: a line
+                # cannot forge a record "by" another agent, nor plant a row that breaks later reads.
+                validate_item(table, one)
+        except (InvalidItem, KeyError, TypeError, ValueError) as exc:
+            problem = exc if isinstance(exc, InvalidItem) else f"not an item agent-memory writes ({exc!r})"
+            raise InvalidInput(f"line {number} ({table}): {problem}; nothing was imported") from exc
+        for one in current:
+            if not is_quota_item(table, one):  # a target keeps its own quota counters
+                yield table, one
 
 
 # --------------------------------------------------------------------------------------------------
@@ -129,7 +137,7 @@ def kind_of(table: TableName, item: Item) -> str:
     """The record kind of an item, as the report names it (from the key design in ``keys``)."""
     pk, sk = str(item["pk"]), str(item["sk"])
     if table == "decisions":
-        return "decision id" if pk.startswith("decision#") else "decision"
+        return "decision id" if "#decision_id#" in pk else "decision"
     if table == "ltm":
         for suffix, kind in (("#pattern", "pattern"), ("#pattern_history", "pattern version"),
                              ("#learner", "learner state")):  # fmt: skip
@@ -137,7 +145,9 @@ def kind_of(table: TableName, item: Item) -> str:
                 return kind
         return "pattern id" if pk.startswith("pattern#") else "other"
     if table == "signals":
-        return "signal" if pk.startswith("signal#") else "inbox entry" if pk.startswith("inbox#") else "other"
+        if pk.startswith("inbox#"):
+            return "inbox entry"
+        return "signal ref" if "#signal_ref#" in pk else "signal" if "#signal#" in pk else "other"
     for prefix, kind in (("rollup#", "decision rollup"), ("sigrollup#", "signal rollup"),
                          ("usage#", "tool usage"), ("registry", "agent")):  # fmt: skip
         if pk.startswith(prefix):

@@ -23,6 +23,7 @@ async def log_decision(app: AppContext, caller: Caller, req: rq.LogDecision) -> 
         outcome=_outcome(req.outcome) if req.outcome else None,
         decision_id=req.decision_id,
         parent_decision_id=req.parent_decision_id,
+        parent_agent_id=req.parent_agent_id,
         patterns_applied=req.patterns_applied,
         memory_influenced=req.memory_influenced,
     )

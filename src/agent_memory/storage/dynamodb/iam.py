@@ -11,24 +11,26 @@ Two policies:
   agent's own credentials). ``dynamodb:LeadingKeys`` limits it to partitions the key design
   (:mod:`agent_memory.storage.keys`) gives it:
 
-  * its own partitions, every data action: ``agent:{id}`` and ``agent:{id}#*`` (decisions, their
-    success and timeline indexes, patterns, pattern history, learner progress, notes, budgets,
-    state and checkpoints), ``rollup#{id}#*``, ``sigrollup#{id}#*``, ``inbox#{id}``;
-  * shared partitions whose keys carry no agent: the registry, the daily usage counters, the id
-    items of decisions and patterns (``decision#*``, ``pattern#*``), signals (``signal#*``, and
-    their by-type index), the shared-pattern indexes (``shared_pattern``, ``shared_pattern#*``,
-    ``shared_to#*`` for what is shared with everyone) and the application counters of patterns
-    (``reports#*``);
+  * its own partitions, every data action: ``agent:{id}`` and ``agent:{id}#*`` (decisions and
+    their id items, their success and timeline indexes, patterns, pattern history, learner
+    progress, notes, budgets, state and checkpoints, the signals it published and its refs to
+    signals addressed to it), ``rollup#{id}#*``, ``sigrollup#{id}#*``, ``inbox#{id}``;
+  * shared partitions whose keys carry no agent: the registry, the daily usage counters, the
+    by-id entries of patterns (``pattern#*``: which authors use an id), the signals' by-type
+    index, the shared-pattern indexes (``shared_pattern``, ``shared_pattern#*``, ``shared_to#*``
+    for what is shared with everyone) and the application counters of patterns (``reports#*``);
   * its own per-reader index ``shared_to#{id}``: the patterns shared with it by name, each entry
     carrying the pattern's content, so recall never reads an author's partition;
   * delivery into other agents' partitions, write only: ``PutItem`` of an inbox entry
-    (``inbox#*``) and ``UpdateItem`` of their signal counters (``sigrollup#*``), which
-    ``publish_signal`` writes in its transaction. No read of them.
+    (``inbox#*``) and of a signal ref (``agent:*#signal_ref#*``), and ``UpdateItem`` of their
+    signal counters (``sigrollup#*``), which ``publish_signal`` writes in its transaction;
+  * a signal addressed to it, in its source's partitions (``agent:*#signal#*``): ``GetItem``
+    (get_signal, ack_signal) and ``UpdateItem`` (its delivery status, on ack).
 
-  What IAM cannot express, and the server does: a shared item (a signal, an id item) is readable
-  by any agent holding the policy, whoever it concerns; and the server stamps authors, which an
-  agent with direct table access could forge. Agents that must not trust each other go through the
-  HTTP server with bearer tokens (docs/DEPLOYMENT.md#least-privilege).
+  What IAM cannot express, and the server does: a signal is readable by any agent holding the
+  policy, whether or not it is a target, and so are the authors of a pattern id; and the server
+  stamps authors, which an agent with direct table access could forge. Agents that must not trust
+  each other go through the HTTP server with bearer tokens (docs/DEPLOYMENT.md#least-privilege).
 
 ``dynamodb:LeadingKeys`` is the partition key of the table, or of the index a Query reads. In a
 ``TransactWriteItems`` each operation is authorised as its own action (PutItem, UpdateItem,
@@ -69,9 +71,8 @@ these PartiQL* actions."""
 SHARED_LEADING_KEYS = (
     keys.REGISTRY_PK,
     keys.usage_pk("*"),
-    keys.decision_id_pk("*"),
     keys.pattern_id_pk("*"),
-    keys.signal_pk("*"),
+    keys.signal_type_pk("*"),
     keys.SHARED_ALL_PK,
     keys.shared_domain_pk("*"),
     keys.shared_reader_pk("${*}"),  # IAM's ${*} is a literal '*': what is shared with everyone
@@ -187,6 +188,20 @@ def agent_policy(agent: str, prefix: str = "", region: str = "*", account: str =
                 "Action": ["dynamodb:PutItem"],
                 "Resource": by_table["signals"],
                 "Condition": leading([keys.inbox_pk("*")]),
+            },
+            {
+                "Sid": "ReferSignalsToTargets",
+                "Effect": "Allow",
+                "Action": ["dynamodb:PutItem"],
+                "Resource": by_table["signals"],
+                "Condition": leading([keys.signal_ref_pk("*", "*")]),
+            },
+            {
+                "Sid": "ReadAndAckSignalsAddressedToYou",
+                "Effect": "Allow",
+                "Action": ["dynamodb:GetItem", "dynamodb:UpdateItem"],
+                "Resource": by_table["signals"],
+                "Condition": leading([keys.signal_pk("*", "*")]),
             },
             {
                 "Sid": "CountDeliveries",

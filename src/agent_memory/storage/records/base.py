@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -52,6 +52,27 @@ def content_token(*parts: Any) -> str:
 def written_by(failure: ConditionFailed, token: str) -> bool:
     """Whether the item a condition failed on was written by the request holding ``token``."""
     return failure.item is not None and failure.item.get(REQUEST_TOKEN) == token
+
+
+async def write_once(write: Callable[[], Awaitable[None]], token: str, *, index: int = 0) -> Item | None:
+    """Run ``write`` (one transaction, e.g. ``lambda: engine.write(ops)`` or a quota-counted write),
+    whose operation ``index`` is a conditional write of an item carrying ``token`` as
+    :data:`REQUEST_TOKEN`.
+
+    Returns None when the write happened now. When the condition failed on an item that carries
+    this very token, the write happened earlier: this is its retry (by botocore, or by the caller
+    with the same request), and only the first answer was lost; that item is returned, and the
+    caller answers success as the first attempt would have. Any other failure is raised as is
+    (:class:`ConditionFailed`), for the caller to explain.
+    """
+    try:
+        await write()
+    except ConditionFailed as exc:
+        if exc.index == index and written_by(exc, token):
+            assert exc.item is not None
+            return exc.item
+        raise
+    return None
 
 
 def strip_keys(item: Item, *extra: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from agent_memory.storage.records.base import (
     dump_compact,
     new_request_token,
     strip_keys,
-    written_by,
+    write_once,
 )
 from agent_memory.storage.records.patterns import feedback_ops
 from agent_memory.storage.records.quotas import Charge, Counted, QuotaRecords
@@ -61,6 +61,7 @@ class DecisionRecords(QuotaRecords):
         One transaction: the decision, its id item, two rollup counters, and access counters of
         applied patterns. Returns (decision, created). A retry with the same ``decision_id`` and
         payload returns the stored decision with created=False; another payload is a Conflict.
+        Ids are per author: another agent's decision with the same id is another record.
         Requests: 1 transaction (+1 get + 1 get when the id already exists).
         """
         d = decision
@@ -83,10 +84,11 @@ class DecisionRecords(QuotaRecords):
             item["gsi1pk"] = keys.decision_success_pk(d.agent_id, d.outcome.success)
             item["gsi1sk"] = keys.decision_sk(d.created_at, d.decision_id)
             delta = rollups.merge(delta, rollups.outcome_recorded(d.outcome, d.memory_influenced))
-        # The id item holds what the decision's key is built from (its own key holds the id);
-        # items of earlier versions also carried decision_id, ref_pk and ref_sk: both are read.
+        # The id item, in the author's own partitions (ids are per author), holds what the
+        # decision's key is built from; items of earlier versions also carried decision_id,
+        # ref_pk and ref_sk: both are read.
         id_item: Item = {
-            "pk": keys.decision_id_pk(d.decision_id),
+            "pk": keys.decision_id_pk(d.agent_id, d.decision_id),
             "sk": keys.ID_SK,
             "ttl": ttl,
             "agent_id": d.agent_id,
@@ -105,21 +107,18 @@ class DecisionRecords(QuotaRecords):
             *feedback_ops(pattern_refs, applied=False, success=None, now=d.created_at, by=d.agent_id),
         ]
         try:
-            await self.counted_write(ops, charge, Counted(1, [id_item, item], d.expires_at))
+            counted = Counted(1, [id_item, item], d.expires_at)
+            if await write_once(lambda: self.counted_write(ops, charge, counted), token) is not None:
+                return d, True  # this very call wrote it; only its first answer was lost
         except ConditionFailed as exc:
             if exc.index not in (0, 1):
                 raise
-            if exc.index == 0 and written_by(exc, token):
-                return d, True  # this very call wrote it; only its first answer was lost
-            existing = await self.get_decision(d.decision_id)
+            # The id is taken in the author's own space: by the author itself, so the answer
+            # tells nothing about any other agent.
+            existing = await self.get_decision(d.agent_id, d.decision_id)
             if existing is None:
                 raise Conflict(
                     f"decision_id {d.decision_id!r} is being written concurrently: retry the call"
-                ) from exc
-            if existing.agent_id != d.agent_id:
-                raise Conflict(
-                    f"decision_id {d.decision_id!r} is already in use: choose another id "
-                    "(or omit it and the server generates one)"
                 ) from exc
             if not existing.content_equals(d):
                 raise Conflict(
@@ -130,9 +129,9 @@ class DecisionRecords(QuotaRecords):
             return existing, False
         return d, True
 
-    async def get_decision_ref(self, decision_id: str) -> DecisionRef | None:
-        """The id item of a decision. Requests: 1 consistent get."""
-        item = await self.engine.get("decisions", keys.decision_id_pk(decision_id), keys.ID_SK)
+    async def get_decision_ref(self, agent: str, decision_id: str) -> DecisionRef | None:
+        """The id item of one of ``agent``'s decisions. Requests: 1 consistent get."""
+        item = await self.engine.get("decisions", keys.decision_id_pk(agent, decision_id), keys.ID_SK)
         if not self._live(item):
             return None
         assert item is not None
@@ -149,9 +148,9 @@ class DecisionRecords(QuotaRecords):
             sk=item.get("ref_sk") or keys.decision_sk(created_at, decision_id),
         )
 
-    async def get_decision(self, decision_id: str) -> Decision | None:
-        """A decision by id alone. Requests: 2 consistent gets."""
-        ref = await self.get_decision_ref(decision_id)
+    async def get_decision(self, agent: str, decision_id: str) -> Decision | None:
+        """One of ``agent``'s decisions by its id. Requests: 2 consistent gets."""
+        ref = await self.get_decision_ref(agent, decision_id)
         if ref is None:
             return None
         item = await self.engine.get("decisions", ref.pk, ref.sk)

@@ -31,6 +31,8 @@ _NOT_STORED = ("feedback", "evidence")
 
 
 _SHARED_RACE = "another of your patterns was shared at the same time: retry the call"
+MAX_AUTHORS = 1000
+"""Most authors of one pattern id a lookup reads (one per agent: bounded by the team's size)."""
 
 
 def _readers(p: Pattern) -> list[str]:
@@ -120,33 +122,34 @@ class PatternRecords(QuotaRecords):
         return ops
 
     async def create_pattern(self, p: Pattern, charge: Charge | None = None) -> Pattern:
-        """Create version 1. Requests: 1 transaction (pattern, id item, history entry, one index
+        """Create version 1 in the author's own space (ids are per author: another agent's
+        pattern with the same id is another pattern, and creating this one tells nothing about
+        it). Requests: 1 transaction (pattern, history entry, the author's by-id entry, one index
         entry per reader, the author's shared counter) + 1 get when shared."""
         index_set, _ = self._pattern_index_attrs(p)
         item = {**dump(p, *_NOT_STORED), **index_set, "pk": keys.pattern_pk(p.agent_id), "sk": p.pattern_id}
-        id_item = {"pk": keys.pattern_id_pk(p.pattern_id), "sk": keys.ID_SK, "agent_id": p.agent_id}
+        by_id = {
+            "pk": keys.pattern_id_pk(p.pattern_id),
+            "sk": keys.pattern_author_sk(p.agent_id),
+            "agent_id": p.agent_id,
+        }
         count_ops = await self._shared_count_ops(p.agent_id, 1 if _readers(p) else 0)
         history = self._history_put(p)
         try:
             await self.counted_write(
                 [
-                    Put("ltm", id_item, (Cond.not_exists(),)),
                     Put("ltm", item, (Cond.not_exists(),)),
                     history,
                     *count_ops,
+                    Put("ltm", by_id),
                     *self._reader_ops(None, p),
                 ],
                 charge,
                 Counted(1, [item, history.item]),
             )
         except ConditionFailed as exc:
-            if count_ops and exc.index == 3:
-                raise Conflict(
-                    "another of your patterns was shared at the same time: retry the call"
-                ) from exc
-            owner = await self.engine.get("ltm", keys.pattern_id_pk(p.pattern_id), keys.ID_SK)
-            if owner is not None and owner.get("agent_id") != p.agent_id:
-                raise Conflict(f"pattern_id {p.pattern_id!r} is already in use: choose another id") from exc
+            if count_ops and exc.index == 2:
+                raise Conflict(_SHARED_RACE) from exc
             current = await self.get_own_pattern(p.agent_id, p.pattern_id)
             version = current.version if current else None
             raise VersionConflict(
@@ -195,9 +198,7 @@ class PatternRecords(QuotaRecords):
             except ConditionFailed as exc:
                 if not (count_ops and exc.index == 2):
                     return await self._stale(p, expected_version, exc)
-                raise Conflict(
-                    "another of your patterns was shared at the same time: retry the call"
-                ) from exc
+                raise Conflict(_SHARED_RACE) from exc
             stored = await self.get_own_pattern(p.agent_id, p.pattern_id)
             assert stored is not None
             return stored
@@ -224,10 +225,19 @@ class PatternRecords(QuotaRecords):
         item = await self.engine.get("ltm", keys.pattern_pk(agent), pattern_id, consistent=consistent)
         return _pattern(item) if item is not None else None
 
-    async def pattern_author(self, pattern_id: str) -> str | None:
-        """Requests: 1 consistent get."""
-        item = await self.engine.get("ltm", keys.pattern_id_pk(pattern_id), keys.ID_SK)
-        return str(item["agent_id"]) if item else None
+    async def pattern_authors(self, pattern_id: str) -> list[str]:
+        """The agents that have a pattern with this id (each at most one). Not an answer to give
+        anyone: callers keep only the patterns visible to the reader. Requests: 1 consistent query
+        per 100 authors (one entry per agent using the id)."""
+        authors: list[str] = []
+        start = None
+        while len(authors) < MAX_AUTHORS:
+            page = await self.engine.query("ltm", keys.pattern_id_pk(pattern_id), limit=100, start=start)
+            authors += [str(item["agent_id"]) for item in page.items]
+            if page.last_key is None:
+                break
+            start = page.last_key
+        return authors
 
     async def query_own_patterns(
         self,

@@ -10,25 +10,54 @@ from agent_memory.errors import Conflict, NotFound
 from agent_memory.limits import MAX_SIGNAL_TTL_HOURS
 from agent_memory.models import Delivery, DeliveryStatus, InboxEntry, Page, Signal
 from agent_memory.storage import keys
-from agent_memory.storage.engine import Cond, ConditionFailed, Delete, Item, Put, Update, WriteOp
+from agent_memory.storage.engine import (
+    MAX_TRANSACTION_ITEMS,
+    Cond,
+    ConditionFailed,
+    Delete,
+    Item,
+    Put,
+    Update,
+    WriteOp,
+)
 from agent_memory.storage.records.base import (
     REQUEST_TOKEN,
     STORED,
     dump,
     new_request_token,
     strip_keys,
-    written_by,
+    write_once,
 )
 from agent_memory.storage.records.quotas import Charge, Counted, QuotaRecords
+
+MAX_SOURCES = 100
+"""Most sources of one signal id a target's lookup reads (each source holds an id once)."""
+
+
+def signal_refs(s: Signal) -> list[Item]:
+    """One ref per target, in the target's own partitions: the target finds the signal by the id
+    its inbox shows without any read of a key another agent could probe."""
+    ttl = keys.epoch(s.expires_at)
+    return [
+        {
+            "pk": keys.signal_ref_pk(t, s.signal_id),
+            "sk": keys.signal_ref_sk(s.source_agent),
+            "ttl": ttl,
+            "source_agent": s.source_agent,
+        }
+        for t in s.target_agents
+    ]
 
 
 class SignalRecords(QuotaRecords):
     async def publish_signal(self, signal: Signal, charge: Charge | None = None) -> tuple[Signal, bool]:
         """Store a signal and one pending inbox entry per target, all or nothing.
 
-        One transaction: signal + N inbox entries + the rollup counters (source: published;
-        each target: received in the publish hour, due in the expiry hour). Idempotent on
-        ``signal_id`` like decisions. Requests: 1 transaction (+1 get on a retry).
+        One transaction: signal + N inbox entries + N signal refs (how a target finds the signal
+        by its id) + the rollup counters (source: published; each target: received in the publish
+        hour, due in the expiry hour). Idempotent on (source, ``signal_id``) like decisions: ids
+        are per source. Requests: 1 transaction (+1 get on a retry); a signal whose operations
+        exceed one transaction (DynamoDB holds 100) writes its refs first, in a second one.
         """
         s = signal.model_copy(update={"processing_status": {t: Delivery() for t in signal.target_agents}})
         ttl = keys.epoch(s.expires_at)
@@ -36,7 +65,7 @@ class SignalRecords(QuotaRecords):
         sig_item: Item = {
             **dump(s, "processing_status"),
             **{keys.delivery_attr(t): dump(Delivery()) for t in s.target_agents},
-            "pk": keys.signal_pk(s.signal_id),
+            "pk": keys.signal_pk(s.source_agent, s.signal_id),
             "sk": keys.SIGNAL_SK,
             "ttl": ttl,
             "gsi1pk": keys.signal_type_pk(s.signal_type),
@@ -51,7 +80,7 @@ class SignalRecords(QuotaRecords):
                     "signals",
                     {
                         "pk": keys.inbox_pk(target),
-                        "sk": keys.inbox_sk("pending", s.created_at, s.signal_id),
+                        "sk": keys.inbox_sk("pending", s.created_at, s.source_agent, s.signal_id),
                         "ttl": ttl,
                         "agent_id": target,
                         "signal": signal_doc,
@@ -75,20 +104,28 @@ class SignalRecords(QuotaRecords):
             Update("state", keys.signal_rollup_pk(agent, "hour"), hour, add=delta)
             for (agent, hour), delta in deltas.items()
         ]
+        ref_items = signal_refs(s)
+        refs: list[WriteOp] = [Put("signals", ref) for ref in ref_items]
+        # The refs are the source's writes too: counted with the signal.
+        counted = Counted(1, [*counted.items, *ref_items], s.expires_at)
+        quota_ops = 0 if charge is None else 1  # counted_write adds the counter update
+        if len(ops) + len(refs) + quota_ops <= MAX_TRANSACTION_ITEMS:
+            ops += refs
+        else:
+            # Refs first: one whose signal was never written (this transaction failed) points at
+            # nothing and is ignored by lookups (they check the signal's targets).
+            await self.engine.write(refs)
         try:
-            await self.counted_write(ops, charge, counted)
+            if await write_once(lambda: self.counted_write(ops, charge, counted), token) is not None:
+                return s, True  # this very call wrote it; only its first answer was lost
         except ConditionFailed as exc:
             if exc.index != 0:
                 raise
-            if written_by(exc, token):
-                return s, True  # this very call wrote it; only its first answer was lost
-            existing = await self.get_signal(s.signal_id)
+            existing = await self.get_signal(s.source_agent, s.signal_id)
             if existing is None:
                 raise Conflict(
                     f"signal_id {s.signal_id!r} is already in use (or expired): choose another id"
                 ) from exc
-            if existing.source_agent != s.source_agent:
-                raise Conflict(f"signal_id {s.signal_id!r} is already in use: choose another id") from exc
             if not existing.content_equals(s):
                 raise Conflict(
                     f"signal {s.signal_id!r} was already published with different content: "
@@ -98,10 +135,18 @@ class SignalRecords(QuotaRecords):
             return existing, False
         return s, True
 
-    async def get_signal(self, signal_id: str) -> Signal | None:
-        """Requests: 1 consistent get."""
-        item = await self.engine.get("signals", keys.signal_pk(signal_id), keys.SIGNAL_SK)
+    async def get_signal(self, source: str, signal_id: str) -> Signal | None:
+        """A signal ``source`` published. Requests: 1 consistent get."""
+        item = await self.engine.get("signals", keys.signal_pk(source, signal_id), keys.SIGNAL_SK)
         return _signal(item) if self._live(item) and item is not None else None
+
+    async def signal_sources(self, target: str, signal_id: str) -> list[str]:
+        """The sources of the live signals ``signal_id`` addressed to ``target`` (normally one;
+        two when two sources chose the same id). Requests: 1 consistent query of the target's
+        own refs."""
+        page = await self.engine.query("signals", keys.signal_ref_pk(target, signal_id), limit=MAX_SOURCES)
+        now = self.clock()
+        return [str(item["source_agent"]) for item in page.items if self._live(item, now)]
 
     async def read_inbox(
         self, agent: str, *, status: DeliveryStatus, signal_type: str | None, limit: int, cursor: str | None
@@ -177,7 +222,7 @@ class SignalRecords(QuotaRecords):
         signal_doc = dump(signal, "processing_status")
         done_item: Item = {
             "pk": keys.inbox_pk(agent),
-            "sk": keys.inbox_sk(status, signal.created_at, signal.signal_id),
+            "sk": keys.inbox_sk(status, signal.created_at, signal.source_agent, signal.signal_id),
             "ttl": keys.epoch(signal.expires_at),
             "agent_id": agent,
             "signal": signal_doc,
@@ -196,7 +241,7 @@ class SignalRecords(QuotaRecords):
             Delete(
                 "signals",
                 keys.inbox_pk(agent),
-                keys.inbox_sk("pending", signal.created_at, signal.signal_id),
+                keys.inbox_sk("pending", signal.created_at, signal.source_agent, signal.signal_id),
                 (Cond.exists(),),
             ),
         ]
@@ -204,7 +249,7 @@ class SignalRecords(QuotaRecords):
         ops.append(
             Update(
                 "signals",
-                keys.signal_pk(signal.signal_id),
+                keys.signal_pk(signal.source_agent, signal.signal_id),
                 keys.SIGNAL_SK,
                 set={keys.delivery_attr(agent): dump(delivery)},
                 conditions=(Cond.exists(),),
@@ -219,7 +264,7 @@ class SignalRecords(QuotaRecords):
         except ConditionFailed as exc:
             if exc.index not in (0, 2):
                 raise
-            current = await self.get_signal(signal.signal_id)
+            current = await self.get_signal(signal.source_agent, signal.signal_id)
             if current is None:
                 raise NotFound(f"signal {signal.signal_id!r} has expired") from exc
             prior = current.processing_status.get(agent)

@@ -14,7 +14,7 @@ from agent_memory.storage.records.base import (
     dump,
     new_request_token,
     strip_keys,
-    written_by,
+    write_once,
 )
 from agent_memory.storage.records.quotas import Charge, Counted, QuotaRecords
 
@@ -78,10 +78,10 @@ class StateRecords(QuotaRecords):
             ops.append(Put("state", cp_item))
             counted = Counted(1, [cp_item])
         try:
-            await self.counted_write(ops, charge if counted.count else None, counted)
+            mine = await write_once(
+                lambda: self.counted_write(ops, charge if counted.count else None, counted), token
+            )
         except ConditionFailed as exc:
-            if exc.index == 0 and written_by(exc, token) and exc.item is not None:
-                return AgentState.model_validate(strip_keys(exc.item), context=STORED)
             current = await self.get_state(state.agent_id)
             raise VersionConflict(
                 f"state version {expected_version} is stale; current version is {current.version}: "
@@ -89,6 +89,8 @@ class StateRecords(QuotaRecords):
                 current=current,
                 current_version=current.version,
             ) from exc
+        if mine is not None:  # this very request wrote it; only its first answer was lost
+            return AgentState.model_validate(strip_keys(mine), context=STORED)
         return state
 
     async def list_checkpoints(self, agent: str, *, limit: int, cursor: str | None) -> Page[StateCheckpoint]:

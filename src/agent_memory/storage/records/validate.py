@@ -106,7 +106,7 @@ def _signal(item: Item) -> None:
     data = {k: v for k, v in strip_keys(item, *_INDEX).items() if not k.startswith(prefix)}
     data["processing_status"] = {k[len(prefix) :]: v for k, v in item.items() if k.startswith(prefix)}
     s = _model(Signal, data)
-    _expect(item, keys.signal_pk(s.signal_id), keys.SIGNAL_SK)
+    _expect(item, keys.signal_pk(s.source_agent, s.signal_id), keys.SIGNAL_SK)
     for target in s.processing_status:
         if target not in s.target_agents:
             raise InvalidItem(f"delivery for {target!r}, who is not a target of the signal")
@@ -117,25 +117,39 @@ def _inbox(item: Item) -> None:
     _expect(
         item,
         keys.inbox_pk(e.agent_id),
-        keys.inbox_sk(e.delivery.status, e.signal.created_at, e.signal.signal_id),
+        keys.inbox_sk(e.delivery.status, e.signal.created_at, e.signal.source_agent, e.signal.signal_id),
     )
     if e.agent_id not in e.signal.target_agents:
         raise InvalidItem(f"inbox entry of {e.agent_id!r}, who is not a target of the signal")
 
 
-def _id_item(field: str) -> Callable[[Item], None]:
-    def check(item: Item) -> None:
-        value, agent = item.get(field), item.get("agent_id")
-        if not isinstance(value, str) and field != "agent_id":
-            raise InvalidItem(f"id item without {field}")
-        if not isinstance(agent, str):
-            raise InvalidItem("id item without agent_id")
-        _model(
-            AgentProfile,
-            {"agent_id": agent, "first_seen": "2000-01-01T00:00:00Z", "last_seen": "2000-01-01T00:00:00Z"},
-        )
+def _agent(value: Any) -> str:
+    if not isinstance(value, str):
+        raise InvalidItem("item without agent_id")
+    _model(
+        AgentProfile,
+        {"agent_id": value, "first_seen": "2000-01-01T00:00:00Z", "last_seen": "2000-01-01T00:00:00Z"},
+    )
+    return value
 
-    return check
+
+def _decision_id_item(item: Item) -> None:
+    agent = _agent(item.get("agent_id"))
+    decision_id = str(item["pk"]).rsplit("#decision_id#", 1)[-1]
+    _expect(item, keys.decision_id_pk(agent, decision_id), keys.ID_SK)
+    for name in ("decision_type", "created_at"):
+        if not isinstance(item.get(name), str):
+            raise InvalidItem(f"decision id item without {name}")
+
+
+def _pattern_by_id(item: Item) -> None:
+    agent = _agent(item.get("agent_id"))
+    _expect(item, str(item["pk"]), keys.pattern_author_sk(agent))
+
+
+def _signal_ref(item: Item) -> None:
+    source = _agent(item.get("source_agent"))
+    _expect(item, str(item["pk"]), keys.signal_ref_sk(source))
 
 
 def _counters(*skip: str) -> Callable[[Item], None]:
@@ -146,11 +160,16 @@ def _accept(item: Item) -> None:
     return None
 
 
-# (table, pk prefix, pk suffix, checker): the first match wins; order matters.
+# (table, pk prefix, pk suffix, checker): the first match wins; order matters. Families whose
+# key has a fixed middle (ids within an author's partitions) come first, in _BY_MIDDLE.
+_BY_MIDDLE: list[tuple[TableName, str, Callable[[Item], None]]] = [
+    ("decisions", "#decision_id#", _decision_id_item),
+    ("signals", "#signal_ref#", _signal_ref),
+    ("signals", "#signal#", _signal),
+]
 _FAMILIES: list[tuple[TableName, str, str, Callable[[Item], None]]] = [
-    ("decisions", "decision#", "", _id_item("agent_id")),  # the id is in its key
     ("decisions", "agent:", "", _decision),
-    ("ltm", "pattern#", "", _id_item("agent_id")),
+    ("ltm", "pattern#", "", _pattern_by_id),
     ("ltm", "agent:", "#pattern_history", _pattern_version),
     ("ltm", "agent:", "#pattern", _pattern),
     ("ltm", "agent:", "#learner", _accept),
@@ -164,7 +183,6 @@ _FAMILIES: list[tuple[TableName, str, str, Callable[[Item], None]]] = [
     ("state", "rollup#", "", _counters("bucket", "decision_type")),
     ("state", "sigrollup#", "", _counters("bucket")),
     ("state", "usage#", "", _counters("tool", "day")),
-    ("signals", "signal#", "", _signal),
     ("signals", "inbox#", "", _inbox),
 ]
 
@@ -176,6 +194,11 @@ def validate_item(table: TableName, item: Item) -> None:
         raise InvalidItem("pk and sk must be strings")
     if any(ord(c) < 0x20 for c in pk + item["sk"]):
         raise InvalidItem("keys hold control characters")
+    if pk.startswith("agent:"):
+        for family_table, middle, check in _BY_MIDDLE:
+            if table == family_table and middle in pk:
+                check(item)
+                return
     for family_table, prefix, suffix, check in _FAMILIES:
         if table == family_table and pk.startswith(prefix) and pk.endswith(suffix):
             check(item)

@@ -12,9 +12,13 @@ on the write lock and the second one finds nothing left to do.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent_memory.errors import ConfigurationError
+from agent_memory.storage import layout
+from agent_memory.storage.engine import TableName
+from agent_memory.storage.sqlite import items as rows
 
 PATH_SETTING = "AGENT_MEMORY_SQLITE_PATH"
 
@@ -24,6 +28,8 @@ class Migration:
     version: int
     description: str
     statements: tuple[str, ...]
+    rewrite: Callable[[sqlite3.Connection], None] | None = None
+    """Runs after the statements, in the same transaction (rewrites items in Python)."""
 
 
 def _gsi_index(n: int) -> str:
@@ -103,6 +109,41 @@ MIGRATIONS += (
     ),
 )
 
+_PUT = (
+    "INSERT OR REPLACE INTO items (tbl, pk, sk, data, ttl, gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, gsi3sk) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# Every item storage.layout.is_earlier may select (LIKE: '#' and letters are literal, no '_').
+_EARLIER = (
+    f"SELECT tbl, {rows.ITEM_COLUMNS} FROM items WHERE (tbl = 'decisions' AND pk LIKE 'decision#%') "
+    "OR (tbl = 'ltm' AND pk LIKE 'pattern#%') "
+    "OR (tbl = 'signals' AND (pk LIKE 'signal#%' OR pk LIKE 'inbox#%'))"
+)
+
+
+def _per_author_ids(conn: sqlite3.Connection) -> None:
+    """Rewrite the items of the global-id layout (see :mod:`agent_memory.storage.layout`). The
+    schema version is the record that it ran: no marker item (that is DynamoDB's)."""
+    for found in conn.execute(_EARLIER).fetchall():
+        table: TableName = found[0]
+        item = rows.load_row(found[1:])
+        new = layout.upgrade(table, item)
+        if new is None:
+            continue
+        for replacement in new:
+            conn.execute(_PUT, rows.row(table, replacement, values_checked=True).params())
+        conn.execute("DELETE FROM items WHERE tbl = ? AND pk = ? AND sk = ?", (table, item["pk"], item["sk"]))
+
+
+MIGRATIONS += (
+    Migration(
+        4,
+        "per-author ids: id items in their author's partitions, signal refs, inbox keys with the source",
+        (),
+        _per_author_ids,
+    ),
+)
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -140,6 +181,8 @@ def migrate(conn: sqlite3.Connection, path: str) -> int:
         for migration in MIGRATIONS[current:]:
             for statement in migration.statements:
                 conn.execute(statement)
+            if migration.rewrite is not None:
+                migration.rewrite(conn)
             # PRAGMA takes no bound parameters; the value is an int from our own table.
             conn.execute(f"PRAGMA user_version = {migration.version}")
         conn.execute("COMMIT")
