@@ -33,6 +33,7 @@ from typing import Any
 import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from tests.fixtures.http_server import free_port, wait_listening
 
 from agent_memory import rollups
 from agent_memory.config import Settings
@@ -53,14 +54,6 @@ HEADERS = [
     "instances", "agents", "calls", "calls/s", "p50 ms", "p99 ms", "server CPU ms/call",
     "of which, by instance", "lost", "duplicated", "rollup off by",
 ]  # fmt: skip
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -94,7 +87,7 @@ def servers(
     procs: list[tuple[str, subprocess.Popen[bytes]]] = []
     try:
         for _ in range(n):
-            port = _free_port()
+            port = free_port()
             proc = subprocess.Popen(
                 [sys.executable, "-m", "agent_memory.cli", "serve", "--transport", "http",
                  "--port", str(port), "--tokens-file", str(tokens_file)],
@@ -102,7 +95,7 @@ def servers(
             )  # fmt: skip
             procs.append((f"http://127.0.0.1:{port}/mcp", proc))
         for url, proc in procs:
-            _wait_listening(int(url.rsplit(":", 1)[1].split("/")[0]), proc)
+            wait_listening(int(url.rsplit(":", 1)[1].split("/")[0]), proc, timeout=60.0)
         yield procs
     finally:
         for _, proc in procs:
@@ -113,21 +106,6 @@ def servers(
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
-
-
-def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("server did not start listening")
 
 
 async def _agent(url: str, token: str, agent: str, cycles: int, run: Run) -> None:

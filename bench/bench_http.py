@@ -26,7 +26,6 @@ import asyncio
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.fixtures.http_server import free_port
+from tests.fixtures.http_server import free_port, wait_listening
 
 from agent_memory.server.auth import add_token
 from bench.common import machine_note, markdown_table, progress, publish
@@ -87,26 +86,13 @@ if __name__ == "__main__":
 _LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
 
 
-def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited at start-up (code {proc.returncode})")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("server did not start listening in time")
-
-
 @contextmanager
 def _process(args: Sequence[str], port: int, env: dict[str, str] | None = None) -> Iterator[None]:
     proc = subprocess.Popen(
         args, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        _wait_listening(port, proc)
+        wait_listening(port, proc, timeout=120.0)
         yield
     finally:
         proc.terminate()
