@@ -642,19 +642,7 @@ async def measure_cpu(
 
 # update_state's calls each need the version: its block reads it with get_state first (not timed;
 # its CPU is in update_state's figure, so that row is an upper bound).
-CPU_TOOLS = (
-    "log_decision",
-    "record_outcome",
-    "recall_stm",
-    "store_stm",
-    "search_decisions",
-    "publish_signal",
-    "read_inbox",
-    "ack_signal",
-    "get_state",
-    "update_state",
-    "recall_patterns",
-)
+CPU_TOOLS = TOOLS
 
 
 def cpu_table(run: CpuRun) -> str:
