@@ -24,7 +24,7 @@ Everything here is pure: no I/O, no engine types beyond plain values.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Context, Decimal
 from typing import Any, NoReturn
 
@@ -124,8 +124,45 @@ def check_attribute_name(name: object, *, key: bool = False) -> str:
     return name
 
 
+def _plain(value: Any, depth: int) -> bool:
+    """Whether ``value`` certainly passes :func:`check_value` at ``depth``: plain JSON types
+    (tested by exact type), plainly storable numbers, string keys, within the nesting limit. Told
+    in one walk without building the path of every member, which :func:`check_value` needs only to
+    name what is wrong."""
+    if depth >= MAX_NESTING_DEPTH:
+        return False
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return bool(-_PLAIN_INT < value < _PLAIN_INT)
+    if kind is float:
+        return bool(value == 0.0 or 1e-125 < abs(value) < 1e120)
+    if kind is dict:
+        for name, element in value.items():
+            if type(name) is not str:
+                return False
+            kind = type(element)
+            if kind is str or kind is bool or element is None:
+                continue
+            if not _plain(element, depth + 1):
+                return False
+        return True
+    if kind is list:
+        for element in value:
+            kind = type(element)
+            if kind is str or kind is bool or element is None:
+                continue
+            if not _plain(element, depth + 1):
+                return False
+        return True
+    return False
+
+
 def check_value(value: Any, path: str, depth: int = 0) -> None:
     """Validate one attribute value; ``depth`` is 0 for a top-level attribute's own value."""
+    if _plain(value, depth):
+        return
     check_depth(depth, path)
     if value is None or isinstance(value, bool | str):
         return
@@ -213,8 +250,31 @@ def _text_size(text: str) -> int:
     return len(text.encode("utf-8", "surrogatepass"))
 
 
+def _members_size(pairs: Iterable[tuple[Any, Any]]) -> int:
+    """Bytes of named values (a map's members, an item's attributes): each name and value, with
+    the common leaves sized inline (most members of an item are short strings)."""
+    total = 0
+    for name, member in pairs:
+        total += len(name) if type(name) is str and name.isascii() else _text_size(str(name))
+        kind = type(member)
+        if kind is str:
+            total += len(member) if member.isascii() else _text_size(member)
+        elif member is None or kind is bool:
+            total += 1
+        else:
+            total += value_size(member)
+    return total
+
+
 def value_size(value: Any) -> int:
     """Bytes DynamoDB counts for one value (without its attribute name)."""
+    kind = type(value)
+    if kind is str:
+        return len(value) if value.isascii() else _text_size(value)
+    if kind is dict:
+        return 3 + len(value) + _members_size(value.items())
+    if kind is list:
+        return 3 + sum(value_size(v) + 1 for v in value)
     if value is None or isinstance(value, bool):
         return 1
     if isinstance(value, str):
@@ -232,7 +292,7 @@ def value_size(value: Any) -> int:
 
 def item_size(item: Mapping[str, Any]) -> int:
     """An item's size as DynamoDB measures it against :data:`MAX_ITEM_BYTES`."""
-    return sum(_text_size(name) + value_size(value) for name, value in item.items())
+    return _members_size(item.items())
 
 
 def item_too_large(size: int, what: str = "item") -> LimitExceeded:

@@ -24,8 +24,20 @@ def round_float(value: float) -> float | int:
     return int(rounded) if digits <= 0 else rounded
 
 
+_AS_IS = frozenset({str, int, bool})
+"""Leaf types :func:`compact` returns unchanged: tested by exact type, before any call, since most
+members of a result are such leaves (a page of summaries holds hundreds)."""
+
+
 def compact(value: Any) -> Any:
     """Drop ``None`` members of objects and round floats, recursively (lists keep their items)."""
+    kind = type(value)
+    if kind is dict:
+        return {k: v if type(v) in _AS_IS else compact(v) for k, v in value.items() if v is not None}
+    if kind is list:
+        return [v if type(v) in _AS_IS else compact(v) for v in value]
+    if kind is float:
+        return round_float(value)
     if isinstance(value, dict):
         return {k: compact(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
@@ -35,9 +47,13 @@ def compact(value: Any) -> Any:
     return value
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+"""One encoder for every result: ``json.dumps`` with these options builds a new one per call."""
+
+
 def to_text(value: Any) -> str:
     """Compact JSON: no spaces, no ASCII escaping (a model pays per character)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(value)
 
 
 def preview(value: Any, limit: int = PREVIEW_CHARS) -> tuple[Any, bool]:

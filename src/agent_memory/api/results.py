@@ -77,7 +77,7 @@ class DecisionSummary(Result):
     @classmethod
     def of(cls, d: Decision, caller_agent: str | None = None) -> DecisionSummary:
         shown, cut = _previews(context=d.context, reasoning=d.reasoning)
-        return cls(
+        return cls.model_construct(
             decision_id=d.decision_id,
             decision_type=d.decision_type,
             created_at=d.created_at,
@@ -100,7 +100,7 @@ class NoteSummary(Result):
     @classmethod
     def of(cls, n: Note) -> NoteSummary:
         shown, cut = preview(n.value)
-        return cls(key=n.key, value=shown, truncated=cut or None, expires_at=n.expires_at)
+        return cls.model_construct(key=n.key, value=shown, truncated=cut or None, expires_at=n.expires_at)
 
 
 class ShortTermResult(Result):
@@ -118,7 +118,7 @@ class DecisionPage(Result):
 
     @classmethod
     def of(cls, page: Page[Decision], caller_agent: str | None = None) -> DecisionPage:
-        return cls(
+        return cls.model_construct(
             decisions=[DecisionSummary.of(d, caller_agent) for d in page.items], next_cursor=page.next_cursor
         )
 
@@ -139,7 +139,7 @@ class NoteResult(Result):
 
     @classmethod
     def of(cls, n: Note) -> NoteResult:
-        return cls(key=n.key, expires_at=n.expires_at)
+        return cls.model_construct(key=n.key, expires_at=n.expires_at)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -182,7 +182,7 @@ class PatternSummary(Result):
         when_shown, when_cut = preview(when)
         desc_shown, desc_cut = preview(p.description)
         cut = [n for n, c in (("description", desc_cut), ("when", when_cut)) if c]
-        return cls(
+        return cls.model_construct(
             pattern_id=p.pattern_id,
             version=p.version,
             agent_id=None if p.agent_id == caller_agent else p.agent_id,
@@ -197,7 +197,7 @@ class PatternSummary(Result):
             status=None if p.status == "active" else p.status,
             applied_success_rate=p.feedback.applied_success_rate,
             evidence=p.evidence,
-            feedback=PatternReports(
+            feedback=PatternReports.model_construct(
                 applied_count=p.feedback.applied_count,
                 applied_successes=p.feedback.applied_successes,
                 author_applied_count=p.feedback.author_applied_count,
@@ -213,7 +213,7 @@ class PatternList(Result):
 
     @classmethod
     def of(cls, patterns: list[Pattern], caller_agent: str | None = None) -> PatternList:
-        return cls(patterns=[PatternSummary.of(p, caller_agent) for p in patterns])
+        return cls.model_construct(patterns=[PatternSummary.of(p, caller_agent) for p in patterns])
 
 
 class PatternResult(Result):
@@ -267,7 +267,7 @@ class SignalSummary(Result):
     def of(cls, e: InboxEntry) -> SignalSummary:
         s = e.signal
         shown, cut = _previews(data=s.data, context=s.context, recommended_action=s.recommended_action)
-        return cls(
+        return cls.model_construct(
             signal_id=s.signal_id,
             signal_type=s.signal_type,
             source_agent=s.source_agent,
@@ -288,7 +288,8 @@ class InboxPage(Result):
 
     @classmethod
     def of(cls, page: Page[InboxEntry]) -> InboxPage:
-        return cls(entries=[SignalSummary.of(e) for e in page.items], next_cursor=page.next_cursor)
+        entries = [SignalSummary.of(e) for e in page.items]
+        return cls.model_construct(entries=entries, next_cursor=page.next_cursor)
 
 
 class AckResult(Result):
@@ -328,7 +329,7 @@ class StateResult(Result):
                 shown[name], _ = preview(shown[name])
                 total -= n
                 cut.append(name)
-        return cls(
+        return cls.model_construct(
             agent_id=s.agent_id,
             version=s.version,
             updated_at=s.updated_at,

@@ -14,10 +14,10 @@ from pydantic import BaseModel
 from agent_memory.models import Page
 from agent_memory.storage import cursor as cursors
 from agent_memory.storage.engine import ConditionFailed, IndexName, Item, ItemEngine, Key, TableName
+from agent_memory.storage.records.trusted import STORED as STORED
+from agent_memory.storage.records.trusted import stored as stored
 
 R = TypeVar("R")
-STORED = {"stored": True}
-"""Validation context of records read back from storage (see models._payload)."""
 MAX_SCANNED = 1000
 """Most items one filtered query examines before it returns a partial page with a cursor: keeps
 every call's cost bounded even when a filter rejects most of a partition."""

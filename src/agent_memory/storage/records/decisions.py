@@ -13,9 +13,9 @@ from agent_memory.storage import keys
 from agent_memory.storage.engine import Cond, ConditionFailed, IndexName, Item, Put, Update, WriteOp
 from agent_memory.storage.records.base import (
     REQUEST_TOKEN,
-    STORED,
     dump_compact,
     new_request_token,
+    stored,
     strip_keys,
     write_once,
 )
@@ -258,7 +258,7 @@ class DecisionRecords(QuotaRecords):
 
 
 def _decision(item: Item) -> Decision:
-    return Decision.model_validate(strip_keys(item), context=STORED)
+    return stored(Decision, strip_keys(item))
 
 
 def _same_outcome(a: Outcome, b: Outcome) -> bool:

@@ -23,7 +23,7 @@ from agent_memory.storage.engine import (
     Update,
     WriteOp,
 )
-from agent_memory.storage.records.base import STORED, dump, strip_keys
+from agent_memory.storage.records.base import dump, stored, strip_keys
 from agent_memory.storage.records.quotas import Charge, Counted, QuotaRecords
 
 _NOT_STORED = ("feedback", "evidence")
@@ -469,4 +469,4 @@ def _pattern(item: Item) -> Pattern:
         access_count=int(item.get("fb_access", 0)),
         last_accessed=item.get("fb_last"),
     )
-    return Pattern.model_validate(data, context=STORED)
+    return stored(Pattern, data)

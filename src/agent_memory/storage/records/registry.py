@@ -8,13 +8,13 @@ from typing import Any
 from agent_memory.models import AgentProfile, Page
 from agent_memory.storage import keys
 from agent_memory.storage.engine import Cond, ConditionFailed, Put, Update
-from agent_memory.storage.records.base import STORED, RecordBase, dump, strip_keys
+from agent_memory.storage.records.base import RecordBase, dump, stored, strip_keys
 
 
 class RegistryRecords(RecordBase):
     async def get_agent(self, agent: str) -> AgentProfile | None:
         item = await self.engine.get("state", keys.REGISTRY_PK, keys.registry_sk(agent))
-        return AgentProfile.model_validate(strip_keys(item), context=STORED) if item else None
+        return stored(AgentProfile, strip_keys(item)) if item else None
 
     async def register_agent(self, profile: AgentProfile) -> AgentProfile:
         """Create the registry entry, or refresh ``last_seen`` (and version/role) of an existing one.
@@ -33,14 +33,14 @@ class RegistryRecords(RecordBase):
         if profile.agent_version:
             changes["agent_version"] = profile.agent_version
         item = await self.engine.update(Update("state", pk, sk, set=changes, conditions=(Cond.exists(),)))
-        return AgentProfile.model_validate(strip_keys(item), context=STORED)
+        return stored(AgentProfile, strip_keys(item))
 
     async def list_agents(self, *, limit: int, cursor: str | None) -> Page[AgentProfile]:
         """The registry by agent id: one partition, queried (no Scan)."""
         return await self._page(
             "state",
             keys.REGISTRY_PK,
-            lambda item: AgentProfile.model_validate(strip_keys(item), context=STORED),
+            lambda item: stored(AgentProfile, strip_keys(item)),
             limit=limit,
             cursor=cursor,
             digest_parts=(),

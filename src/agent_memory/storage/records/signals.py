@@ -22,9 +22,9 @@ from agent_memory.storage.engine import (
 )
 from agent_memory.storage.records.base import (
     REQUEST_TOKEN,
-    STORED,
     dump,
     new_request_token,
+    stored,
     strip_keys,
     write_once,
 )
@@ -286,16 +286,12 @@ def _signal(item: Item) -> Signal:
     prefix = keys.delivery_attr("")
     data = {k: v for k, v in strip_keys(item).items() if not k.startswith(prefix)}
     data["processing_status"] = {
-        k[len(prefix) :]: Delivery.model_validate(v, context=STORED)
-        for k, v in item.items()
-        if k.startswith(prefix)
+        k[len(prefix) :]: stored(Delivery, v) for k, v in item.items() if k.startswith(prefix)
     }
-    return Signal.model_validate(data, context=STORED)
+    return stored(Signal, data)
 
 
 def _inbox(item: Item) -> InboxEntry:
-    return InboxEntry(
-        agent_id=item["agent_id"],
-        signal=Signal.model_validate(item["signal"], context=STORED),
-        delivery=Delivery.model_validate(item["delivery"], context=STORED),
+    return stored(
+        InboxEntry, {"agent_id": item["agent_id"], "signal": item["signal"], "delivery": item["delivery"]}
     )

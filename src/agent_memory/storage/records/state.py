@@ -9,10 +9,10 @@ from agent_memory.storage.engine import Cond, ConditionFailed, Item, Put, WriteO
 from agent_memory.storage.records.base import (
     QUOTA_MARK,
     REQUEST_TOKEN,
-    STORED,
     content_token,
     dump,
     new_request_token,
+    stored,
     strip_keys,
     write_once,
 )
@@ -26,11 +26,7 @@ class StateRecords(QuotaRecords):
     async def get_state(self, agent: str) -> AgentState:
         """The current state (version 0 and empty when never written). Requests: 1 consistent get."""
         item = await self.engine.get("state", keys.state_pk(agent), keys.STATE_SK)
-        return (
-            AgentState.model_validate(strip_keys(item), context=STORED)
-            if item
-            else AgentState(agent_id=agent)
-        )
+        return stored(AgentState, strip_keys(item)) if item else AgentState(agent_id=agent)
 
     async def put_state(
         self,
@@ -90,7 +86,7 @@ class StateRecords(QuotaRecords):
                 current_version=current.version,
             ) from exc
         if mine is not None:  # this very request wrote it; only its first answer was lost
-            return AgentState.model_validate(strip_keys(mine), context=STORED)
+            return stored(AgentState, strip_keys(mine))
         return state
 
     async def list_checkpoints(self, agent: str, *, limit: int, cursor: str | None) -> Page[StateCheckpoint]:
@@ -98,7 +94,7 @@ class StateRecords(QuotaRecords):
         return await self._page(
             "state",
             keys.state_pk(agent),
-            lambda item: StateCheckpoint.model_validate(strip_keys(item), context=STORED),
+            lambda item: stored(StateCheckpoint, strip_keys(item)),
             limit=limit,
             cursor=cursor,
             digest_parts=(),
@@ -146,7 +142,7 @@ class StateRecords(QuotaRecords):
         return await self._page(
             "state",
             keys.note_pk(agent),
-            lambda item: Note.model_validate(strip_keys(item), context=STORED),
+            lambda item: stored(Note, strip_keys(item)),
             limit=limit,
             cursor=cursor,
             digest_parts=(),
