@@ -10,7 +10,7 @@ string ending in "…" and is named in the summary's ``truncated`` list.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
@@ -41,6 +41,44 @@ TOP_IDS = 5
 
 class Result(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @classmethod
+    def built(cls, **values: Any) -> Self:
+        """The result of ``values`` that the memory computed itself, without validating them
+        again: what ``model_construct`` does, less its per-call look-ups (a page builds one
+        summary per item, and validating them cost more than the query that found them)."""
+        known = _DEFAULTS.get(cls)
+        if known is None:
+            known = _DEFAULTS[cls] = _defaults_of(cls)
+        defaults, required = known
+        given = values.keys()
+        if not (required <= given <= defaults.keys()):
+            raise TypeError(f"{cls.__name__} needs {sorted(required)} of {sorted(defaults)}: {sorted(given)}")
+        result = cls.__new__(cls)
+        _set(result, "__dict__", {n: values.get(n, d) for n, d in defaults.items()})
+        _set(result, "__pydantic_fields_set__", set(values))
+        _set(result, "__pydantic_extra__", None)
+        _set(result, "__pydantic_private__", None)
+        return result
+
+
+_REQUIRED = object()
+_DEFAULTS: dict[type[Result], tuple[dict[str, Any], frozenset[str]]] = {}
+_set = object.__setattr__
+
+
+def _defaults_of(cls: type[Result]) -> tuple[dict[str, Any], frozenset[str]]:
+    """Each field's default, in the fields' order (:data:`_REQUIRED` for a required one); only
+    immutable defaults, which every result's optional fields have (None, mostly)."""
+    defaults: dict[str, Any] = {}
+    for name, info in cls.model_fields.items():
+        if info.is_required():
+            defaults[name] = _REQUIRED
+            continue
+        if info.default_factory is not None or not isinstance(info.default, str | int | float | type(None)):
+            raise TypeError(f"{cls.__name__}.{name}: a result field's default must be immutable")
+        defaults[name] = info.default
+    return defaults, frozenset(n for n, d in defaults.items() if d is _REQUIRED)
 
 
 def _previews(**fields: Any) -> tuple[dict[str, Any], list[str] | None]:
@@ -77,7 +115,7 @@ class DecisionSummary(Result):
     @classmethod
     def of(cls, d: Decision, caller_agent: str | None = None) -> DecisionSummary:
         shown, cut = _previews(context=d.context, reasoning=d.reasoning)
-        return cls.model_construct(
+        return cls.built(
             decision_id=d.decision_id,
             decision_type=d.decision_type,
             created_at=d.created_at,
@@ -100,7 +138,7 @@ class NoteSummary(Result):
     @classmethod
     def of(cls, n: Note) -> NoteSummary:
         shown, cut = preview(n.value)
-        return cls.model_construct(key=n.key, value=shown, truncated=cut or None, expires_at=n.expires_at)
+        return cls.built(key=n.key, value=shown, truncated=cut or None, expires_at=n.expires_at)
 
 
 class ShortTermResult(Result):
@@ -118,7 +156,7 @@ class DecisionPage(Result):
 
     @classmethod
     def of(cls, page: Page[Decision], caller_agent: str | None = None) -> DecisionPage:
-        return cls.model_construct(
+        return cls.built(
             decisions=[DecisionSummary.of(d, caller_agent) for d in page.items], next_cursor=page.next_cursor
         )
 
@@ -139,7 +177,7 @@ class NoteResult(Result):
 
     @classmethod
     def of(cls, n: Note) -> NoteResult:
-        return cls.model_construct(key=n.key, expires_at=n.expires_at)
+        return cls.built(key=n.key, expires_at=n.expires_at)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -182,7 +220,7 @@ class PatternSummary(Result):
         when_shown, when_cut = preview(when)
         desc_shown, desc_cut = preview(p.description)
         cut = [n for n, c in (("description", desc_cut), ("when", when_cut)) if c]
-        return cls.model_construct(
+        return cls.built(
             pattern_id=p.pattern_id,
             version=p.version,
             agent_id=None if p.agent_id == caller_agent else p.agent_id,
@@ -197,7 +235,7 @@ class PatternSummary(Result):
             status=None if p.status == "active" else p.status,
             applied_success_rate=p.feedback.applied_success_rate,
             evidence=p.evidence,
-            feedback=PatternReports.model_construct(
+            feedback=PatternReports.built(
                 applied_count=p.feedback.applied_count,
                 applied_successes=p.feedback.applied_successes,
                 author_applied_count=p.feedback.author_applied_count,
@@ -213,7 +251,7 @@ class PatternList(Result):
 
     @classmethod
     def of(cls, patterns: list[Pattern], caller_agent: str | None = None) -> PatternList:
-        return cls.model_construct(patterns=[PatternSummary.of(p, caller_agent) for p in patterns])
+        return cls.built(patterns=[PatternSummary.of(p, caller_agent) for p in patterns])
 
 
 class PatternResult(Result):
@@ -267,7 +305,7 @@ class SignalSummary(Result):
     def of(cls, e: InboxEntry) -> SignalSummary:
         s = e.signal
         shown, cut = _previews(data=s.data, context=s.context, recommended_action=s.recommended_action)
-        return cls.model_construct(
+        return cls.built(
             signal_id=s.signal_id,
             signal_type=s.signal_type,
             source_agent=s.source_agent,
@@ -289,7 +327,7 @@ class InboxPage(Result):
     @classmethod
     def of(cls, page: Page[InboxEntry]) -> InboxPage:
         entries = [SignalSummary.of(e) for e in page.items]
-        return cls.model_construct(entries=entries, next_cursor=page.next_cursor)
+        return cls.built(entries=entries, next_cursor=page.next_cursor)
 
 
 class AckResult(Result):
@@ -329,7 +367,7 @@ class StateResult(Result):
                 shown[name], _ = preview(shown[name])
                 total -= n
                 cut.append(name)
-        return cls.model_construct(
+        return cls.built(
             agent_id=s.agent_id,
             version=s.version,
             updated_at=s.updated_at,

@@ -152,7 +152,7 @@ class DecisionService(ServiceBase):
             ),
             self.store.count_pending(caller.agent_id, cap=PENDING_CAP),
         )
-        return ShortTermResult.model_construct(
+        return ShortTermResult.built(
             window_hours=self.settings.stm_window_hours,
             decisions=[DecisionSummary.of(d, caller.agent_id) for d in decisions.items],
             notes=[NoteSummary.of(n) for n in notes],

@@ -14,6 +14,7 @@ from agent_memory.memory.core import ServiceBase, off_loop
 from agent_memory.memory.identity import Caller
 from agent_memory.memory.stats import wilson_interval
 from agent_memory.models import Pattern, PatternCondition, PatternEvidence, bounded_json
+from agent_memory.storage.records.trusted import stored
 
 LEARNED_PREFIX = "lp_"
 """Prefix of learned pattern ids (see learner.learned_pattern_id); reserved for the learner."""
@@ -178,7 +179,7 @@ class PatternService(ServiceBase):
                 return False
             if ctx is None:
                 return True
-            conditions = [PatternCondition.model_validate(c) for c in item.get("conditions") or []]
+            conditions = [stored(PatternCondition, c) for c in item.get("conditions") or []]
             return all(c.holds(ctx) for c in conditions)
 
         own = self.store.query_own_patterns(

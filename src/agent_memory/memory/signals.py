@@ -90,7 +90,7 @@ class SignalService(RegistryService):
         )
         charge = self.quotas.charge(caller.agent_id, "signals")
         stored, created = await self.store.publish_signal(signal, charge)
-        return PublishResult.model_construct(
+        return PublishResult.built(
             signal_id=stored.signal_id,
             created=created,
             targets=len(stored.target_agents),

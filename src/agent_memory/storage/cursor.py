@@ -61,10 +61,16 @@ def _encode_value(value: str, known: str, earlier: list[str]) -> str:
 
 
 def _common_prefix(a: str, b: str) -> str:
-    n = 0
-    while n < min(len(a), len(b)) and a[n] == b[n]:
-        n += 1
-    return a[:n]
+    # A binary search over slice comparisons (done in C): a cursor's keys are ~100 characters,
+    # and a loop over characters was a tenth of a page's CPU.
+    lo, hi = 0, min(len(a), len(b))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return a[:lo]
 
 
 def decode(cursor: str | None, digest: str, known: str = "") -> Key | None:

@@ -49,7 +49,7 @@ def forward(name: str, method: Callable[..., Awaitable[Any]], view: View | None 
 
 def _ack(answer: Any, caller: Caller, req: rq.AckSignal) -> rs.AckResult:
     entry, acknowledged = answer
-    return rs.AckResult.model_construct(
+    return rs.AckResult.built(
         signal_id=req.signal_id,
         status=req.status,
         acknowledged=acknowledged,
@@ -66,7 +66,7 @@ HANDLERS: dict[str, Handler[Any]] = {
     "store_pattern": forward(
         "store_pattern",
         Memory.store_pattern,
-        lambda p, caller, req: rs.PatternResult.model_construct(pattern_id=p.pattern_id, version=p.version),
+        lambda p, caller, req: rs.PatternResult.built(pattern_id=p.pattern_id, version=p.version),
     ),
     "recall_patterns": forward(
         "recall_patterns",
@@ -88,7 +88,7 @@ HANDLERS: dict[str, Handler[Any]] = {
     "update_state": forward(
         "update_state",
         Memory.update_state,
-        lambda s, caller, req: rs.StateWritten.model_construct(version=s.version, checkpoint=req.checkpoint),
+        lambda s, caller, req: rs.StateWritten.built(version=s.version, checkpoint=req.checkpoint),
     ),
     "get_analytics": analytics.get_analytics,
 }

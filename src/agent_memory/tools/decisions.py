@@ -29,7 +29,7 @@ async def log_decision(app: AppContext, caller: Caller, req: rq.LogDecision) -> 
     )
     if created:
         app.events.emit_decision(decision)
-    return rs.LogDecisionResult.model_construct(decision_id=decision.decision_id, created=created)
+    return rs.LogDecisionResult.built(decision_id=decision.decision_id, created=created)
 
 
 async def record_outcome(app: AppContext, caller: Caller, req: rq.RecordOutcome) -> rs.OutcomeResult:
@@ -37,7 +37,7 @@ async def record_outcome(app: AppContext, caller: Caller, req: rq.RecordOutcome)
     decision, recorded = await app.memory.record_outcome(caller, req.decision_id, outcome)
     if recorded:
         app.events.emit_outcome(decision.agent_id, decision.decision_type, outcome)
-    return rs.OutcomeResult.model_construct(decision_id=decision.decision_id, recorded=recorded)
+    return rs.OutcomeResult.built(decision_id=decision.decision_id, recorded=recorded)
 
 
 async def search_decisions(app: AppContext, caller: Caller, req: rq.SearchDecisions) -> rs.DecisionPage:

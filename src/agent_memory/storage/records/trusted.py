@@ -149,9 +149,12 @@ def _plan(cls: type[BaseModel]) -> _Plan:
 
 
 def _build(cls: type[M], data: Any) -> M:
+    return _construct(cls, _plan(cls), data)
+
+
+def _construct(cls: type[M], plan: _Plan, data: Any) -> M:
     """What ``model_construct`` does (its per-call look-ups of default factories' signatures cost
     more than validating), from a plan made once per class."""
-    plan = _plan(cls)
     if type(data) is not dict:
         raise _Unexpected
     given = data.keys()
@@ -175,8 +178,8 @@ def _build(cls: type[M], data: Any) -> M:
 
 def stored(cls: type[M], data: dict[str, Any]) -> M:
     """The record ``cls`` of ``data`` read back from storage (see the module's docstring)."""
-    _plan(cls)  # a class it cannot plan for is a programming error, not a stored item's
+    plan = _plan(cls)  # a class it cannot plan for is a programming error, not a stored item's
     try:
-        return _build(cls, data)
+        return _construct(cls, plan, data)
     except (_Unexpected, ValueError, TypeError, AttributeError, KeyError):
         return cls.model_validate(data, context=STORED)
