@@ -20,18 +20,36 @@ def fits(value: Any, budget: int) -> bool:
     return _left(value, budget) >= 0
 
 
+_SCALARS = frozenset({int, float, bool, type(None)})
+"""Leaves counted as 8 bytes without a call (most members of a request are strings or these)."""
+
+
 def _left(value: Any, budget: int) -> int:
     if isinstance(value, str):
         return budget - len(value)
     if isinstance(value, dict):
         for key, child in value.items():
-            budget = _left(child, budget - (len(key) if isinstance(key, str) else 8))
+            budget -= len(key) if isinstance(key, str) else 8
+            kind = type(child)
+            if kind is str:
+                budget -= len(child)
+            elif kind in _SCALARS:
+                budget -= 8
+            else:
+                budget = _left(child, budget)
             if budget < 0:
                 return budget
         return budget
     if isinstance(value, list | tuple):
         for child in value:
-            budget = _left(child, budget - 1)
+            budget -= 1
+            kind = type(child)
+            if kind is str:
+                budget -= len(child)
+            elif kind in _SCALARS:
+                budget -= 8
+            else:
+                budget = _left(child, budget)
             if budget < 0:
                 return budget
         return budget
