@@ -16,7 +16,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import aioboto3
-import pytest
 from mcp import Client
 
 from agent_memory.config import Settings
@@ -189,14 +188,6 @@ def test_policies_deny_scan_partiql_and_other_agents_partitions() -> None:
     assert not allows(hunter, Access("dynamodb:GetItem", "q_agent_state", None, f"agent:{HUNTER}"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "known gap (docs/SCALING.md#least-privilege-and-sharing): a reader citing another agent's "
-        "shared pattern in patterns_applied resolves it, and counts the application, on the "
-        "author's pattern item (agent:{author}#pattern)"
-    ),
-)
 async def test_citing_a_shared_pattern_stays_in_the_reader_s_policy(moto_endpoint: str) -> None:
     recorder = Recorder()
     async with recorded_team(moto_endpoint, recorder) as (hunter, risk, prefix):

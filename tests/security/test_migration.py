@@ -10,6 +10,7 @@ from agent_memory.models import Pattern
 from agent_memory.storage import keys
 from agent_memory.storage.engine import Delete, Put, Update
 from agent_memory.storage.factory import open_store
+from agent_memory.storage.records.patterns import READER_REPORTED
 from tests.security.conftest import Server
 
 
@@ -38,11 +39,13 @@ async def _write_old_layout(settings: Settings) -> None:
                 Delete(
                     "ltm",
                     keys.shared_reader_pk("risk-manager"),
-                    keys.shared_reader_sk(0.0, "market-hunter", "old-shared"),
+                    keys.shared_reader_sk("market-hunter", "old-shared"),
                 ),
+                Update("ltm", keys.pattern_pk("market-hunter"), "old-shared", remove=(READER_REPORTED,)),
                 Delete("ltm", keys.shared_count_pk("market-hunter"), keys.COUNT_SK),
                 Delete("ltm", keys.MIGRATIONS_PK, "shared_index_v1"),
                 Delete("ltm", keys.MIGRATIONS_PK, "shared_index_content_v2"),
+                Delete("ltm", keys.MIGRATIONS_PK, "shared_index_by_id_v3"),
             ]
         )
 
@@ -81,7 +84,7 @@ async def test_index_entries_of_the_first_sharing_layout_gain_content_and_counte
         created_at=now, updated_at=now,
     )  # fmt: skip
     pk = keys.shared_reader_pk("risk-manager")
-    sk = keys.shared_reader_sk(0.0, "market-hunter", "v1-shared")
+    sk = keys.shared_reader_rank_sk(0.0, "market-hunter", "v1-shared")  # the first layout's key
     async with open_store(settings) as store:
         await store.create_pattern(pattern)
         await store.engine.write(
@@ -101,14 +104,17 @@ async def test_index_entries_of_the_first_sharing_layout_gain_content_and_counte
                         "rank": 0.0,
                     },
                 ),
+                Delete("ltm", pk, keys.shared_reader_sk("market-hunter", "v1-shared")),
                 Delete("ltm", keys.pattern_reports_pk("market-hunter", "v1-shared"), keys.COUNT_SK),
                 Update(
                     "ltm",
                     keys.pattern_pk("market-hunter"),
                     "v1-shared",
                     add={"fb_applied": 3, "fb_successes": 2},
+                    remove=(READER_REPORTED,),
                 ),
                 Delete("ltm", keys.MIGRATIONS_PK, "shared_index_content_v2"),
+                Delete("ltm", keys.MIGRATIONS_PK, "shared_index_by_id_v3"),
             ]
         )
 
@@ -117,8 +123,16 @@ async def test_index_entries_of_the_first_sharing_layout_gain_content_and_counte
         (seen,) = (await risk.ok("recall_patterns"))["patterns"]
     assert seen["pattern_id"] == "v1-shared" and seen["description"] == "indexed by the first layout"
     assert seen["feedback"]["applied_count"] == 3
+    async with upgraded.agent("risk-manager") as risk:
+        # cited through the entry, counted on the reports item, seen by the author (issue #15)
+        logged = await risk.ok("log_decision", decision_type="RISK", patterns_applied=["v1-shared"])
+        await risk.ok("record_outcome", decision_id=logged["decision_id"], success=True)
+    async with upgraded.agent("market-hunter") as hunter:
+        (own,) = (await hunter.ok("recall_patterns", include_shared=False))["patterns"]
+    assert (own["feedback"]["applied_count"], own["feedback"]["applied_successes"]) == (4, 3)
     async with open_store(settings.model_copy(update={"read_only": True})) as store:
-        entry = await store.engine.get("ltm", pk, sk)
+        assert await store.engine.get("ltm", pk, sk) is None  # the first layout's entry is gone
+        entry = await store.engine.get("ltm", pk, keys.shared_reader_sk("market-hunter", "v1-shared"))
         assert entry is not None and entry["description"] == "indexed by the first layout"
         # the author's counter was counted once, by the first migration, not again
         count = await store.engine.get("ltm", keys.shared_count_pk("market-hunter"), keys.COUNT_SK)

@@ -68,15 +68,17 @@ def _old_items() -> list[tuple[TableName, dict[str, Any]]]:
         success_rate=0.7, sample_size=30, shared_with=[RISK], created_at=CREATED, updated_at=CREATED,
     )  # fmt: skip
     rank = keys.pattern_rank_sk(p.confidence, p.pattern_id)
+    shared_rank = keys.shared_rank_sk(p.confidence, HUNTER, p.pattern_id)
     out.append(("ltm", {
         **dump(p, "feedback", "evidence"), "pk": keys.pattern_pk(HUNTER), "sk": "p-1",
-        "gsi1pk": keys.pattern_pk(HUNTER), "gsi1sk": rank,
+        "gsi1pk": keys.pattern_pk(HUNTER), "gsi1sk": rank, "gsi2pk": keys.shared_domain_pk(p.domain),
+        "gsi2sk": shared_rank, "gsi3pk": keys.SHARED_ALL_PK, "gsi3sk": shared_rank,
     }))  # fmt: skip
     out.append(("ltm", {**dump(p, "feedback", "evidence"), "pk": keys.pattern_history_pk(HUNTER),
                         "sk": keys.pattern_history_sk("p-1", 1)}))  # fmt: skip
     out.append(("ltm", {"pk": "pattern#p-1", "sk": "#id", "agent_id": HUNTER}))
     out.append(("ltm", {
-        "pk": keys.shared_reader_pk(RISK), "sk": keys.shared_reader_sk(0.0, HUNTER, "p-1"), "agent_id": HUNTER,
+        "pk": keys.shared_reader_pk(RISK), "sk": keys.shared_reader_rank_sk(0.0, HUNTER, "p-1"), "agent_id": HUNTER,
         "pattern_id": "p-1", "domain": "general", "decision_type": None, "conditions": [],
         "shared_with": [RISK], "rank": 0.0,
     }))  # fmt: skip
@@ -110,6 +112,7 @@ async def _quota_counters(engine: ItemEngine) -> dict[str, Any] | None:
 async def _works_per_author(engine: ItemEngine, clock: FakeClock, *, counted_before: int = 1) -> None:
     """The migrated records are found through the MCP tools, and ids are per author; the writes
     are counted against the quotas, from the counters the store held (``counted_before`` patterns)."""
+    await MemoryStore(engine, clock).backfill_shared_index()  # what a server's start runs
     async with team(engine, clock, HUNTER, RISK) as (hunter, risk):
         assert (await hunter.resource("memory://decisions/d-1"))["context"] == {"whales": 7}
         assert (await hunter.ok("record_outcome", decision_id="d-1", success=True))["recorded"]
@@ -250,6 +253,8 @@ async def test_dynamodb_tables_of_global_ids_are_refused_then_migrated(
     # An export of the earlier version imports into a new store as per-author ids.
     async with sqlite_engine(tmp_path / "imported.db") as target:
         report = await import_from(target, old_export.getvalue().splitlines())
+        # the sharing index entry is keyed by its pattern as it is imported (issue #15)
+        assert await target.get("ltm", keys.shared_reader_pk(RISK), keys.shared_reader_sk(HUNTER, "p-1"))
         assert report.added["signal ref"] == 1 and report.added["decision id"] == 2
         assert await _quota_counters(target) is None  # a store's own counters are not imported
         await _works_per_author(target, FakeClock(), counted_before=0)

@@ -49,6 +49,9 @@ async def _fill(memory) -> None:  # type: ignore[no-untyped-def]
         HUNTER, signal_type="WHALE", data={"n": 1}, target_agents=["risk-manager"], confidence=1.0
     )
     await memory.ack_signal(RISK, sig.signal_id, "processed")
+    # A reader's citation: counted on the pattern's reports item only (issue #15).
+    await memory.log_decision(RISK, "RISK", decision_id="cites", patterns_applied=["rule"])
+    await memory.record_outcome(RISK, "cites", Outcome(success=True))
 
 
 async def _export(engine) -> str:  # type: ignore[no-untyped-def]
@@ -71,6 +74,7 @@ async def test_round_trip_sqlite_dynamodb_sqlite(tmp_path: Path, dynamodb_endpoi
         memory = memory_on(dynamo, clock)
         assert (await memory.get_decision(HUNTER, "d3")).outcome is not None
         assert [p.pattern_id for p in await memory.recall_patterns(RISK)] == ["rule"]
+        assert (await memory.get_pattern(HUNTER, "rule")).feedback.applied_successes == 1
     assert second == first
     async with sqlite_engine(tmp_path / "b.db") as target:
         await import_from(target, second.splitlines())

@@ -56,10 +56,13 @@ class ServiceBase:
         if own is not None:
             return own
         authors = [a for a in await self.store.pattern_authors(pattern_id) if a != caller.agent_id]
-        found = await asyncio.gather(*(self.store.get_own_pattern(a, pattern_id) for a in authors))
-        visible = [
-            p for p in found if p is not None and (caller.is_observer or p.visible_to(caller.agent_id))
-        ]
+        if caller.is_observer:
+            found = await asyncio.gather(*(self.store.get_own_pattern(a, pattern_id) for a in authors))
+            visible = [p for p in found if p is not None]
+        else:
+            # Through the caller's own sharing index, never the authors' partitions: an agent's
+            # IAM policy allows it (docs/SCALING.md#least-privilege-and-sharing).
+            visible = await self.store.shared_with_reader(caller.agent_id, authors, pattern_id)
         if len(visible) > 1:
             raise InvalidInput(
                 f"pattern_id {pattern_id!r} names patterns of several agents visible to you "

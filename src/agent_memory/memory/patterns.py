@@ -141,11 +141,15 @@ class PatternService(ServiceBase):
         return pattern
 
     async def pattern_history(self, caller: Caller, pattern_id: str, limit: int = 20) -> list[Pattern]:
+        """Versions newest first: every version to the author (and the observer); to another agent
+        the pattern shared with it, its current version only. The history lives in the author's
+        partition, which a reader's IAM policy does not reach; the reader's own sharing index
+        carries the current version (docs/SECURITY.md, "What a reader of a shared pattern sees")."""
         pattern = await self.get_pattern(caller, pattern_id)
+        if pattern.agent_id != caller.agent_id and not caller.is_observer:
+            return [pattern]
         page = await self.store.pattern_history(pattern.agent_id, pattern_id, limit=limit, cursor=None)
-        # Each version carries the sharing it had: a reader sees only the versions that were
-        # visible to it (a pattern written privately and shared later keeps its past private).
-        return [p for p in page.items if caller.is_observer or p.visible_to(caller.agent_id)]
+        return page.items
 
     async def recall_patterns(
         self,

@@ -16,7 +16,8 @@ agent_memory_ltm
   history    pk agent:{agent}#pattern_history    sk {pattern_id}#v{version:08d}
   by id      pk pattern#{pattern_id}             sk {agent}   (one per author using the id)
   learner    pk agent:{agent}#learner            sk {decision_type or *}
-  shared to  pk shared_to#{reader or *}          sk {rank}#{agent}#{pattern_id}  (one per reader)
+  shared to  pk shared_to#{reader or *}          sk {agent}#{pattern_id}  (one per reader)
+             gsi1 shared_to#{reader or *} / {rank}#{agent}#{pattern_id}     (recall, by rank)
   shared cnt pk shared_by#{agent}                sk #count
   reports    pk reports#{agent}#{pattern_id}     sk #count   (application counters readers see)
   migration  pk migration                        sk {name}                    (done markers)
@@ -142,7 +143,14 @@ def shared_reader_pk(reader: str) -> str:
     return f"shared_to#{reader}"
 
 
-def shared_reader_sk(rank: float, author: str, pattern_id: str) -> str:
+def shared_reader_sk(author: str, pattern_id: str) -> str:
+    """An index entry by the pattern it carries: a reader citing a pattern gets its entry by key."""
+    return f"{author}#{pattern_id}"
+
+
+def shared_reader_rank_sk(rank: float, author: str, pattern_id: str) -> str:
+    """An index entry's rank key (gsi1sk: recall reads the best first). Stores written before
+    citing went through the index (issue #15) used it as the entry's own sort key."""
     return f"{score(rank)}#{author}#{pattern_id}"
 
 

@@ -45,6 +45,7 @@ from agent_memory.storage import keys
 from agent_memory.storage.engine import TABLES, Delete, Item, ItemEngine, Put, TableName, Update, WriteOp
 from agent_memory.storage.layout import upgrade
 from agent_memory.storage.records.base import REQUEST_TOKEN
+from agent_memory.storage.records.patterns import current_sharing_item
 from agent_memory.storage.records.quotas import is_quota_item
 from agent_memory.storage.records.validate import InvalidItem, validate_item
 
@@ -115,7 +116,7 @@ def parse_lines(lines: Iterable[str]) -> Iterable[tuple[TableName, dict[str, Any
             )
         try:
             # An export of an earlier version (global ids) is rewritten into per-author ids first.
-            current = upgrade(table, item) or [item]
+            current = [current_sharing_item(table, one) or one for one in upgrade(table, item) or [item]]
             for one in current:
                 # Every line through its record model, keys recomputed from the content: a line
                 # cannot forge a record "by" another agent, nor plant a row that breaks later reads.

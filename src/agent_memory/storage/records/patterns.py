@@ -57,12 +57,56 @@ def _reader_items(p: Pattern) -> dict[tuple[str, str], Item]:
     content = dump(p, *_NOT_STORED)
     for reader in _readers(p):
         pk = keys.shared_reader_pk(reader)
-        sk = keys.shared_reader_sk(share_rank(p), p.agent_id, p.pattern_id)
-        out[(pk, sk)] = {**content, "pk": pk, "sk": sk, "rank": share_rank(p)}
+        sk = keys.shared_reader_sk(p.agent_id, p.pattern_id)
+        out[(pk, sk)] = {
+            **content,
+            "pk": pk,
+            "sk": sk,
+            # recall reads the entries best rank first (gsi1); a citation gets one by key
+            "gsi1pk": pk,
+            "gsi1sk": keys.shared_reader_rank_sk(share_rank(p), p.agent_id, p.pattern_id),
+            "rank": share_rank(p),
+        }
     return out
 
 
+def _earlier_entry_keys(p: Pattern) -> list[tuple[str, str]]:
+    """Keys of the entries of ``p`` as stores written before issue #15's citing change kept them
+    (sorted by rank in the table itself, so a reader could not get one by the pattern's id)."""
+    rank = keys.shared_reader_rank_sk(share_rank(p), p.agent_id, p.pattern_id)
+    return [(keys.shared_reader_pk(reader), rank) for reader in _readers(p)]
+
+
 _SHARED_CONTENT_MIGRATION = "shared_index_content_v2"
+_SHARED_BY_ID_MIGRATION = "shared_index_by_id_v3"
+
+READER_REPORTED = "fb_readers"
+"""Set on a pattern item once a version with readers is stored: from then on other agents may
+cite it, and their applications are counted on its reports item only (their IAM policy does not
+reach the author's partition, issue #15), so the author's figures are read from there. A pattern
+never shared since has every application on its own item (and the same on its reports item)."""
+
+
+def current_sharing_item(table: TableName, item: Item) -> Item | None:
+    """An item of an export written before issue #15's citing change, as the store keeps it now
+    (None when it is current): an index entry keyed by its pattern (its earlier sort key was the
+    rank key, which moves to gsi1), a shared pattern flagged :data:`READER_REPORTED`. What the
+    start-up migration (:meth:`PatternRecords.backfill_shared_index`) does to a store, import
+    does to each line."""
+    if table != "ltm" or "agent_id" not in item or "pattern_id" not in item:
+        return None
+    pk, author, pattern_id = str(item["pk"]), str(item["agent_id"]), str(item["pattern_id"])
+    if pk.startswith(keys.shared_reader_pk("")) and item["sk"] != keys.shared_reader_sk(author, pattern_id):
+        return {
+            **item,
+            "sk": keys.shared_reader_sk(author, pattern_id),
+            "gsi1pk": pk,
+            "gsi1sk": item["sk"],
+        }
+    shared = item.get("status") == "active" and bool(item.get("shared_with"))
+    if pk == keys.pattern_pk(author) and shared and READER_REPORTED not in item:
+        return {**item, READER_REPORTED: True}
+    return None
 
 
 class PatternRecords(QuotaRecords):
@@ -128,6 +172,8 @@ class PatternRecords(QuotaRecords):
         entry per reader, the author's shared counter) + 1 get when shared."""
         index_set, _ = self._pattern_index_attrs(p)
         item = {**dump(p, *_NOT_STORED), **index_set, "pk": keys.pattern_pk(p.agent_id), "sk": p.pattern_id}
+        if _readers(p):
+            item[READER_REPORTED] = True
         by_id = {
             "pk": keys.pattern_id_pk(p.pattern_id),
             "sk": keys.pattern_author_sk(p.agent_id),
@@ -172,7 +218,7 @@ class PatternRecords(QuotaRecords):
         content = dump(p, *_NOT_STORED, "agent_id", "pattern_id", "created_at")
         # The version read here is the one the write is conditional on: the index entries to
         # drop are exactly those of that version.
-        old = await self.get_own_pattern(p.agent_id, p.pattern_id)
+        old = await self.get_own_pattern(p.agent_id, p.pattern_id, counted=False)
         if old is not None and old.version == expected_version:
             delta = (1 if _readers(p) else 0) - (1 if _readers(old) else 0)
             count_ops = await self._shared_count_ops(p.agent_id, delta)
@@ -184,7 +230,7 @@ class PatternRecords(QuotaRecords):
                             "ltm",
                             keys.pattern_pk(p.agent_id),
                             p.pattern_id,
-                            set={**content, **index_set},
+                            set={**content, **index_set, **({READER_REPORTED: True} if _readers(p) else {})},
                             remove=index_remove,
                             conditions=(Cond.eq("version", expected_version),),
                         ),
@@ -219,11 +265,45 @@ class PatternRecords(QuotaRecords):
         ) from exc
 
     async def get_own_pattern(
-        self, agent: str, pattern_id: str, *, consistent: bool = True
+        self, agent: str, pattern_id: str, *, consistent: bool = True, counted: bool = True
     ) -> Pattern | None:
-        """Requests: 1 get."""
+        """One of ``agent``'s patterns with every application counted (``counted=False``: its
+        content only, counters as they are on its item). Requests: 1 get (+1 get of its reports
+        item once it has had readers)."""
         item = await self.engine.get("ltm", keys.pattern_pk(agent), pattern_id, consistent=consistent)
-        return _pattern(item) if item is not None else None
+        if item is None:
+            return None
+        if not counted:
+            return _pattern(item)
+        (whole,) = await self._with_reports([item], consistent=consistent)
+        return _pattern(whole)
+
+    async def _with_reports(self, items: Sequence[Item], *, consistent: bool) -> list[Item]:
+        """Pattern items with the counters the author sees: those of the reports item for a
+        pattern that has had readers (their applications are counted there only), else its own.
+        Requests: 1 get per pattern that has had readers."""
+        shared = [i for i, item in enumerate(items) if item.get(READER_REPORTED)]
+        reports = await asyncio.gather(
+            *(
+                self.engine.get(
+                    "ltm",
+                    keys.pattern_reports_pk(str(items[i]["agent_id"]), str(items[i]["pattern_id"])),
+                    keys.COUNT_SK,
+                    consistent=consistent,
+                )
+                for i in shared
+            )
+        )
+        out = list(items)
+        for i, report in zip(shared, reports, strict=True):
+            if report is not None:
+                own = {k: v for k, v in items[i].items() if k not in _FEEDBACK_ATTRS}
+                out[i] = {**own, **{k: report[k] for k in _FEEDBACK_ATTRS if k in report}}
+        return out
+
+    async def _counted_page(self, page: Page[Item], *, consistent: bool) -> Page[Pattern]:
+        items = await self._with_reports(page.items, consistent=consistent)
+        return Page(items=[_pattern(item) for item in items], next_cursor=page.next_cursor)
 
     async def pattern_authors(self, pattern_id: str) -> list[str]:
         """The agents that have a pattern with this id (each at most one). Not an answer to give
@@ -248,11 +328,12 @@ class PatternRecords(QuotaRecords):
         cursor: str | None,
         keep: Callable[[Item], bool] | None,
     ) -> Page[Pattern]:
-        """Active patterns of one author by confidence, highest first (gsi1; DAX-cacheable)."""
-        return await self._page(
+        """Active patterns of one author by confidence, highest first (gsi1; DAX-cacheable).
+        Requests: 1+ queries, and 1 get per pattern found that has had readers."""
+        page = await self._page(
             "ltm",
             keys.pattern_pk(agent),
-            _pattern,
+            _item,
             limit=limit,
             cursor=cursor,
             digest_parts=("own",),
@@ -262,6 +343,7 @@ class PatternRecords(QuotaRecords):
             consistent=False,
             keep=keep,
         )
+        return await self._counted_page(page, consistent=False)
 
     async def query_shared_patterns(
         self,
@@ -306,6 +388,7 @@ class PatternRecords(QuotaRecords):
                     limit=limit,
                     cursor=None,
                     digest_parts=("shared_to",),
+                    index="gsi1",
                     forward=False,
                     consistent=False,
                     keep=keep,
@@ -314,6 +397,19 @@ class PatternRecords(QuotaRecords):
             )
         )
         return named.items, everyone.items
+
+    async def shared_with_reader(self, reader: str, authors: Sequence[str], pattern_id: str) -> list[Pattern]:
+        """The patterns ``pattern_id`` names among ``authors``' that are shared with ``reader`` (by
+        name or with everyone), from the reader's own index entries and the reports items: never
+        a read of an author's partition, so a per-agent IAM policy allows it (issue #15). Only
+        active shared patterns have entries: one unshared or retired is not found. Requests: 2
+        consistent gets per author, and 1 get per pattern found."""
+        sks = [keys.shared_reader_sk(author, pattern_id) for author in authors]
+        got = await asyncio.gather(
+            *(self.engine.get("ltm", keys.shared_reader_pk(r), sk) for sk in sks for r in (reader, "*"))
+        )
+        entries = [named or everyone for named, everyone in zip(got[::2], got[1::2], strict=True)]
+        return await self.shared_entry_patterns([e for e in entries if e is not None])
 
     async def shared_entry_patterns(self, entries: Sequence[Item]) -> list[Pattern]:
         """The patterns of per-reader index entries, each with its application counters (read
@@ -331,26 +427,48 @@ class PatternRecords(QuotaRecords):
             )
         )
         return [
-            _pattern({**strip_keys(e, "rank"), **(r or {})}) for e, r in zip(entries, reports, strict=True)
+            _pattern({**strip_keys(e, "rank", "gsi1pk", "gsi1sk"), **(r or {})})
+            for e, r in zip(entries, reports, strict=True)
         ]
 
     async def backfill_shared_index(self) -> int:
-        """Migration: index the shared patterns of a store written before per-reader indexes
-        existed (walks the old all-shared index once), and (v2) give the entries the patterns'
-        content and every pattern with counters its reports item; marker items record what ran.
+        """Migration of the sharing index, run at start-up; marker items record what ran:
+
+        - v1: index the shared patterns of a store written before per-reader indexes existed
+          (walks the all-shared index once) and count each author's shares;
+        - v2: give the entries the patterns' content, and every pattern with counters its
+          reports item (the counters readers see, seeded from the pattern's own);
+        - v3 (issue #15): key each entry by its pattern (the rank moves to gsi1), so a reader
+          citing a pattern gets its entry by key, and flag every shared pattern
+          (:data:`READER_REPORTED`): readers' applications are counted on its reports item only.
+
         Returns how many shared patterns were indexed. Idempotent."""
-        marker = await self.engine.get("ltm", keys.MIGRATIONS_PK, _SHARED_CONTENT_MIGRATION)
+        marker = await self.engine.get("ltm", keys.MIGRATIONS_PK, _SHARED_BY_ID_MIGRATION)
         if marker is not None:
             return 0
         first = await self.engine.get("ltm", keys.MIGRATIONS_PK, "shared_index_v1") is None
+        seeded = await self.engine.get("ltm", keys.MIGRATIONS_PK, _SHARED_CONTENT_MIGRATION) is not None
         done = 0
         counts: dict[str, int] = {}
         async for item in self._walk("ltm", keys.SHARED_ALL_PK, index="gsi3"):
             p = _pattern(item)
             if not _readers(p):
                 continue
-            await self.engine.write([Put("ltm", entry) for entry in _reader_items(p).values()])
+            # Seeded before the flag: from then on the author's figures are the reports item's.
             await self._seed_reports(item)
+            ops: list[WriteOp] = [Delete("ltm", pk, sk) for pk, sk in _earlier_entry_keys(p)]
+            ops += [Put("ltm", entry) for entry in _reader_items(p).values()]
+            ops.append(
+                Update(
+                    "ltm",
+                    keys.pattern_pk(p.agent_id),
+                    p.pattern_id,
+                    set={READER_REPORTED: True},
+                    conditions=(Cond.exists(),),
+                )
+            )
+            with contextlib.suppress(ConditionFailed):  # rewritten by its author meanwhile
+                await self.engine.write(ops)
             counts[p.agent_id] = counts.get(p.agent_id, 0) + 1
             done += 1
         for author, n in counts.items() if first else ():
@@ -362,13 +480,14 @@ class PatternRecords(QuotaRecords):
         # The counters readers see start from the patterns' own, for every pattern (a private one
         # may be shared later). A reports item already there was written by an application since
         # the upgrade (another instance): it is kept, not overwritten.
-        async for agent in self._walk("state", keys.REGISTRY_PK):
-            async for item in self._walk("ltm", keys.pattern_pk(str(agent["agent_id"]))):
-                await self._seed_reports(item)
+        if not seeded:
+            async for agent in self._walk("state", keys.REGISTRY_PK):
+                async for item in self._walk("ltm", keys.pattern_pk(str(agent["agent_id"]))):
+                    await self._seed_reports(item)
         await self.engine.write(
             [
                 Put("ltm", {"pk": keys.MIGRATIONS_PK, "sk": name, "n": done})
-                for name in ("shared_index_v1", _SHARED_CONTENT_MIGRATION)
+                for name in ("shared_index_v1", _SHARED_CONTENT_MIGRATION, _SHARED_BY_ID_MIGRATION)
             ]
         )
         return done
@@ -395,10 +514,12 @@ class PatternRecords(QuotaRecords):
             start = page.last_key
 
     async def list_patterns(self, agent: str, *, limit: int, cursor: str | None) -> Page[Pattern]:
-        """Every pattern of an author, any status, by id. Requests: 1+ consistent queries."""
-        return await self._page(
-            "ltm", keys.pattern_pk(agent), _pattern, limit=limit, cursor=cursor, digest_parts=()
+        """Every pattern of an author, any status, by id. Requests: 1+ consistent queries, and 1
+        get per pattern that has had readers."""
+        page = await self._page(
+            "ltm", keys.pattern_pk(agent), _item, limit=limit, cursor=cursor, digest_parts=()
         )
+        return await self._counted_page(page, consistent=True)
 
     async def pattern_history(
         self, agent: str, pattern_id: str, *, limit: int, cursor: str | None
@@ -420,28 +541,33 @@ def feedback_ops(
     refs: Sequence[tuple[str, str]], *, applied: bool, success: bool | None, now: datetime, by: str
 ) -> list[Update]:
     """Counter updates on applied patterns. At log time: an access; at outcome time: one
-    application and its success. Conditional on the pattern existing (never resurrects).
-    Mirrored on the pattern's reports item, where the agents it is shared with read them.
+    application and its success. Every application is counted on the pattern's reports item,
+    where the agents it is shared with, and its author once it has had readers, read them.
 
-    Applications by the pattern's author are also counted apart (``fb_author_*``): other agents'
-    reports are evidence readers see, but only the author's own outcomes may retire its pattern."""
+    The author's own applications are also counted on its pattern item (conditional on the
+    pattern existing: never resurrects), and apart (``fb_author_*``): other agents' reports are
+    evidence readers see, but only the author's own outcomes may retire its pattern. Another
+    agent's citation writes only the reports item: its IAM policy does not reach the author's
+    partition (docs/SCALING.md#least-privilege-and-sharing); it was resolved through the citing
+    agent's own sharing index just before."""
     ops = []
     for author, pattern_id in refs:
         add: dict[str, int | float] = (
             {"fb_applied": 1, "fb_successes": 1 if success else 0} if applied else {"fb_access": 1}
         )
-        if applied and by == author:
-            add.update(fb_author_applied=1, fb_author_successes=1 if success else 0)
-        ops.append(
-            Update(
-                "ltm",
-                keys.pattern_pk(author),
-                pattern_id,
-                set={} if applied else {"fb_last": keys.iso(now)},
-                add=add,
-                conditions=(Cond.exists(),),
+        if by == author:
+            if applied:
+                add.update(fb_author_applied=1, fb_author_successes=1 if success else 0)
+            ops.append(
+                Update(
+                    "ltm",
+                    keys.pattern_pk(author),
+                    pattern_id,
+                    set={} if applied else {"fb_last": keys.iso(now)},
+                    add=add,
+                    conditions=(Cond.exists(),),
+                )
             )
-        )
         ops.append(
             Update(
                 "ltm",
@@ -459,8 +585,12 @@ _FEEDBACK_ATTRS = (
 )  # fmt: skip
 
 
+def _item(item: Item) -> Item:
+    return item
+
+
 def _pattern(item: Item) -> Pattern:
-    data = strip_keys(item, *_FEEDBACK_ATTRS)
+    data = strip_keys(item, *_FEEDBACK_ATTRS, READER_REPORTED)
     data["feedback"] = PatternFeedback(
         applied_count=int(item.get("fb_applied", 0)),
         applied_successes=int(item.get("fb_successes", 0)),

@@ -29,8 +29,12 @@ from agent_memory.models import (
 from agent_memory.storage import keys
 from agent_memory.storage.engine import Item, TableName
 from agent_memory.storage.records.base import strip_keys
+from agent_memory.storage.records.patterns import READER_REPORTED
 
-_FEEDBACK = ("fb_applied", "fb_successes", "fb_author_applied", "fb_author_successes", "fb_access", "fb_last")
+_FEEDBACK = (
+    "fb_applied", "fb_successes", "fb_author_applied", "fb_author_successes", "fb_access", "fb_last",
+    READER_REPORTED,
+)  # fmt: skip
 _INDEX = ("gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk", "ttl")
 
 
@@ -175,6 +179,7 @@ _FAMILIES: list[tuple[TableName, str, str, Callable[[Item], None]]] = [
     ("ltm", "agent:", "#learner", _accept),
     ("ltm", "shared_to#", "", _accept),
     ("ltm", "shared_by#", "", _counters()),
+    ("ltm", "reports#", "", _counters("fb_last")),  # application counters of a pattern
     ("ltm", "migration", "", _accept),
     ("state", "agent:", "#note", _note),
     ("state", "agent:", "#quota", _counters()),  # storage quota counters (records/quotas.py)
