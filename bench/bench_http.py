@@ -9,7 +9,8 @@ MCPServer with one tool ``noop() -> str`` served the same way (stateless streama
 responses, uvicorn with W workers). Then, for each client count C, windows of ``--window`` seconds
 alternate between the no-op, ``get_state`` and ``log_decision`` (the order rotating every round),
 each window with C clients calling as fast as they get answers; a table cell is the median of its
-``--rounds`` windows. The goal compares our calls/s with the no-op's at 50 clients (>= 0.8x).
+``--rounds`` windows, for calls/s and for the servers' CPU per call (from /proc, over all their
+processes and threads). The goal compares our calls/s with the no-op's at 50 clients (>= 0.8x).
 
 The load generator is deliberately thin so that it takes as little of the machine as it can: each
 client is one keep-alive HTTP/1.1 connection sending a pre-built JSON-RPC ``tools/call`` POST (no
@@ -86,14 +87,39 @@ if __name__ == "__main__":
 _LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
 
 
+def _tree_cpu(root: int) -> float:
+    """CPU seconds (user + system, all threads) used so far by process ``root`` and its descendants
+    (the worker processes of a multi-process server)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    tree, total = {root}, 0.0
+    grew = True
+    while grew:
+        grew = False
+        for pid, (parent, _) in stats.items():
+            if parent in tree and pid not in tree:
+                tree.add(pid)
+                grew = True
+    for pid in tree:
+        total += stats.get(pid, (0, 0.0))[1]
+    return total
+
+
 @contextmanager
-def _process(args: Sequence[str], port: int, env: dict[str, str] | None = None) -> Iterator[None]:
+def _process(args: Sequence[str], port: int, env: dict[str, str] | None = None) -> Iterator[int]:
     proc = subprocess.Popen(
         args, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         wait_listening(port, proc, timeout=120.0)
-        yield
+        yield proc.pid
     finally:
         proc.terminate()
         try:
@@ -107,6 +133,7 @@ def _process(args: Sequence[str], port: int, env: dict[str, str] | None = None) 
 class Target:
     port: int
     tool: str
+    pid: int
     tokens: tuple[str, ...] = ()
 
     def request(self, client: int) -> bytes:
@@ -128,8 +155,17 @@ class Target:
         return head.encode() + body
 
 
-async def _window(target: Target, clients: int, seconds: float) -> float:
-    """Calls per second of ``clients`` connections calling ``target`` for ``seconds``."""
+@dataclass(frozen=True)
+class Window:
+    rate: float
+    """calls per second"""
+    cpu_ms: float
+    """server CPU (all its processes and threads) per call, in milliseconds"""
+
+
+async def _window(target: Target, clients: int, seconds: float) -> Window:
+    """Calls per second of ``clients`` connections calling ``target`` for ``seconds``, and the
+    server's CPU per call."""
     conns = [await asyncio.open_connection("127.0.0.1", target.port) for _ in range(clients)]
     counts = [0] * clients
     ready = asyncio.Event()
@@ -150,20 +186,27 @@ async def _window(target: Target, clients: int, seconds: float) -> float:
         return time.perf_counter()
 
     tasks = [asyncio.create_task(one(i)) for i in range(clients)]
+    cpu = _tree_cpu(target.pid)
     start = time.perf_counter()
     stop_at[0] = start + seconds
     ready.set()
     ends = await asyncio.gather(*tasks)
+    used = _tree_cpu(target.pid) - cpu
     for _, writer in conns:
         writer.close()
-    return sum(counts) / (max(ends) - start)
+    calls = sum(counts)
+    return Window(calls / (max(ends) - start), used / max(calls, 1) * 1000)
+
+
+def _median(values: Sequence[float]) -> float:
+    return sorted(values)[len(values) // 2]
 
 
 async def _measure(
     targets: dict[str, Target], clients: Sequence[int], seconds: float, rounds: int
-) -> dict[tuple[str, int], float]:
+) -> dict[tuple[str, int], Window]:
     names = list(targets)
-    out: dict[tuple[str, int], list[float]] = {}
+    out: dict[tuple[str, int], list[Window]] = {}
     for c in clients:
         for name in names:  # warm-up: connections, imports, the first writes
             await _window(targets[name], c, min(seconds, 1.0))
@@ -173,24 +216,28 @@ async def _measure(
                 out.setdefault((name, c), []).append(await _window(targets[name], c, seconds))
         progress(
             f"  {c} clients: "
-            + ", ".join(f"{n} {sorted(out[(n, c)])[len(out[(n, c)]) // 2]:.0f}/s" for n in names)
+            + ", ".join(f"{n} {_median([w.rate for w in out[(n, c)]]):.0f}/s" for n in names)
         )
-    return {k: sorted(v)[len(v) // 2] for k, v in out.items()}
+    # Each figure is the median of its windows, calls/s and CPU per call taken separately.
+    return {k: Window(_median([w.rate for w in v]), _median([w.cpu_ms for w in v])) for k, v in out.items()}
+
+
+Results = dict[int, dict[tuple[str, int], Window]]
 
 
 def run(
     workdir: Path, workers: Sequence[int], clients: Sequence[int], seconds: float, rounds: int
-) -> dict[int, dict[tuple[str, int], float]]:
+) -> Results:
     tokens_file = workdir / "tokens.json"
     tokens = tuple(add_token(tokens_file, f"agent-{i}", "agent") for i in range(AGENTS))
     (workdir / "noop_http.py").write_text(NOOP_APP, encoding="utf-8")
     (workdir / "noop_workers.py").write_text(NOOP_WORKERS, encoding="utf-8")
-    results: dict[int, dict[tuple[str, int], float]] = {}
+    results: Results = {}
     for w in workers:
         progress(f"{w} worker process(es)")
         noop_port, our_port = free_port(), free_port()
         noop_cmd = [sys.executable, "-m", "uvicorn", "noop_http:app", "--app-dir", str(workdir), "--port",
-                    str(noop_port), "--log-level", "warning"]  # fmt: skip
+                    str(noop_port), "--log-level", "warning", "--no-access-log"]  # fmt: skip
         if w > 1:  # the same multi-process launcher as ours
             noop_cmd = [
                 sys.executable,
@@ -206,49 +253,60 @@ def run(
             "AGENT_MEMORY_SQLITE_PATH": str(workdir / f"memory-{w}.db"),
             "AGENT_MEMORY_RATE_LIMIT_PER_MINUTE": "0",
         }
-        with _process(noop_cmd, noop_port), _process(our_cmd, our_port, env):
-            targets = {NOOP: Target(noop_port, NOOP), **{t: Target(our_port, t, tokens) for t in TOOLS}}
+        with _process(noop_cmd, noop_port) as noop_pid, _process(our_cmd, our_port, env) as our_pid:
+            targets = {
+                NOOP: Target(noop_port, NOOP, noop_pid),
+                **{t: Target(our_port, t, our_pid, tokens) for t in TOOLS},
+            }
             results[w] = asyncio.run(_measure(targets, clients, seconds, rounds))
     return results
 
 
-def table(results: dict[int, dict[tuple[str, int], float]], clients: Sequence[int]) -> str:
+def table(results: Results, clients: Sequence[int]) -> str:
     rows: list[list[object]] = []
     goal_clients = max(clients)
     for w, by in results.items():
         for c in clients:
             floor = by[(NOOP, c)]
-            row: list[object] = [w, c, f"{floor:,.0f}"]
+            row: list[object] = [w, c, f"{floor.rate:,.0f}", f"{floor.cpu_ms:.2f}"]
             for tool in TOOLS:
                 ours = by[(tool, c)]
-                ratio = ours / floor
+                ratio = ours.rate / floor.rate
                 verdict = ("ok" if ratio >= GOAL else f"MISS (< {GOAL}x)") if c == goal_clients else ""
-                row += [f"{ours:,.0f}", f"{ratio:.2f}x", verdict]
+                row += [f"{ours.rate:,.0f}", f"{ratio:.2f}x", verdict, f"{ours.cpu_ms:.2f}"]
             rows.append(row)
-    headers = ["workers", "clients", "noop calls/s"]
+    headers = ["workers", "clients", "noop calls/s", "noop CPU ms/call"]
     for tool in TOOLS:
-        headers += [f"{tool} calls/s", "/ noop", f"goal >= {GOAL}x @ {goal_clients}"]
-    return markdown_table(headers, rows, "rrr" + "rrl" * len(TOOLS))
+        headers += [f"{tool} calls/s", "/ noop", f"goal >= {GOAL}x @ {goal_clients}", "CPU ms/call"]
+    return markdown_table(headers, rows, "rrrr" + "rrlr" * len(TOOLS))
 
 
-def summary(results: dict[int, dict[tuple[str, int], float]], clients: Sequence[int]) -> str:
-    """The reading of the run, generated from its figures: the goal per worker count, and how the
-    calls/s grow with the processes."""
+def summary(results: Results, clients: Sequence[int]) -> str:
+    """The reading of the run, generated from its figures: the goal per worker count, the server
+    CPU per call against the no-op's, and how the calls/s grow with the processes."""
     c = max(clients)
     lines = []
     for tool in TOOLS:
-        cells = [f"{w} worker(s) {by[(tool, c)] / by[(NOOP, c)]:.2f}x" for w, by in results.items()]
-        met = [w for w, by in results.items() if by[(tool, c)] / by[(NOOP, c)] >= GOAL]
+        cells = [f"{w} worker(s) {by[(tool, c)].rate / by[(NOOP, c)].rate:.2f}x" for w, by in results.items()]
+        met = [w for w, by in results.items() if by[(tool, c)].rate / by[(NOOP, c)].rate >= GOAL]
         verdict = "met" if len(met) == len(results) else ("**not met**" if not met else "**met only**")
         where = "" if len(met) in (0, len(results)) else f" at {', '.join(map(str, met))} worker(s)"
         lines.append(
             f"- {tool} at {c} clients, ours / no-op: {', '.join(cells)}: goal >= {GOAL}x {verdict}{where}."
         )
+    for tool in TOOLS:
+        cpu = [
+            f"{w} worker(s) {by[(tool, c)].cpu_ms / by[(NOOP, c)].cpu_ms:.2f}x" for w, by in results.items()
+        ]
+        lines.append(
+            f"- {tool} server CPU per call at {c} clients over the no-op's: {', '.join(cpu)} "
+            "(a server bound by its CPU answers calls/s in about the inverse ratio)."
+        )
     if len(results) > 1:
         one = min(results)
         for tool in (NOOP, *TOOLS):
             grow = ", ".join(
-                f"{w}: {by[(tool, c)] / results[one][(tool, c)]:.2f}x"
+                f"{w}: {by[(tool, c)].rate / results[one][(tool, c)].rate:.2f}x"
                 for w, by in results.items()
                 if w != one
             )
@@ -280,12 +338,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         "",
         "- Ours: `agent-memory serve --transport http` with `--workers` set to W, embedded store (one "
         f"SQLite file shared by the W processes), bearer tokens of {AGENTS} agents (client i uses agent "
-        f"i mod {AGENTS}); "
-        "the token check is part of our cost; the per-agent rate limit is off "
+        f"i mod {AGENTS}); the token check and the bounds on each client (body size, request deadline, "
+        "concurrency limit: in every worker) are part of our cost; the per-agent rate limit is off "
         "(`AGENT_MEMORY_RATE_LIMIT_PER_MINUTE=0`). No-op: an MCPServer with one `async def noop() -> str`, "
-        "`streamable_http_app(stateless_http=True, json_response=True)`, logging at WARNING like ours, "
-        "under uvicorn (one process), or for W > 1 the launcher of `--workers` "
-        "(`agent_memory.server.workers.serve_workers`: W processes on one port with SO_REUSEPORT).",
+        "`streamable_http_app(stateless_http=True, json_response=True)` (the transport options ours "
+        "uses), logging at WARNING like ours, under uvicorn (one process), or for W > 1 the launcher of "
+        "`--workers` (`agent_memory.server.workers.serve_workers`: W processes on one port with "
+        "SO_REUSEPORT). Both: uvicorn's h11 protocol and asyncio loop, access log off.",
+        "- CPU ms/call: user + system time of the server's processes (all threads, all workers) from "
+        "`/proc` over each window, divided by the calls answered in it.",
         "- Clients: keep-alive HTTP/1.1 connections in the bench process, each sending a pre-built "
         "JSON-RPC `tools/call` and checking the answer is a successful tool result; on the same cores as "
         "the servers, so at high rates the load generator takes part of the machine from both.",

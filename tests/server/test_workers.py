@@ -4,15 +4,17 @@ store; --workers outside the HTTP transport is refused with a clear message."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx2
 
 from agent_memory.server.auth import add_token
-from tests.fixtures.http_server import free_port, wait_listening
+from tests.fixtures.http_server import free_port, http_server, wait_listening
 
 
 def _children(pid: int) -> list[int]:
@@ -85,3 +87,25 @@ def test_workers_need_the_http_transport(tmp_path: Path) -> None:
     assert done.returncode == 2  # a usage mistake
     assert "--workers applies to --transport http only" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_every_worker_keeps_the_bounds_on_each_client(tmp_path: Path) -> None:
+    """The protections of one process hold in each of N: a request not sent whole within the
+    header timeout is closed, whichever worker took its connection."""
+    tokens_file = tmp_path / "tokens.json"
+    token = add_token(tokens_file, "market-hunter", "agent")
+    env = {"AGENT_MEMORY_SQLITE_PATH": str(tmp_path / "memory.db"), "AGENT_MEMORY_HTTP_HEADER_TIMEOUT_S": "1"}
+    with http_server(tokens_file, env, "--workers", "2", timeout=60) as (url, port):
+        # Several connections, so that the kernel hands them to both workers.
+        socks = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(6)]
+        try:
+            for sock in socks:
+                sock.sendall(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n")
+            start = time.monotonic()
+            for sock in socks:
+                assert sock.recv(1024) == b""  # closed by its worker (the recv would block 10 s otherwise)
+            assert time.monotonic() - start < 9
+        finally:
+            for sock in socks:
+                sock.close()
+        assert _call(url, token, "get_state", {})["agent_id"] == "market-hunter"

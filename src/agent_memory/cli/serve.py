@@ -103,7 +103,8 @@ def serve_http(settings: Settings) -> int:
             file=sys.stderr,
             flush=True,
         )
-        config = uvicorn.Config(app, log_level="warning", **uvicorn_options(settings))
+        # No access log: at this log level uvicorn would only test and drop a record per request.
+        config = uvicorn.Config(app, log_level="warning", access_log=False, **uvicorn_options(settings))
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()

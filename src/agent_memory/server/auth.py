@@ -293,20 +293,43 @@ class TokensFileVerifier:
         self._file = _WatchedFile(path, self._index, reload_interval)
         self._resource = resource_url
         self._clock = clock
+        # Tokens verified against the file as last read, with their answers: a token is hashed
+        # and its principal built once, not per request. Only tokens found in the file enter
+        # (at most one per entry, so the cache is bounded by the file); any change to the file
+        # empties it, and expiry is checked on every request.
+        self._verified: dict[str, tuple[TokenEntry, AccessToken]] = {}
+        self._verified_for: object = None
 
     @staticmethod
     def _index(path: Path) -> dict[str, TokenEntry]:
         return {entry.sha256: entry for entry in load_tokens(path).tokens}
 
-    async def verify_token(self, token: str) -> AccessToken | None:
+    def _lookup(self, token: str) -> tuple[TokenEntry, AccessToken] | None:
         self._file.refresh()
         table: dict[str, TokenEntry] | None = self._file.value
-        entry = table.get(hash_token(token)) if table else None
-        if entry is None or entry.expired(self._clock()):
+        if table is not self._verified_for:  # re-read (or now unreadable): verify afresh
+            self._verified = {}
+            self._verified_for = table
+        found = self._verified.get(token)
+        if found is not None or not table:
+            return found
+        entry = table.get(hash_token(token))
+        if entry is None:
             return None
         if entry.audience is not None and not _same_resource(entry.audience, self._resource):
             return None
-        return _access(token, entry.agent_id, entry.role, self._resource, entry.expires_at)
+        found = entry, _access(token, entry.agent_id, entry.role, self._resource, entry.expires_at)
+        self._verified[token] = found
+        return found
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        found = self._lookup(token)
+        if found is None:
+            return None
+        entry, access = found
+        if entry.expires_at is not None and entry.expired(self._clock()):
+            return None
+        return access
 
 
 ASYMMETRIC_ALGORITHMS = [

@@ -65,19 +65,38 @@ def serve_http(settings: Settings, workers: int) -> None:
         f"with {workers} worker processes",
         file=sys.stderr,
     )
-    serve_workers(f"{__name__}:worker_app", settings.http_host, settings.http_port, workers, factory=True)
+    serve_workers(
+        f"{__name__}:worker_app",
+        settings.http_host,
+        settings.http_port,
+        workers,
+        factory=True,
+        options=f"{__name__}:worker_options",
+    )
+
+
+def _worker_settings() -> Settings:
+    raw = os.environ.get(SETTINGS_ENV)
+    if raw is None:
+        raise ConfigurationError(
+            f"{SETTINGS_ENV} is not set: start workers with 'agent-memory serve --transport http --workers N'"
+        )
+    return Settings.model_validate_json(raw)
+
+
+def worker_options() -> dict[str, Any]:
+    """The uvicorn options of one worker process: the same bounds on each client as one process
+    (header timeout, concurrency limit, keep-alive), so ``--workers`` weakens no protection."""
+    from agent_memory.server.hardening import uvicorn_options
+
+    return uvicorn_options(_worker_settings())
 
 
 def worker_app() -> Starlette:
     """The app of one worker process."""
     from agent_memory.server.run import http_app
 
-    raw = os.environ.get(SETTINGS_ENV)
-    if raw is None:
-        raise ConfigurationError(
-            f"{SETTINGS_ENV} is not set: start workers with 'agent-memory serve --transport http --workers N'"
-        )
-    return http_app(Settings.model_validate_json(raw))
+    return http_app(_worker_settings())
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -101,15 +120,26 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 
 def serve_workers(
-    target: str, host: str, port: int, workers: int, *, factory: bool, app_dir: str | None = None
+    target: str,
+    host: str,
+    port: int,
+    workers: int,
+    *,
+    factory: bool,
+    app_dir: str | None = None,
+    options: str | None = None,
 ) -> None:
     """Run ``workers`` processes serving the ASGI app ``target`` ("module:attribute"; with
-    ``factory`` the attribute is called to make the app) on ``host:port``, until SIGTERM/SIGINT."""
+    ``factory`` the attribute is called to make the app) on ``host:port``, until SIGTERM/SIGINT.
+    ``options`` ("module:function") names a function each worker calls for more uvicorn options
+    (they are made in the worker: a protocol class does not cross a process boundary)."""
     context = multiprocessing.get_context("spawn")
     stopping = False
 
     def start() -> BaseProcess:
-        process = context.Process(target=_worker, args=(target, host, port, factory, app_dir), daemon=True)
+        process = context.Process(
+            target=_worker, args=(target, host, port, factory, app_dir, options), daemon=True
+        )
         process.start()
         return process
 
@@ -141,7 +171,14 @@ def serve_workers(
             signal.signal(s, handler)
 
 
-def _worker(target: str, host: str, port: int, factory: bool, app_dir: str | None) -> None:
+def _load(target: str) -> Any:
+    module_name, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def _worker(
+    target: str, host: str, port: int, factory: bool, app_dir: str | None, options: str | None
+) -> None:
     import uvicorn
 
     # Logging as the command configured it; otherwise the SDK would configure INFO with a rich
@@ -153,8 +190,9 @@ def _worker(target: str, host: str, port: int, factory: bool, app_dir: str | Non
     )
     if app_dir is not None:
         sys.path.insert(0, app_dir)
-    module_name, _, attribute = target.partition(":")
-    obj = getattr(importlib.import_module(module_name), attribute)
+    obj = _load(target)
     app = obj() if factory else obj
+    extra: dict[str, Any] = _load(options)() if options is not None else {}
     sock = listening_socket(host, port)
-    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+    config = uvicorn.Config(app, log_level="warning", access_log=False, **extra)
+    uvicorn.Server(config).run(sockets=[sock])
