@@ -479,8 +479,9 @@ HANDOFF = (
 
 
 # Frames that mark a hand-off as one to the memory's own worker threads: the SQLite engine's, and
-# the thread records were built on (memory.service.off_loop).
-WORKERS = ("storage/sqlite/", "agent-memory-sqlite", "off_loop", "to_thread")
+# the thread records are built on (memory.core.off_loop, through asyncio.to_thread). Not anyio's
+# to_thread: that is the SDK's stdio transport writing each message (the no-op's hand-offs).
+WORKERS = ("storage/sqlite/", "agent-memory-sqlite", "off_loop", "asyncio/threads.py")
 
 
 def _any(frames: Sequence[str], parts: Sequence[str]) -> bool:
@@ -611,9 +612,10 @@ class CpuRun:
 async def measure_cpu(
     workdir: Path, passes: int, block: int, spy: Path | None
 ) -> tuple[CpuRun, dict[str, dict[str, int]]]:
-    """A warm-up pass, then ``passes`` passes over the no-op and every tool, a block of ``block``
-    consecutive calls each, with the server's CPU time per block. With ``spy`` (a directory), one
-    more block per tool under py-spy, its stacks classified by :data:`PROFILE_CATEGORIES`."""
+    """A warm-up pass, then ``passes`` passes over every tool, each tool's block of ``block``
+    consecutive calls preceded by a no-op block, with the server's CPU time per block. With ``spy``
+    (a directory), one more block per tool under py-spy, its stacks classified by
+    :data:`PROFILE_CATEGORIES`."""
     db = workdir / "cpu.db"
     await seed(db)
     noop_script = workdir / "noop_server.py"
@@ -627,7 +629,10 @@ async def measure_cpu(
         run = CpuRun(Rounds(memory, noop), child_pid("agent_memory.cli"), child_pid("noop_server.py"))
         order = [NOOP, *CPU_TOOLS]
         for p in range(passes + 1):
-            for tool in order:
+            for tool in CPU_TOOLS:
+                # A no-op block before each tool's: the floor is measured across the whole run,
+                # not in a few blocks that one burst of the machine's other load can skew.
+                await run.block(NOOP, block if p else 10, record=p > 0)
                 await run.block(tool, block if p else 10, record=p > 0)
             progress(f"cpu pass {p}/{passes}")
         if spy is not None:
@@ -809,11 +814,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         "each round logs a decision and records its outcome, publishes a signal to itself and two peers "
         "and acks it (read_inbox sees 6 pending), reads and updates the state, recalls patterns with a "
         "context, searches a page of 20 decisions (recall_stm returns 10).",
-        f'- Floor: an MCPServer with one `async def {NOOP}() -> str` returning "ok", over stdio.',
-        "- Replay: the memory's own server (`build_server`, same SDK path and output schemas) whose tools "
-        "return their first result again on every call, without the memory's work; called with the same "
-        "arguments in the same rounds, on its own seeded store. Ours / replay = how much of a call is our "
-        f"own work (goal <= {REPLAY_GOAL}x: at most 20 %).",
+        f'- Floor: an MCPServer with one `async def {NOOP}() -> str` returning "ok", over stdio (the SDK '
+        'validates and wraps its result, `{"result": "ok"}`, against its output schema).',
+        "- Replay: the memory's own server (`build_server`, same SDK path, middleware and output schemas) "
+        "whose tools return their first result again on every call, without the memory's work; called with "
+        "the same arguments in the same rounds, on its own seeded store, served by the SDK's stdio loop "
+        "(ours runs behind `server.stdio.AnsweredLines`, which counts as our work). Ours / replay = how "
+        f"much of a call is our own work (goal <= {REPLAY_GOAL}x: at most 20 %).",
     ]
     markdown = (
         table(samples, replays, checks) + "\n\n" + stdio_summary(samples, replays) + "\n\n" + "\n".join(notes)
@@ -1045,9 +1052,10 @@ def cpu_main(args: argparse.Namespace) -> None:
     before = None if args.before else _read_data("stdio-cpu-before")
     code = f" Server code measured: {args.before}." if args.before else ""
     notes = [
-        f"{machine_note()} {args.cpu_passes} passes after a warm-up pass; each pass runs a block of "
-        f"{args.cpu_block} consecutive calls of `{NOOP}` and of each tool (in the order of the table), "
-        f"over stdio, both servers started by `mcp.Client(mcp.StdioServerParameters(...))`.{code}",
+        f"{machine_note()} {args.cpu_passes} passes after a warm-up pass; each pass runs, for each tool "
+        f"in the order of the table, a block of {args.cpu_block} consecutive calls of `{NOOP}` and then "
+        f"one of the tool, over stdio, both servers started by "
+        f"`mcp.Client(mcp.StdioServerParameters(...))`; the no-op's figure is over all its blocks.{code}",
         "",
         "- Server CPU: user + system time of every thread of the server process "
         "(`/proc/PID/task/*/schedstat`) over each block, divided by the calls. It includes the SDK's "

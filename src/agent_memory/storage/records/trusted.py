@@ -5,8 +5,9 @@ records) or checked field by field when imported (:mod:`agent_memory.storage.rec
 Validating it again on every read cost more CPU than the query (regex checks of every id, timezone
 checks of every time, per field, per record of a page). :func:`stored` instead converts only what
 JSON cannot carry as the record holds it - times, nested records, ints in float fields - and builds
-the record with ``model_construct``. Whatever it cannot convert (an item of an unexpected shape)
-goes through full validation as before, with its error.
+the record without validation. An item of another shape (a field it does not know, a required
+one missing, a time or nested record it cannot read) goes through full validation, with its error,
+as before; the other values are taken as stored.
 """
 
 from __future__ import annotations
