@@ -20,7 +20,8 @@ Two policies:
     index, the shared-pattern indexes (``shared_pattern``, ``shared_pattern#*``, ``shared_to#*``
     for what is shared with everyone) and the application counters of patterns (``reports#*``);
   * its own per-reader index ``shared_to#{id}``: the patterns shared with it by name, each entry
-    carrying the pattern's content, so recall never reads an author's partition;
+    carrying the pattern's content and keyed by the pattern, so neither recall nor a citation in
+    ``patterns_applied`` reads an author's partition (a citation is counted on ``reports#*``);
   * delivery into other agents' partitions, write only: ``PutItem`` of an inbox entry
     (``inbox#*``) and of a signal ref (``agent:*#signal_ref#*``), and ``UpdateItem`` of their
     signal counters (``sigrollup#*``), which ``publish_signal`` writes in its transaction;
