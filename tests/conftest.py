@@ -90,8 +90,39 @@ def _full_matrix_only(item: pytest.Item) -> bool:
     return base in DYNAMODB_VARIANTS_FULL_MATRIX_ONLY and "dynamodb" in variant.split("-")[0]
 
 
+# The files whose tests take longest (processes started, whole scenarios; measured with
+# --durations), run first so that the parallel workers end on short tests and finish together.
+# Whole files move, in this order, so that their module fixtures are set up once.
+SLOW_FIRST = (
+    "tests/test_docs_commands.py",
+    "tests/test_cli.py",
+    "tests/security/test_tokens.py",
+    "tests/test_demo.py",
+    "tests/storage/test_multiprocess_memory.py",
+    "tests/server/test_workers.py",
+    "tests/storage/test_id_migration.py",
+    "tests/server/test_schema_clients.py",
+    "tests/storage/test_archive.py",
+    "tests/security/test_sharing.py",
+    "tests/security/test_integrity.py",
+    "tests/faults/test_kill.py",
+    "tests/test_client.py",
+    "tests/storage/test_budget_race.py",
+    "tests/security/test_quotas.py",
+    "tests/test_claude_desktop_config.py",
+)
+
+
+def _slow_first(item: pytest.Item) -> int:
+    path = item.nodeid.partition("::")[0]
+    return SLOW_FIRST.index(path) if path in SLOW_FIRST else len(SLOW_FIRST)
+
+
+@pytest.hookimpl(trylast=True)  # after pytest has grouped the items by their fixtures' scopes
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Without AGENT_MEMORY_TEST_FULL=1, leave out the variants of the full matrix."""
+    """Without AGENT_MEMORY_TEST_FULL=1, leave out the variants of the full matrix; the slow
+    files first."""
+    items.sort(key=_slow_first)  # stable: the order within a file, and of the other files, stays
     for item in items:
         if _full_matrix_only(item):
             item.add_marker(pytest.mark.full_matrix)

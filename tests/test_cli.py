@@ -1,4 +1,5 @@
-"""The agent-memory command, run as a user runs it (a subprocess), on real stores."""
+"""The agent-memory command on real stores: as a user runs it (a process), and, where a test runs
+many commands to check what they do, through its `main` in this process (tests/fixtures/cli.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 from agent_memory.memory.identity import Caller
 from agent_memory.memory.learner import lambda_handler
 from agent_memory.models import Outcome, utcnow
+from tests.fixtures.cli import cli_in_process
 from tests.fixtures.sqlite import sqlite_engine
 from tests.support import FakeClock, memory_on
 
@@ -23,6 +25,7 @@ from tests.support import FakeClock, memory_on
 def _cli(
     *args: str, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
+    """The command as a user runs it: a process of its own."""
     return subprocess.run(
         [sys.executable, "-m", "agent_memory.cli", *args],
         env={**os.environ, **(env or {})},
@@ -30,6 +33,12 @@ def _cli(
         text=True,
         timeout=timeout,
     )
+
+
+def _cli_here(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The same command through the CLI's ``main`` in this process (tests/fixtures/cli.py): for the
+    tests that run many commands to check what they do, not how a process starts."""
+    return cli_in_process(args, env={**os.environ, **(env or {})})
 
 
 async def _seed(path: Path) -> None:
@@ -62,15 +71,15 @@ async def test_export_import_consolidate_analytics(tmp_path: Path) -> None:
     source, target = tmp_path / "a.db", tmp_path / "b.db"
     await _seed(source)
     exported = tmp_path / "memory.jsonl"
-    result = _cli("export", "-o", str(exported), env={"AGENT_MEMORY_SQLITE_PATH": str(source)})
+    result = _cli_here("export", "-o", str(exported), env={"AGENT_MEMORY_SQLITE_PATH": str(source)})
     assert result.returncode == 0, result.stderr
     assert "exported" in result.stderr
-    result = _cli("import", "-i", str(exported), env={"AGENT_MEMORY_SQLITE_PATH": str(target)})
+    result = _cli_here("import", "-i", str(exported), env={"AGENT_MEMORY_SQLITE_PATH": str(target)})
     assert result.returncode == 0, result.stderr
-    again = _cli("export", env={"AGENT_MEMORY_SQLITE_PATH": str(target)})
+    again = _cli_here("export", env={"AGENT_MEMORY_SQLITE_PATH": str(target)})
     assert again.stdout == exported.read_text()
 
-    learned = _cli(
+    learned = _cli_here(
         "consolidate", "--window", "30d", "--min-samples", "10", env={"AGENT_MEMORY_SQLITE_PATH": str(target)}
     )
     assert learned.returncode == 0, learned.stderr
@@ -79,7 +88,7 @@ async def test_export_import_consolidate_analytics(tmp_path: Path) -> None:
     assert created, summary
     assert "60/" not in learned.stdout and "[" in learned.stderr  # the progress bar goes to stderr
     rerun = json.loads(
-        _cli(
+        _cli_here(
             "consolidate",
             "--window",
             "30d",
@@ -90,10 +99,10 @@ async def test_export_import_consolidate_analytics(tmp_path: Path) -> None:
     )
     assert rerun["agents"]["market-hunter"]["SOURCE_SELECTION"]["created"] == []
 
-    table = _cli("analytics", "--window", "30d", env={"AGENT_MEMORY_SQLITE_PATH": str(target)})
+    table = _cli_here("analytics", "--window", "30d", env={"AGENT_MEMORY_SQLITE_PATH": str(target)})
     assert table.returncode == 0, table.stderr
     assert "market-hunter" in table.stdout
-    as_json = _cli(
+    as_json = _cli_here(
         "analytics",
         "--window",
         "30d",
@@ -106,7 +115,7 @@ async def test_export_import_consolidate_analytics(tmp_path: Path) -> None:
     report = json.loads(as_json.stdout)
     assert report["totals"]["decisions"] == 60 and report["totals"]["successes"] == 30
     html = tmp_path / "report.html"
-    result = _cli(
+    result = _cli_here(
         "analytics",
         "--window",
         "30d",
@@ -135,16 +144,16 @@ def test_tables_lifecycle(dynamodb_endpoint: str) -> None:
         "AGENT_MEMORY_AWS_REGION": "us-east-1",
         "AGENT_MEMORY_TABLE_PREFIX": f"cli{uuid.uuid4().hex[:6]}_",
     }
-    before = [json.loads(line) for line in _cli("tables", "status", env=env).stdout.splitlines()]
+    before = [json.loads(line) for line in _cli_here("tables", "status", env=env).stdout.splitlines()]
     assert {t["status"] for t in before} == {"MISSING"}
-    created = _cli("tables", "create", env=env)
+    created = _cli_here("tables", "create", env=env)
     assert created.returncode == 0, created.stderr
     statuses = [json.loads(line) for line in created.stdout.splitlines()]
     assert {t["status"] for t in statuses} == {"ACTIVE"} and len(statuses) == 4
     assert all(t["ttl_status"] == "ENABLED" for t in statuses)
-    assert _cli("tables", "create", env=env).returncode == 0  # idempotent
-    refused = _cli("tables", "delete", env=env)
+    assert _cli_here("tables", "create", env=env).returncode == 0  # idempotent
+    refused = _cli_here("tables", "delete", env=env)
     assert refused.returncode == 2 and "--yes" in refused.stderr
-    assert _cli("tables", "delete", "--yes", env=env).returncode == 0
-    after = [json.loads(line) for line in _cli("tables", "status", env=env).stdout.splitlines()]
+    assert _cli_here("tables", "delete", "--yes", env=env).returncode == 0
+    after = [json.loads(line) for line in _cli_here("tables", "status", env=env).stdout.splitlines()]
     assert {t["status"] for t in after} == {"MISSING"}

@@ -9,7 +9,6 @@ import json
 import os
 import stat
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from agent_memory.server.auth import TokensFileVerifier, add_token, hash_token, list_tokens
+from tests.fixtures.cli import cli_in_process
 from tests.security.conftest import (
     HONEST,
     Server,
@@ -65,13 +65,9 @@ async def _sleep(seconds: float) -> None:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "agent_memory.cli", "tokens", *args],
-        env=dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    """`agent-memory tokens ARGS` through the CLI's main, in this process (tests/fixtures/cli.py):
+    the subject is what the running server does when the file changes."""
+    return cli_in_process(["tokens", *args], env=dict(os.environ))
 
 
 async def test_tokens_are_listed_removed_and_rotated_without_a_restart(server: Server) -> None:
