@@ -48,21 +48,28 @@ class ServiceBase:
         self.quotas = Quotas(settings)
         """Per-agent storage quotas: each store write that adds records carries its charge."""
 
-    async def _visible_pattern(self, caller: Caller, pattern_id: str) -> Pattern | None:
+    async def _visible_pattern(
+        self, caller: Caller, pattern_id: str, *, counted: bool = True
+    ) -> Pattern | None:
         """The pattern ``pattern_id`` names for ``caller``: its own, else the one visible to it
         (shared with it; any, for an observer). Ids are per author (issue #12), so this looks only
-        at patterns the caller may see: the answer never tells whether another agent uses the id."""
-        own = await self.store.get_own_pattern(caller.agent_id, pattern_id)
+        at patterns the caller may see: the answer never tells whether another agent uses the id.
+        ``counted=False``: without reading its application counters (to resolve a citation)."""
+        own = await self.store.get_own_pattern(caller.agent_id, pattern_id, counted=counted)
         if own is not None:
             return own
         authors = [a for a in await self.store.pattern_authors(pattern_id) if a != caller.agent_id]
         if caller.is_observer:
-            found = await asyncio.gather(*(self.store.get_own_pattern(a, pattern_id) for a in authors))
+            found = await asyncio.gather(
+                *(self.store.get_own_pattern(a, pattern_id, counted=counted) for a in authors)
+            )
             visible = [p for p in found if p is not None]
         else:
             # Through the caller's own sharing index, never the authors' partitions: an agent's
             # IAM policy allows it (docs/SCALING.md#least-privilege-and-sharing).
-            visible = await self.store.shared_with_reader(caller.agent_id, authors, pattern_id)
+            visible = await self.store.shared_with_reader(
+                caller.agent_id, authors, pattern_id, counted=counted
+            )
         if len(visible) > 1:
             raise InvalidInput(
                 f"pattern_id {pattern_id!r} names patterns of several agents visible to you "

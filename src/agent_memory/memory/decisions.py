@@ -28,7 +28,7 @@ class DecisionService(ServiceBase):
 
     async def _resolve_patterns(self, caller: Caller, pattern_ids: list[str]) -> list[tuple[str, str]]:
         async def resolve(pattern_id: str) -> tuple[str, str]:
-            pattern = await self._visible_pattern(caller, pattern_id)
+            pattern = await self._visible_pattern(caller, pattern_id, counted=False)
             if pattern is None:
                 raise NotFound(
                     f"patterns_applied: no pattern {pattern_id!r} visible to you; "

@@ -398,18 +398,24 @@ class PatternRecords(QuotaRecords):
         )
         return named.items, everyone.items
 
-    async def shared_with_reader(self, reader: str, authors: Sequence[str], pattern_id: str) -> list[Pattern]:
+    async def shared_with_reader(
+        self, reader: str, authors: Sequence[str], pattern_id: str, *, counted: bool = True
+    ) -> list[Pattern]:
         """The patterns ``pattern_id`` names among ``authors``' that are shared with ``reader`` (by
         name or with everyone), from the reader's own index entries and the reports items: never
         a read of an author's partition, so a per-agent IAM policy allows it (issue #15). Only
         active shared patterns have entries: one unshared or retired is not found. Requests: 2
-        consistent gets per author, and 1 get per pattern found."""
+        consistent gets per author, and 1 get per pattern found (``counted=False``: none, the
+        patterns come without their application counters)."""
         sks = [keys.shared_reader_sk(author, pattern_id) for author in authors]
         got = await asyncio.gather(
             *(self.engine.get("ltm", keys.shared_reader_pk(r), sk) for sk in sks for r in (reader, "*"))
         )
-        entries = [named or everyone for named, everyone in zip(got[::2], got[1::2], strict=True)]
-        return await self.shared_entry_patterns([e for e in entries if e is not None])
+        pairs = zip(got[::2], got[1::2], strict=True)
+        entries = [e for e in (named or everyone for named, everyone in pairs) if e is not None]
+        if not counted:
+            return [_pattern(strip_keys(e, "rank")) for e in entries]
+        return await self.shared_entry_patterns(entries)
 
     async def shared_entry_patterns(self, entries: Sequence[Item]) -> list[Pattern]:
         """The patterns of per-reader index entries, each with its application counters (read
