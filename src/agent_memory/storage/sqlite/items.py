@@ -43,6 +43,7 @@ __all__ = [
     "decode_data",
     "encode_data",
     "holds",
+    "index_columns",
     "item_size",
     "json_length",
     "load",
@@ -107,7 +108,8 @@ def _add(base: int | float, delta: int | float) -> int | float:
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One item as stored: its JSON text plus the columns the indexes are built on."""
+    """One item as stored: its JSON text plus the columns the indexes are built on (``gsi``: as
+    :func:`index_columns` fills them)."""
 
     table: TableName
     pk: str
@@ -173,8 +175,7 @@ def row(table: TableName, item: Any, *, values_checked: bool = False) -> Row:
         raise InvalidInput(
             f"attribute '{where}' is not valid Unicode (it has a lone surrogate); send UTF-8 text"
         ) from exc
-    gsi_columns = (gsi[0], gsi[1], gsi[2], gsi[3], gsi[4], gsi[5])
-    return Row(table, pk, sk, text, encode_data(text), size, ttl_column, gsi_columns)
+    return Row(table, pk, sk, text, encode_data(text), size, ttl_column, index_columns(sk, gsi))
 
 
 def load(data: str | bytes) -> Any:
@@ -299,12 +300,33 @@ def stored_json(item: Mapping[str, Any], gsi: Sequence[str | None]) -> str:
     return json.dumps(rest, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
+def index_columns(
+    sk: str, gsi: Sequence[str | None]
+) -> tuple[str | None, str | None, str | None, str | None, str | None, str | None]:
+    """The six index key columns of a row, from the item's index keys (``gsi``: both halves of an
+    index key or neither). An index sort key equal to the item's sort key is left NULL: the
+    indexes are built on ``COALESCE(gsiNsk, sk)`` (schema v5), and most decisions' two of three
+    index sort keys are their sort key."""
+    out = list(gsi)
+    for i in (1, 3, 5):
+        if out[i] == sk and out[i - 1] is not None:
+            out[i] = None
+    return (out[0], out[1], out[2], out[3], out[4], out[5])
+
+
+_INDEX_SORT_KEYS = ((4, "gsi1sk"), (6, "gsi2sk"), (8, "gsi3sk"))
+"""Where each index sort key sits in a row selected as :data:`ITEM_COLUMNS`."""
+
+
 def load_row(found: Sequence[Any]) -> dict[str, Any]:
     """An item from a row selected as :data:`ITEM_COLUMNS`."""
     item: dict[str, Any] = json.loads(decode_data(found[0]))
     for name, value in zip(KEY_COLUMNS, found[1:9], strict=True):
         if value is not None:
             item[name] = value
+    for at, name in _INDEX_SORT_KEYS:
+        if found[at] is None and found[at - 1] is not None:
+            item[name] = found[2]  # see index_columns
     return item
 
 
