@@ -164,7 +164,7 @@ def _put(item: dict[str, Any]) -> Put:
 
 async def test_damaged_data_is_refused_as_storage_corrupt(db: Path) -> None:
     async with sqlite_engine(db) as engine:
-        await engine.write([_put({"pk": "p", "sk": "s", "context": {"text": "whales " * 20}})])
+        await engine.write([_put({"pk": "p", "sk": "s", "context": {"text": "whales " * 60}})])
     conn = sqlite3.connect(db)
     (stored,) = conn.execute("SELECT data FROM items WHERE pk = 'p'").fetchone()
     assert isinstance(stored, bytes)

@@ -220,8 +220,17 @@ _WBITS = -12
 """Raw DEFLATE (no header or checksum: SQLite has its own), 4 KB window: the dictionary and the
 matches of a small item fit, and a compressor's set-up stays cheap."""
 _MEM_LEVEL = 4
-_MIN_COMPRESSED = 32
-"""Shorter JSON is stored as it is: there is nothing left to save."""
+_MIN_COMPRESSED = 256
+"""Shorter JSON is stored as it is: a compressor costs tens of microseconds per item written, and
+the small items are mostly counters rewritten on every call (rollups, quotas, the registry), whose
+bytes do not grow with the memory (measured: docs/BENCHMARKS.md "Footprint")."""
+
+
+_PRIMED = zlib.compressobj(
+    6, zlib.DEFLATED, _WBITS, _MEM_LEVEL, zlib.Z_DEFAULT_STRATEGY, _DICTIONARIES[_DEFLATE_V1]
+)
+"""A compressor that has read the dictionary: each item's is a copy (a third cheaper than priming
+a new one)."""
 
 
 def _varint(n: int) -> bytes:
@@ -251,9 +260,7 @@ def encode_data(text: str) -> str | bytes:
     if len(text) < _MIN_COMPRESSED:
         return text
     raw = text.encode("utf-8")
-    deflate = zlib.compressobj(
-        6, zlib.DEFLATED, _WBITS, _MEM_LEVEL, zlib.Z_DEFAULT_STRATEGY, _DICTIONARIES[_DEFLATE_V1]
-    )
+    deflate = _PRIMED.copy()
     packed = b"".join((bytes((_DEFLATE_V1,)), _varint(len(raw)), deflate.compress(raw), deflate.flush()))
     return packed if len(packed) < len(raw) else text
 
