@@ -38,6 +38,7 @@ from agent_memory.models import Outcome, normalize_json, utcnow
 from agent_memory.storage import keys
 from agent_memory.storage.engine import Item, Put, QueryPage, Update, WriteOp
 from agent_memory.storage.records.base import REQUEST_TOKEN
+from agent_memory.storage.sqlite import items as sqlite_items
 from agent_memory.storage.store import MemoryStore
 
 __all__ = ["FAKE_AWS_ENV", "aws_test_env", "dynamodb_local", "moto_server"]
@@ -440,14 +441,7 @@ class BulkLoader:
     @staticmethod
     def _params(item: Item) -> tuple[Any, ...]:
         """Row parameters as the engine's ``_row(...).params()`` for a decisions-table item."""
-        gsi: list[str | None] = []
-        for n in (1, 2, 3):
-            gpk, gsk = item.get(f"gsi{n}pk"), item.get(f"gsi{n}sk")
-            gsi += [gpk, gsk] if gpk is not None and gsk is not None else [None, None]
-        from agent_memory.storage.sqlite.items import stored_json
-
-        data = stored_json(item, gsi)
-        return ("decisions", item["pk"], item["sk"], data, item.get("ttl"), *gsi)
+        return sqlite_items.row("decisions", item, values_checked=True).params()
 
     async def _verify(
         self, spec: DecisionSpec, decision_id: str, rows: list[tuple[Any, ...]], delta: rollups.Delta
@@ -463,7 +457,7 @@ class BulkLoader:
             decision_id=decision_id,
         )
         ops, self._capture.ops = self._capture.ops, []
-        token = json.loads(rows[0][3]).get(REQUEST_TOKEN)
+        token = json.loads(sqlite_items.decode_data(rows[0][3])).get(REQUEST_TOKEN)
         real_rows = [
             self._sql._row(
                 op.table, {**op.item, REQUEST_TOKEN: token} if REQUEST_TOKEN in op.item else op.item

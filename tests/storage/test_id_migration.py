@@ -28,16 +28,18 @@ from agent_memory.storage.engine import Delete, ItemEngine, Put, TableName
 from agent_memory.storage.factory import open_store
 from agent_memory.storage.records.base import dump, dump_compact
 from agent_memory.storage.sqlite import SqliteEngine
-from agent_memory.storage.sqlite import items as rows
 from agent_memory.storage.sqlite.schema import SCHEMA_VERSION
 from agent_memory.storage.store import MemoryStore
 from agent_memory.storage.transfer import export_to, import_from
 from tests.fixtures.dynamodb import FAKE_AWS_ENV, dynamo_engine, dynamo_settings
-from tests.fixtures.sqlite import sqlite_engine
+from tests.fixtures.sqlite import file_at_version, insert_text_row, sqlite_engine
 from tests.server.conftest import team
 from tests.support import T0, FakeClock
 
 HUNTER, RISK = "market-hunter", "risk-manager"
+
+PER_AUTHOR_IDS = 4
+"""The SQLite schema version that moved ids into their authors' partitions."""
 CREATED = T0 - timedelta(hours=1)
 QUOTA_ITEM = {"pk": keys.quota_pk(RISK), "sk": keys.QUOTA_SK, "n_patterns": 1, "b": 1000}
 """Storage quota counters of the earlier store: no id migration touches them."""
@@ -172,17 +174,9 @@ async def _works_per_author(engine: ItemEngine, clock: FakeClock, *, counted_bef
 
 async def test_a_sqlite_file_of_global_ids_migrates_when_opened(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
-    async with sqlite_engine(path):
-        pass  # a file at the current schema, into which the earlier rows go
-    conn = sqlite3.connect(path)
+    conn = file_at_version(path, PER_AUTHOR_IDS - 1)  # the version before per-author ids
     for table, item in _old_items():
-        conn.execute(
-            "INSERT INTO items (tbl, pk, sk, data, ttl, gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, gsi3sk) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows.row(table, item).params(),
-        )
-    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")  # the version before per-author ids
-    conn.commit()
+        insert_text_row(conn, table, item)
     conn.close()
 
     clock = FakeClock()

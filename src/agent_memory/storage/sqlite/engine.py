@@ -86,6 +86,7 @@ from agent_memory.storage.sqlite.items import (
     check_update,
     holds,
     item_size,
+    json_length,
     load_row,
     row,
     target,
@@ -636,7 +637,7 @@ class SqliteEngine:
 
     def _budget(self, conn: sqlite3.Connection, found: Sequence[Any]) -> int:
         """Bytes of the rows ``found``; raises :class:`_OverBudget` past the inline budget."""
-        size = sum(len(r[0]) for r in found)
+        size = sum(json_length(r[0]) for r in found)
         if size > INLINE_MAX_BYTES and conn is self._inline:
             raise _OverBudget
         return size

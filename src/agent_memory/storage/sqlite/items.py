@@ -10,11 +10,12 @@ is a programming error of the record layer and raises ValueError/TypeError.
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from agent_memory.errors import InvalidInput
+from agent_memory.errors import InvalidInput, StorageCorrupt
 from agent_memory.item_rules import (
     DYNAMODB_ARITHMETIC,
     MAX_ITEM_BYTES,
@@ -39,8 +40,12 @@ __all__ = [
     "check_table",
     "check_transaction_size",
     "check_update",
+    "decode_data",
+    "encode_data",
     "holds",
+    "index_columns",
     "item_size",
+    "json_length",
     "load",
     "row",
     "target",
@@ -103,19 +108,23 @@ def _add(base: int | float, delta: int | float) -> int | float:
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One item as stored: its JSON text plus the columns the indexes are built on."""
+    """One item as stored: its JSON text plus the columns the indexes are built on (``gsi``: as
+    :func:`index_columns` fills them)."""
 
     table: TableName
     pk: str
     sk: str
     data: str
+    """The JSON of the attributes the key columns do not hold (what the ``data`` column decodes to)."""
+    stored: str | bytes
+    """The ``data`` column's value: :func:`encode_data` of ``data``."""
     size: int | None
     """DynamoDB's size of the item; None for a small item, not measured (see :func:`row`)."""
     ttl: int | float | None
     gsi: tuple[str | None, str | None, str | None, str | None, str | None, str | None]
 
     def params(self) -> tuple[Any, ...]:
-        return (self.table, self.pk, self.sk, self.data, self.ttl, *self.gsi)
+        return (self.table, self.pk, self.sk, self.stored, self.ttl, *self.gsi)
 
 
 def check_table(table: Any) -> TableName:
@@ -166,11 +175,122 @@ def row(table: TableName, item: Any, *, values_checked: bool = False) -> Row:
         raise InvalidInput(
             f"attribute '{where}' is not valid Unicode (it has a lone surrogate); send UTF-8 text"
         ) from exc
-    return Row(table, pk, sk, text, size, ttl_column, (gsi[0], gsi[1], gsi[2], gsi[3], gsi[4], gsi[5]))
+    return Row(table, pk, sk, text, encode_data(text), size, ttl_column, index_columns(sk, gsi))
 
 
-def load(data: str) -> Any:
-    return json.loads(data)
+def load(data: str | bytes) -> Any:
+    return json.loads(decode_data(data))
+
+
+# --- the data column -------------------------------------------------------------------------------
+#
+# The data column holds either the item's JSON as TEXT (rows written before schema v5, and items
+# whose JSON does not get shorter) or a BLOB: a format byte, the JSON's length in UTF-8 bytes as a
+# LEB128 varint, then the JSON compressed by raw DEFLATE primed with a preset dictionary of the
+# attribute names and values every item repeats. Small items are most of the store and DEFLATE
+# alone barely shortens them; primed, a decision's JSON takes under half its length (issue #14).
+# A format byte names its dictionary for ever: a better dictionary is a new format byte, and
+# readers keep every earlier one.
+
+_DEFLATE_V1 = 1
+_DICTIONARIES: Mapping[int, bytes] = {
+    _DEFLATE_V1: (
+        # Rarer first: DEFLATE reaches the end of the dictionary with the shortest distances.
+        b'"label":"","state":{"version":1,"current":{},"configuration":{},"source_metrics":{},'
+        b'"context_performance":{},"updated_by":"","role":"agent","first_seen":"","last_seen":"",'
+        b'"pattern_id":"","domain":"general","description":"","conditions":[{"field":"","op":"eq",'
+        b'"value":""}],"outcomes":{},"confidence":0.,"success_rate":0.,"sample_size":0,"shared_with":[],'
+        b'"status":"active","source":"learned","manual","superseded_by":"","stats":{},"updated_at":"",'
+        b'"feedback":{"applied_count":0,"applied_successes":0,"author_applied_count":0,'
+        b'"author_applied_successes":0,"access_count":0,"last_accessed":""},"evidence":{'
+        b'"measured_confidence":0.,"basis":"applications"},"key":"","bucket":"","n_decisions":0,'
+        b'"n_mem":0,"n_outcomes":0,"n_success":0,"q_sum":0.,"q_n":0,"signal_id":"","signal_type":"",'
+        b'"source_agent":"","target_agents":[""],"severity":"medium","data":{},"recommended_action":"",'
+        b'"processing_status":{"":{"status":"pending","processed_at":"","decision_id":""}},'
+        b'"parent_decision_id":"","parent_agent_id":"","patterns_applied":[""],"memory_influenced":true,'
+        b'"agent_version":null,"latency_ms":0.,"signals_generated":0,"errors":[],"request_token":"",'
+        b'"ttl":1800000000,"agent_id":"","decision_type":"","created_at":"2026-12-01T00:00:00.000000Z",'
+        b'"outcome":{"success":false,"quality_score":0.5,"recorded_at":"2026-12-01T00:00:00.000000Z"}}'
+        b'{"decision_id":"dec_","agent_id":"","decision_type":"","created_at":"2026-12-01T00:00:00.0000'
+        b'00Z","expires_at":"2027-03-01T00:00:00.000000Z","context":{},"reasoning":{},"ttl":1800000000,'
+        b'"outcome":{"success":true,"quality_score":0.75,"recorded_at":"2026-12-01T00:00:00.000000Z"}}'
+    ),
+}
+_WBITS = -12
+"""Raw DEFLATE (no header or checksum: SQLite has its own), 4 KB window: the dictionary and the
+matches of a small item fit, and a compressor's set-up stays cheap."""
+_MEM_LEVEL = 4
+_MIN_COMPRESSED = 256
+"""Shorter JSON is stored as it is: a compressor costs tens of microseconds per item written, and
+the small items are mostly counters rewritten on every call (rollups, quotas, the registry), whose
+bytes do not grow with the memory (measured: docs/BENCHMARKS.md "Footprint")."""
+
+
+_PRIMED = zlib.compressobj(
+    6, zlib.DEFLATED, _WBITS, _MEM_LEVEL, zlib.Z_DEFAULT_STRATEGY, _DICTIONARIES[_DEFLATE_V1]
+)
+"""A compressor that has read the dictionary: each item's is a copy (a third cheaper than priming
+a new one)."""
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _header(value: bytes) -> tuple[int, int, int]:
+    """(format, JSON length, offset of the compressed bytes) of a BLOB data column."""
+    length, shift, i = 0, 0, 1
+    while i < len(value) and i <= 5:
+        byte = value[i]
+        length |= (byte & 0x7F) << shift
+        i += 1
+        if byte < 0x80:
+            return value[0], length, i
+        shift += 7
+    raise StorageCorrupt("a stored item's data has a damaged header; restore the file from an export")
+
+
+def encode_data(text: str) -> str | bytes:
+    """The data column's value for an item's JSON: compressed when that is shorter."""
+    if len(text) < _MIN_COMPRESSED:
+        return text
+    raw = text.encode("utf-8")
+    deflate = _PRIMED.copy()
+    packed = b"".join((bytes((_DEFLATE_V1,)), _varint(len(raw)), deflate.compress(raw), deflate.flush()))
+    return packed if len(packed) < len(raw) else text
+
+
+def decode_data(value: str | bytes) -> str | bytes:
+    """The JSON an item's data column holds (bytes: UTF-8, as :func:`json.loads` takes it)."""
+    if isinstance(value, str):
+        return value
+    fmt, length, offset = _header(value)
+    dictionary = _DICTIONARIES.get(fmt)
+    if dictionary is None:
+        raise StorageCorrupt(
+            f"a stored item's data is in format {fmt}, which this version of agent-memory does not know: "
+            "the file was written by a newer agent-memory or is damaged"
+        )
+    try:
+        inflate = zlib.decompressobj(_WBITS, dictionary)
+        raw = inflate.decompress(value[offset:])
+    except zlib.error as exc:
+        raise StorageCorrupt(
+            f"a stored item's data does not decompress ({exc}); restore the file from an export"
+        ) from exc
+    if len(raw) != length or not inflate.eof:
+        raise StorageCorrupt("a stored item's data is truncated; restore the file from an export")
+    return raw
+
+
+def json_length(value: str | bytes) -> int:
+    """Length of the JSON an item's data column holds, without decoding it (the inline budget)."""
+    return len(value) if isinstance(value, str) else _header(value)[1]
 
 
 # An item is stored as its key columns plus the JSON of its other attributes (rows written by
@@ -187,12 +307,33 @@ def stored_json(item: Mapping[str, Any], gsi: Sequence[str | None]) -> str:
     return json.dumps(rest, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
+def index_columns(
+    sk: str, gsi: Sequence[str | None]
+) -> tuple[str | None, str | None, str | None, str | None, str | None, str | None]:
+    """The six index key columns of a row, from the item's index keys (``gsi``: both halves of an
+    index key or neither). An index sort key equal to the item's sort key is left NULL: the
+    indexes are built on ``COALESCE(gsiNsk, sk)`` (schema v5), and most decisions' two of three
+    index sort keys are their sort key."""
+    out = list(gsi)
+    for i in (1, 3, 5):
+        if out[i] == sk and out[i - 1] is not None:
+            out[i] = None
+    return (out[0], out[1], out[2], out[3], out[4], out[5])
+
+
+_INDEX_SORT_KEYS = ((4, "gsi1sk"), (6, "gsi2sk"), (8, "gsi3sk"))
+"""Where each index sort key sits in a row selected as :data:`ITEM_COLUMNS`."""
+
+
 def load_row(found: Sequence[Any]) -> dict[str, Any]:
     """An item from a row selected as :data:`ITEM_COLUMNS`."""
-    item: dict[str, Any] = json.loads(found[0])
+    item: dict[str, Any] = json.loads(decode_data(found[0]))
     for name, value in zip(KEY_COLUMNS, found[1:9], strict=True):
         if value is not None:
             item[name] = value
+    for at, name in _INDEX_SORT_KEYS:
+        if found[at] is None and found[at - 1] is not None:
+            item[name] = found[2]  # see index_columns
     return item
 
 

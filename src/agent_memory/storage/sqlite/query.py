@@ -9,7 +9,7 @@ from agent_memory.item_rules import MAX_PARTITION_KEY_BYTES, check_key
 from agent_memory.storage.engine import TABLES, IndexName, Key, TableName
 from agent_memory.storage.sqlite.items import ITEM_COLUMNS, check_table
 
-__all__ = ["build_query_sql", "prefix_upper_bound"]
+__all__ = ["build_query_sql", "index_sort_key", "prefix_upper_bound"]
 
 _MAX_CODE_POINT = 0x10FFFF
 _SURROGATES = range(0xD800, 0xE000)
@@ -30,6 +30,13 @@ def prefix_upper_bound(prefix: str) -> str | None:
         if last <= _MAX_CODE_POINT:
             return "".join(chars) + chr(last)
     return None
+
+
+def index_sort_key(n: int) -> str:
+    """The SQL of index ``gsi{n}``'s sort key: NULL in a row where it is the item's sort key
+    (:func:`agent_memory.storage.sqlite.items.index_columns`). The index is built on this very
+    expression, so queries must spell it the same way for SQLite to seek on it."""
+    return f"COALESCE(gsi{n}sk, sk)"
 
 
 def _bound(value: str | None, name: str) -> str | None:
@@ -74,7 +81,7 @@ def build_query_sql(
         if index not in TABLES[table]:
             has = ", ".join(TABLES[table]) or "none"
             raise ValueError(f"table {table!r} has no index {index!r} (its indexes: {has})")
-        pk_col, sk_col = f"{index}pk", f"{index}sk"
+        pk_col, sk_col = f"{index}pk", index_sort_key(int(index[-1]))
         order = (sk_col, "pk", "sk")
 
     # Sort keys are never empty, so "" as a lower bound or prefix bounds nothing, and "" as an upper
@@ -98,18 +105,23 @@ def build_query_sql(
     params: list[Any] = [table, pk]
     continuation: tuple[str, list[str]] | None = None
     if start is not None:
-        names = ("pk", "sk") if index is None else ("pk", "sk", pk_col, sk_col)
+        names = ("pk", "sk") if index is None else ("pk", "sk", f"{index}pk", f"{index}sk")
         if not isinstance(start, Mapping) or any(not isinstance(start.get(n), str) for n in names):
             raise ValueError(f"start must be the last_key of a previous page (with {', '.join(names)})")
-        if start[pk_col] != pk:
+        if start[names[-2]] != pk:
             raise ValueError("start is the last_key of a query on another partition")
-        values = [start[c] for c in order]
-        first = values[0]
-        if len(order) == 1:
-            continuation = (f"{order[0]} {'>' if forward else '<'} ?", values)
+        first = start[names[-1]]
+        if index is None:
+            continuation = (f"sk {'>' if forward else '<'} ?", [first])
         else:
-            cols, marks = ", ".join(order), ", ".join("?" * len(order))
-            continuation = (f"({cols}) {'>' if forward else '<'} ({marks})", values)
+            # SQLite seeks on a row value only over plain columns, not over the index's expression:
+            # the seek is on the sort key alone, and the rows of its run of ties up to the start
+            # (in (pk, sk) order) are filtered out (one run, one row long in practice).
+            seek, ties = (">=", "<=") if forward else ("<=", ">=")
+            continuation = (
+                f"{sk_col} {seek} ? AND NOT ({sk_col} = ? AND (pk, sk) {ties} (?, ?))",
+                [first, first, start["pk"], start["sk"]],
+            )
         # The continuation replaces the scalar bound on its side, unless it lies outside the range
         # (then the scalar bound is the tighter one and the continuation is moot).
         if forward and (lower is None or first >= lower[1]):

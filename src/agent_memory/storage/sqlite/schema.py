@@ -19,6 +19,7 @@ from agent_memory.errors import ConfigurationError
 from agent_memory.storage import layout
 from agent_memory.storage.engine import TableName
 from agent_memory.storage.sqlite import items as rows
+from agent_memory.storage.sqlite.query import index_sort_key
 
 PATH_SETTING = "AGENT_MEMORY_SQLITE_PATH"
 
@@ -33,9 +34,21 @@ class Migration:
 
 
 def _gsi_index(n: int) -> str:
-    # pk and sk are part of the index key (not only the implicit primary-key suffix) so the index
-    # order is exactly the query order (gsiNsk, pk, sk) and the continuation is one range seek.
+    # Schemas 1-4: pk and sk are part of the index key so the index order is exactly the query
+    # order (gsiNsk, pk, sk). Schema 5 drops them (see _slim_gsi_index).
     return f"CREATE INDEX items_gsi{n} ON items (tbl, gsi{n}pk, gsi{n}sk, pk, sk) WHERE gsi{n}pk IS NOT NULL"
+
+
+def _slim_gsi_index(n: int) -> str:
+    # The index key is the index's own key (its sort key NULL in the row when it is the item's sort
+    # key, see items.index_columns); an entry ends with the rowid. The base key the query
+    # orders ties by (gsiNsk, pk, sk, as DynamoDB's LastEvaluatedKey of an index does) is read from
+    # the row: SQLite sorts only each run of equal gsiNsk ("TEMP B-TREE FOR RIGHT PART OF ORDER
+    # BY") and stops at the page's limit. Every index sort key the record layer writes ends with a
+    # record id, so such runs are one row long in practice; the (pk, sk) copy cost a third of a
+    # decision's bytes on disk (issue #14, docs/BENCHMARKS.md "Footprint").
+    on = f"items (tbl, gsi{n}pk, {index_sort_key(n)})"
+    return f"CREATE INDEX items_gsi{n} ON {on} WHERE gsi{n}pk IS NOT NULL"
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -141,6 +154,24 @@ MIGRATIONS += (
         "per-author ids: id items in their author's partitions, signal refs, inbox keys with the source",
         (),
         _per_author_ids,
+    ),
+)
+
+MIGRATIONS += (
+    Migration(
+        5,
+        "index entries without the base key, index sort keys equal to sk not repeated in the row, "
+        "item JSON compressed in the data column",
+        # Rows keep the data they have (the reader takes both forms) and are compressed when next
+        # written: rewriting every row here would hold the write lock for minutes on a large store.
+        (
+            "DROP INDEX items_gsi1",
+            "DROP INDEX items_gsi2",
+            "DROP INDEX items_gsi3",
+            _slim_gsi_index(1),
+            _slim_gsi_index(2),
+            _slim_gsi_index(3),
+        ),
     ),
 )
 
