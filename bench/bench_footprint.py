@@ -7,7 +7,8 @@ Logs ``--decisions`` decisions through the real write path (``Memory.log_decisio
 and reports:
 
 - bytes on disk per decision: growth of the SQLite file (after a WAL checkpoint) over the
-  decisions, divided by their number; and the bytes of the items' stored JSON and key columns;
+  decisions, divided by their number; and the bytes of the items' data column (their JSON,
+  compressed from SQLite schema v5 on) and key columns;
 - DynamoDB write units per call, computed from the items the record layer writes by DynamoDB's
   rules (1 WRU per started KB of the item, twice that in a transaction; an update is billed by the
   whole item after it), and separately the writes the table's global secondary indexes add (every
@@ -173,7 +174,7 @@ async def measure(workdir: Path, n: int, pad: int = 0) -> dict[str, float]:
 def table(runs: dict[str, dict[str, float]]) -> str:
     measures: list[tuple[str, Callable[[dict[str, float]], str]]] = [
         ("bytes on disk per decision (SQLite file growth)", lambda m: f"{m['disk']:,.0f}"),
-        ("stored JSON per decision (decisions table)", lambda m: f"{m['json']:,.0f}"),
+        ("data column per decision (decisions table)", lambda m: f"{m['json']:,.0f}"),
         ("key columns per decision (decisions table)", lambda m: f"{m['keys']:,.0f}"),
         ("items per decision (decisions table)", lambda m: f"{m['items']:g}"),
         ("DynamoDB WRU per log_decision (transaction)", lambda m: f"{m['log_table']:g}"),
@@ -235,7 +236,7 @@ def comparison(runs: dict[str, dict[str, float]], before: dict[str, object]) -> 
         lines.append(
             f"- {name}: {b['disk']:,.0f} -> {m['disk']:,.0f} bytes on disk per decision "
             f"({m['disk'] / b['disk'] - 1:+.0%}); the goal (halved: <= {goal:,.0f}) is {verdict}. "
-            f"Stored JSON {b['json']:,.0f} -> {m['json']:,.0f}, key columns {b['keys']:,.0f} -> "
+            f"Data column {b['json']:,.0f} -> {m['json']:,.0f}, key columns {b['keys']:,.0f} -> "
             f"{m['keys']:,.0f} bytes. DynamoDB WRU per log_decision {b['log_table']:g} -> "
             f"{m['log_table']:g} (with index writes {b['log_table'] + b['log_index']:g} -> "
             f"{m['log_table'] + m['log_index']:g}), per record_outcome {b['outcome_table']:g} -> "

@@ -45,8 +45,8 @@ def _slim_gsi_index(n: int) -> str:
     # orders ties by (gsiNsk, pk, sk, as DynamoDB's LastEvaluatedKey of an index does) is read from
     # the row: SQLite sorts only each run of equal gsiNsk ("TEMP B-TREE FOR RIGHT PART OF ORDER
     # BY") and stops at the page's limit. Every index sort key the record layer writes ends with a
-    # record id, so such runs are one row long in practice; the (pk, sk) copy cost a third of a
-    # decision's bytes on disk (issue #14, docs/BENCHMARKS.md "Footprint").
+    # record id, so such runs are one row long in practice; the (pk, sk) copy was the larger part
+    # of every index entry (issue #14, docs/BENCHMARKS.md "Footprint").
     on = f"items (tbl, gsi{n}pk, {index_sort_key(n)})"
     return f"CREATE INDEX items_gsi{n} ON {on} WHERE gsi{n}pk IS NOT NULL"
 
