@@ -334,7 +334,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     notes = [
         f"{machine_note()} Per worker count, {args.rounds} windows of {args.window:g} s per cell after a "
         "1 s warm-up window each; windows of the no-op, get_state and log_decision alternate (rotating "
-        "order), so each ratio compares windows measured in the same minutes.",
+        "order), so each ratio compares windows measured in the same minutes. Worker counts: "
+        f"{', '.join(map(str, workers))} (N, the number of cores, is {os.cpu_count()}; a count given "
+        "twice is measured once).",
         "",
         "- Ours: `agent-memory serve --transport http` with `--workers` set to W, embedded store (one "
         f"SQLite file shared by the W processes), bearer tokens of {AGENTS} agents (client i uses agent "
