@@ -136,12 +136,23 @@ def test_command_is_accepted_by_the_cli_parser(
         )
 
 
+# What the docs may tell a reader to install by name: our distribution, and uv (Astral's installer,
+# from PyPI), which the README's set-up commands use to install it.
+INSTALLABLE = ("agent-team-memory", "uv")
+
+
 def test_install_commands_name_our_distribution() -> None:
+    checked = 0
     for shown in SHOWN:
         for command in _segments(shown.text):
-            if command[:2] == ["pip", "install"]:
-                names = [w for w in command[2:] if not w.startswith(("-", ".", "/")) and "/" not in w]
-                assert all(n.split("[")[0] == "agent-team-memory" for n in names), (shown.doc, shown.text)
+            args = command[2:] if command[:2] == ["pip", "install"] else None
+            if command[:3] == ["uv", "pip", "install"]:
+                args = command[3:]
+            if args is not None:
+                checked += 1
+                names = [w for w in args if not w.startswith(("-", ".", "/")) and "/" not in w]
+                assert all(n.split("[")[0] in INSTALLABLE for n in names), (shown.doc, shown.text)
+    assert checked >= 4  # the README's two set-up commands each install twice
 
 
 def _blocks() -> list[tuple[str, list[list[Shown]]]]:
@@ -300,7 +311,7 @@ def _check_other_program(shown: Shown, command: list[str]) -> str:
     if shown.text in _readme_setup_lines():  # the README's two commands, wherever shown
         assert shown.text in CI_RUN, f"`.ci/run` must run the README's command as written: {shown.text}"
         return ".ci/run runs it as written"
-    if program in ("python3", ".", "pip", "cd", "git", "cut", "(cd", "zip") and shown.doc in (
+    if program in ("python3", ".", "pip", "uv", "cd", "git", "cut", "(cd", "zip") and shown.doc in (
         "FIRST_HOUR.md",
         "DEPLOYMENT.md",
     ):
