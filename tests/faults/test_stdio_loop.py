@@ -128,3 +128,17 @@ def test_a_regular_file_on_stdin_is_served_to_its_end(tmp_path: Path) -> None:
     assert by_id[None]["error"]["code"] == -32700
     assert by_id[2]["error"]["code"] == -32600  # a line longer than one read, answered
     assert b"Traceback" not in done.stderr
+
+
+def test_dev_null_on_stdin_and_stdout_ends_the_server_cleanly(tmp_path: Path) -> None:
+    """A device the event loop cannot wait on keeps the thread path: stdin at its end at once, so
+    the server exits 0 without a word on stderr."""
+    done = subprocess.run(
+        [sys.executable, "-m", "agent_memory.cli", "serve"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=_env(tmp_path),
+        timeout=60,
+    )
+    assert done.returncode == 0 and done.stderr == b"", done.stderr.decode()

@@ -55,8 +55,9 @@ def serve_stdio(settings: Settings) -> int:
 async def _until_interrupted(server: MCPServer[Any], greeting: str | None) -> bool:
     """Serve over stdio until the client closes stdin (False) or Ctrl-C / SIGTERM (True).
 
-    A signal cancels the server, whose shutdown flushes the usage counters. stdin is read in a
-    worker thread that no cancellation reaches, so a blocked read would then keep the
+    A signal cancels the server, whose shutdown flushes the usage counters. A stdin that is a
+    regular file or a device (a terminal) is read in a worker thread that no cancellation reaches (a pipe is
+    read on the event loop, see server/stdio.py), so a blocked read would then keep the
     process alive: it ends after a short grace instead (every record is committed by the call
     that wrote it, so nothing is lost)."""
     from agent_memory.server.stdio import run_stdio

@@ -15,13 +15,13 @@ with a parse error (the SDK would replace them with U+FFFD and store the altered
 lines are skipped: nothing was asked.
 
 Where the bytes move is chosen by the type of each standard stream, not as a fallback on error.
-stdin and stdout that are pipes, sockets or character devices other than a terminal (what an MCP
-client gives a server it launches) are read and written on the event loop (:class:`_PipeLines`,
-:class:`_PipeOut`): no worker thread per line read, per message written and per flush, which the
-SDK's own transport pays. A regular file (``agent-memory serve < requests.jsonl``) or a terminal
-keeps the SDK's thread path: the event loop cannot wait on a file, and putting a terminal shared
-with a shell into non-blocking mode would leak into that shell. Either way, the SDK's reader parses
-each line and its writer encodes each message once, with the same UTF-8, one JSON per line.
+stdin and stdout that are pipes or sockets (what an MCP client gives a server it launches) are read
+and written on the event loop (:class:`_PipeLines`, :class:`_PipeOut`): no worker thread per line
+read, per message written and per flush, which the SDK's own transport pays. A regular file (a file
+of requests redirected to stdin) or a device (a terminal, ``/dev/null``) keeps the SDK's thread
+path: the event loop cannot wait on a file or on ``/dev/null``, and putting a terminal shared with
+a shell into non-blocking mode would leak into that shell. Either way, the SDK's reader parses each
+line and its writer encodes each message once, with the same UTF-8, one JSON per line.
 """
 
 from __future__ import annotations
@@ -175,14 +175,15 @@ READ_CHUNK = 256 * 1024
 
 
 def on_the_loop(fd: int) -> bool:
-    """Whether ``fd`` is served on the event loop: a pipe, a socket or a non-terminal device."""
+    """Whether ``fd`` is served on the event loop: a pipe or a socket, which the loop can wait on.
+
+    Not a device: a terminal is shared with a shell (non-blocking mode would leak into it), and
+    the loop's poller refuses others (``/dev/null``)."""
     try:
         mode = os.fstat(fd).st_mode
     except OSError:
         return False
-    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
-        return True
-    return stat.S_ISCHR(mode) and not os.isatty(fd)
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
 
 class _Blocking:
@@ -297,7 +298,6 @@ def _divert_stdout() -> tuple[int, int]:
     """Serve the wire from a private duplicate of fd 1 and point fd 1 at stderr while serving,
     as the SDK does when it claims stdout, so that stray output cannot corrupt the protocol."""
     private = os.dup(1)
-    os.set_inheritable(private, False)
     saved = os.dup(1)
     os.dup2(2, 1)
     return private, saved
