@@ -1058,8 +1058,9 @@ def cpu_main(args: argparse.Namespace) -> None:
         f"`mcp.Client(mcp.StdioServerParameters(...))`; the no-op's figure is over all its blocks.{code}",
         "",
         "- Server CPU: user + system time of every thread of the server process "
-        "(`/proc/PID/task/*/schedstat`) over each block, divided by the calls. It includes the SDK's "
-        "JSON-RPC and stdio work, which the no-op pays too.",
+        "(`/proc/PID/task/*/schedstat`) over each block, divided by the calls. It includes the JSON-RPC "
+        "and stdio work, which the no-op pays too (through the SDK's stdio transport, which reads and "
+        "writes in worker threads).",
         "- update_state passes the version its previous call wrote. record_outcome and ack_signal consume "
         "the decisions and signals of the log_decision and publish_signal blocks before them.",
         holds_note(holds, args.profile_rounds),
