@@ -11,8 +11,8 @@ alternating which store goes first), so both sizes see the same noise: log_decis
 read_inbox (5 pending), update_state, recall_patterns (with a context). The table gives p50/p95 at
 each size and the ratio of the p50s (target: large/small <= 1.2x).
 
-Loading: decisions are bulk-inserted (see ``bench.common.BulkLoader``): items built with the
-store's key builders exactly as ``MemoryStore.put_decision`` builds them, checked against the
+Loading: decisions are bulk-inserted (see ``bench.common.BulkLoader``): each is logged through
+``Memory.log_decision`` on an engine that captures the store's writes, checked against the
 store's own write path on a sample, inserted with the engine's table layout and serialisation;
 rollups produced by the store's rollup operations. Signals, patterns and state go through
 ``Memory``. The databases live in a temporary directory, deleted at the end.
@@ -278,7 +278,7 @@ async def run(small_n: int, large_n: int, iterations: int, warmup: int, seed: in
     load_lines = [
         f"- {t.ds.label}: {t.ds.decisions:,} decisions loaded in {t.ds.load_seconds:.0f} s, "
         f"{t.ds.file_mb:,.1f} MB on disk ({t.ds.file_mb * 1e6 / t.ds.decisions:,.0f} bytes per decision); "
-        f"{t.ds.verified} of them also sent through the store's own write path and compared: identical."
+        f"{t.ds.verified} of them also logged on a real engine and their rows compared: byte-identical."
         for t in targets
     ]
     notes = [
@@ -292,10 +292,12 @@ async def run(small_n: int, large_n: int, iterations: int, warmup: int, seed: in
         "- Operations through `Memory` on the embedded store (SQLite, local temp directory). get_decision: "
         "a random decision of the agent from the whole 60 days; search_decisions: a page of 20 of one type, "
         "newest first from 30 days ago.",
-        "- Loading (not timed with the operations): bulk insert. Items built with the store's key builders "
-        "(`agent_memory.storage.keys`) exactly as `MemoryStore.put_decision` builds them, and inserted with "
-        "the SQLite engine's table layout and serialisation in large transactions; rollups from the "
-        "store's own rollup operations. A sample goes through the real write path and must match.",
+        "- Loading (not timed with the operations): every decision goes through `Memory.log_decision` "
+        "(validation, the store's item builders, the quota charge) on an engine that captures its "
+        "transaction; the captured items become rows with the SQLite engine's own row builder, inserted "
+        "in large transactions; the captured rollup and quota-counter updates are applied with the "
+        "engine's update semantics (quota conditions checked), so the quota counters count every loaded "
+        "decision. A sample is also logged on a real engine; its rows must be byte-identical.",
         *load_lines,
     ]
     return table(small, large) + "\n\n" + "\n".join(notes)

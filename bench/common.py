@@ -9,7 +9,6 @@ writes it into its section of docs/BENCHMARKS.md (between ``<!-- bench:{name}:st
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import re
@@ -19,9 +18,9 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,15 +29,15 @@ from typing import Any, Literal, TypeVar
 # The emulator launchers are the test suite's (one home): DynamoDB Local and moto.
 from tests.fixtures.emulators import FAKE_AWS_ENV, aws_test_env, dynamodb_local, moto_server
 
-from agent_memory import rollups
 from agent_memory.config import Settings
 from agent_memory.memory.identity import Caller
 from agent_memory.memory.service import Memory, new_id
-from agent_memory.models import Outcome, normalize_json, utcnow
-from agent_memory.storage import keys
+from agent_memory.models import Outcome, utcnow
 from agent_memory.storage.engine import Item, Put, QueryPage, Update, WriteOp
-from agent_memory.storage.records.base import REQUEST_TOKEN
+from agent_memory.storage.records.quotas import is_quota_item
+from agent_memory.storage.sqlite import engine as sqlite_engine
 from agent_memory.storage.sqlite import items as sqlite_items
+from agent_memory.storage.sqlite.engine import SqliteEngine
 from agent_memory.storage.store import MemoryStore
 
 __all__ = ["FAKE_AWS_ENV", "aws_test_env", "dynamodb_local", "moto_server"]
@@ -264,17 +263,23 @@ class ManualClock:
 class _CaptureEngine:
     """An item engine that keeps the writes the store sends instead of applying them.
 
-    ``MemoryStore.put_decision`` of a fresh decision (no pattern refs, no parent) only writes:
-    that is all the loader sends through it."""
+    A fresh decision (no pattern refs, no parent) only writes, except for the per-agent quota
+    counters (:mod:`agent_memory.storage.records.quotas`), which the store reads once per agent and
+    day to prune expired buckets: those reads are answered from the counters as the loader has
+    them so far (``counters``), so the store prunes exactly as it would on the real file."""
 
-    def __init__(self) -> None:
+    def __init__(self, counters: dict[tuple[str, str, str], Item]) -> None:
         self.ops: list[WriteOp] = []
+        self._counters = counters
 
     async def write(self, ops: Sequence[WriteOp]) -> None:
         self.ops.extend(ops)
 
     async def get(self, table: Any, pk: str, sk: str, *, consistent: bool = True) -> Item | None:
-        raise AssertionError("the bulk loader only captures writes")
+        item = self._counters.get((table, pk, sk))
+        if is_quota_item(table, item or {"pk": pk, "sk": sk}):
+            return dict(item) if item is not None else None
+        raise AssertionError(f"the bulk loader only captures writes (and reads quota counters), not {pk!r}")
 
     async def query(self, *args: Any, **kwargs: Any) -> QueryPage:
         raise AssertionError("the bulk loader only captures writes")
@@ -303,30 +308,25 @@ class DecisionSpec:
     latency_ms: float | None = None
 
 
-def _json_time(ts: datetime) -> str:
-    """A UTC datetime as pydantic serialises it in JSON mode (what ``model_dump`` stores)."""
-    ts = ts.astimezone(UTC)
-    text = f"{ts.year:04d}-{ts.month:02d}-{ts.day:02d}T{ts.hour:02d}:{ts.minute:02d}:{ts.second:02d}"
-    return f"{text}.{ts.microsecond:06d}Z" if ts.microsecond else f"{text}Z"
-
-
 class BulkLoader:
     """Fills an embedded store with decisions quickly, with rows identical to real ones.
 
-    The store's own write path costs about a millisecond of Python per decision on a slow core
-    (pydantic validation, the engine's value checks), too slow for a million decisions. So each
-    decision's two items (decision + id item) are built from the store's key builders
-    (:mod:`agent_memory.storage.keys`) exactly as ``MemoryStore.put_decision`` builds them, and
-    inserted with the SQLite engine's table layout and serialisation, in large transactions on a
-    second thread (SQLite works outside the GIL) while the next batch is built. The rollup counters
-    are summed per (agent, type, hour) with :mod:`agent_memory.rollups` and written at the end
-    through the store's own ``_rollup_ops`` and the engine's update semantics (quality scores are
-    binary fractions, so the float sums are exact in any order).
+    Every decision goes through the real write path, ``Memory.log_decision`` ->
+    ``MemoryStore.put_decision`` (validation, the store's item builders, the quota charge), on an
+    engine that captures the transaction instead of applying it. What is skipped is the engine's
+    per-call work: the captured puts become rows with the SQLite engine's own row builder
+    (``items.row``: table layout, compression, index columns), inserted in large transactions on a
+    second thread (SQLite works outside the GIL) while the next batch is built; the captured
+    updates (rollup counters and the per-agent quota counters) are applied in order, in memory,
+    with the engine's own update semantics (``items.updated``, their conditions checked with
+    ``items.holds``: a quota that would refuse a decision stops loading) and written once at the
+    end. So the quota counters count every loaded decision, as if each had been logged.
 
     Verification: the first ``verify_first`` decisions and every ``verify_every``-th one are also
-    sent through the real path (``Memory.log_decision`` -> ``MemoryStore.put_decision`` on an
-    engine that captures the writes, then the engine's ``_row``); the two item rows must be
-    identical and the rollup deltas equal, or loading stops. ``verified`` counts them.
+    logged through a real :class:`SqliteEngine` on a scratch file (same clock, same request
+    token; the file is opened for each check); the decision's two rows read back from that file
+    must be byte-identical to the rows the loader inserts, or loading stops. ``verified`` counts
+    them.
 
     The file must have been created by ``SqliteEngine.open`` (schema) and must not be used by
     anyone else while loading; it is left in WAL mode, as the engine keeps it.
@@ -341,21 +341,18 @@ class BulkLoader:
         verify_first: int = 50,
         verify_every: int = 10_000,
     ) -> None:
-        from agent_memory.storage.sqlite import engine as sqlite_engine
-
-        self._sql = sqlite_engine
         self.path = path
         self.settings = settings or bench_settings()
         self.batch_rows = batch_rows
         self.verify_first = verify_first
         self.verify_every = verify_every
         self._clock = ManualClock()
-        self._capture = _CaptureEngine()
-        self._store = MemoryStore(self._capture, self._clock)
-        self._memory = Memory(self._store, self.settings, self._clock)
+        self._counters: dict[tuple[str, str, str], Item] = {}
+        self._capture = _CaptureEngine(self._counters)
+        self._memory = Memory(MemoryStore(self._capture, self._clock), self.settings, self._clock)
+        self._check_clock = ManualClock()
+        self._check_path = path.with_name(path.name + ".verify")
         self._rows: list[tuple[Any, ...]] = []
-        self._deltas: dict[tuple[str, str, datetime], rollups.Delta] = {}
-        self._ttl = timedelta(days=self.settings.decision_ttl_days)
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bench-loader")
         self._pending: Future[None] | None = None
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -367,130 +364,83 @@ class BulkLoader:
         self.verified = 0
         self.rows_written = 0
 
-    # --- items -----------------------------------------------------------------------------------
-
-    def _items(self, spec: DecisionSpec, decision_id: str) -> tuple[list[Item], rollups.Delta]:
-        """The decision item and its id item as put_decision writes them, and the rollup delta."""
-        created = spec.created_at.astimezone(UTC)
-        expires = created + self._ttl
-        agent, dtype = spec.agent_id, spec.decision_type
-        pk, sk = keys.decision_pk(agent, dtype), keys.decision_sk(created, decision_id)
-        ttl = keys.epoch(expires)
-        # Fields holding their default are not stored (``dump_compact``).
-        item: Item = {
-            "decision_id": decision_id,
-            "agent_id": agent,
-            **({"agent_version": self.settings.agent_version} if self.settings.agent_version else {}),
-            "decision_type": dtype,
-            "created_at": _json_time(created),
-            "expires_at": _json_time(expires),
-        }
-        # The payload validator's canonical form (integral floats become ints).
-        if spec.context:
-            item["context"] = normalize_json(spec.context, "payload")
-        if spec.reasoning:
-            item["reasoning"] = normalize_json(spec.reasoning, "payload")
-        item |= {
-            "pk": pk,
-            "sk": sk,
-            "ttl": ttl,
-            "gsi2pk": keys.decision_type_pk(dtype),
-            "gsi2sk": keys.decision_type_sk(created, agent, decision_id),
-            "gsi3pk": keys.decision_timeline_pk(agent),
-            "gsi3sk": sk,
-        }
-        delta = rollups.decision_logged(False)
-        if spec.success is not None:
-            outcome = self._outcome(spec, construct=True)
-            item["outcome"] = {
-                "success": outcome.success,
-                **({"quality_score": outcome.quality_score} if outcome.quality_score is not None else {}),
-                **({"latency_ms": outcome.latency_ms} if outcome.latency_ms is not None else {}),
-                "recorded_at": _json_time(outcome.recorded_at),
-            }
-            item["gsi1pk"] = keys.decision_success_pk(agent, outcome.success)
-            item["gsi1sk"] = sk
-            delta = rollups.merge(delta, rollups.outcome_recorded(outcome, False))
-        id_item: Item = {
-            "pk": keys.decision_id_pk(agent, decision_id),
-            "sk": keys.ID_SK,
-            "ttl": ttl,
-            "agent_id": agent,
-            "decision_type": dtype,
-            "created_at": keys.iso(created),
-            # A random token per write (it tells a retried write from another): _verify compares
-            # the store's own items with this one put in place of theirs.
-            REQUEST_TOKEN: uuid.uuid4().hex,
-        }
-        return [id_item, item], delta
+    # --- the real path ---------------------------------------------------------------------------
 
     @staticmethod
-    def _outcome(spec: DecisionSpec, *, construct: bool = False) -> Outcome:
-        assert spec.success is not None
-        fields: dict[str, Any] = dict(
+    def _outcome(spec: DecisionSpec) -> Outcome | None:
+        if spec.success is None:
+            return None
+        return Outcome(
             success=spec.success,
             quality_score=spec.quality,
             latency_ms=spec.latency_ms,
-            signals_generated=0,
-            errors=[],
             recorded_at=spec.created_at.astimezone(UTC) + timedelta(minutes=5),
         )
-        # model_construct skips validation (the verified decisions go through validation).
-        return Outcome.model_construct(**fields) if construct else Outcome(**fields)
 
-    @staticmethod
-    def _params(item: Item) -> tuple[Any, ...]:
-        """Row parameters as the engine's ``_row(...).params()`` for a decisions-table item."""
-        return sqlite_items.row("decisions", item, values_checked=True).params()
-
-    async def _verify(
-        self, spec: DecisionSpec, decision_id: str, rows: list[tuple[Any, ...]], delta: rollups.Delta
-    ) -> None:
-        """Send the same decision through the store's own write path; compare."""
-        self._clock.now = spec.created_at.astimezone(UTC) - self._clock.step
-        await self._memory.log_decision(
+    async def _log(self, memory: Memory, clock: ManualClock, spec: DecisionSpec, decision_id: str) -> None:
+        clock.now = spec.created_at.astimezone(UTC) - clock.step
+        await memory.log_decision(
             Caller(spec.agent_id),
             spec.decision_type,
             context=spec.context,
             reasoning=spec.reasoning,
-            outcome=self._outcome(spec) if spec.success is not None else None,
+            outcome=self._outcome(spec),
             decision_id=decision_id,
         )
-        ops, self._capture.ops = self._capture.ops, []
-        token = json.loads(sqlite_items.decode_data(rows[0][3])).get(REQUEST_TOKEN)
-        real_rows = [
-            self._sql._row(
-                op.table, {**op.item, REQUEST_TOKEN: token} if REQUEST_TOKEN in op.item else op.item
-            ).params()
-            for op in ops
-            if isinstance(op, Put)
-        ]
-        created = spec.created_at.astimezone(UTC)
-        expected = self._store._rollup_ops(spec.agent_id, created, spec.decision_type, delta)
-        real_updates = [op for op in ops if isinstance(op, Update)]
-        if rows != real_rows or expected != real_updates or len(ops) != len(real_rows) + len(real_updates):
+
+    async def _verify(self, spec: DecisionSpec, decision_id: str, puts: list[Put], token: str) -> None:
+        """Log the same decision (same request token) on a real engine; compare the stored rows."""
+        engine = await SqliteEngine.open(self._check_path)
+        try:
+            memory = Memory(MemoryStore(engine, self._check_clock), self.settings, self._check_clock)
+            with _request_token(token):
+                await self._log(memory, self._check_clock, spec, decision_id)
+        finally:
+            await engine.close()
+        mine = [sqlite_items.row(op.table, op.item).params() for op in puts]  # type: ignore[arg-type]
+        with sqlite3.connect(self._check_path) as conn:
+            real = [
+                conn.execute(
+                    "SELECT tbl, pk, sk, data, ttl, gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, gsi3sk "
+                    "FROM items WHERE tbl = ? AND pk = ? AND sk = ?",
+                    row[:3],
+                ).fetchone()
+                for row in mine
+            ]
+        if real != mine:
             raise AssertionError(
-                "the bulk loader's items differ from the store's own put_decision; "
-                f"loader: {rows!r} {expected!r}; store: {ops!r}"
+                f"the bulk loader's rows differ from the engine's own write of the same decision; "
+                f"loader: {mine!r}; engine: {real!r}"
             )
         self.verified += 1
 
     # --- loading ---------------------------------------------------------------------------------
 
     async def add(self, spec: DecisionSpec) -> str:
-        """Queue one decision; returns its decision_id."""
+        """Log one decision through the store (captured) and queue its rows; returns its id."""
         decision_id = new_id("dec")
-        items, delta = self._items(spec, decision_id)
-        rows = [self._params(item) for item in items]
-        if self.decisions < self.verify_first or self.decisions % self.verify_every == 0:
-            await self._verify(spec, decision_id, rows, delta)
-        self._rows += rows
-        created = spec.created_at.astimezone(UTC)
-        group = (spec.agent_id, spec.decision_type, created.replace(minute=0, second=0, microsecond=0))
-        summed = self._deltas.setdefault(group, {})
-        for name, value in delta.items():
-            # Zeros kept (unlike rollups.merge): put_decision's Update adds them, creating the attribute.
-            summed[name] = summed.get(name, 0) + value
+        check = self.decisions < self.verify_first or self.decisions % self.verify_every == 0
+        token = uuid.uuid4().hex
+        if check:
+            with _request_token(token):
+                await self._log(self._memory, self._clock, spec, decision_id)
+        else:
+            await self._log(self._memory, self._clock, spec, decision_id)
+        ops, self._capture.ops = self._capture.ops, []
+        puts = [op for op in ops if isinstance(op, Put)]
+        for op in ops:
+            if isinstance(op, Update):
+                key = sqlite_items.target(op)
+                current = self._counters.get(key)
+                refused = [c for c in op.conditions if not sqlite_items.holds(c, current)]
+                if refused:
+                    raise AssertionError(f"the store refuses this decision ({refused!r} on {op.pk!r})")
+                self._counters[key] = sqlite_items.updated(op, current)
+            elif not isinstance(op, Put):
+                raise AssertionError(f"a fresh decision writes puts and updates, not {op!r}")
+        if check:
+            await self._verify(spec, decision_id, puts, token)
+        self._rows += [sqlite_items.row(op.table, op.item, values_checked=True).params() for op in puts]  # type: ignore[arg-type]
         self.decisions += 1
         if len(self._rows) >= self.batch_rows:
             self._flush()
@@ -502,7 +452,7 @@ class BulkLoader:
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.executemany(self._sql._PUT_SQL, rows)
+            conn.executemany(sqlite_engine._PUT_SQL, rows)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -517,14 +467,12 @@ class BulkLoader:
         self.rows_written += len(rows)
 
     def finish(self) -> None:
-        """Write what is pending (rows and the rollups), back to WAL mode, close."""
-        updated: dict[tuple[str, str, str], Item] = {}
-        for (agent, dtype, hour), delta in sorted(self._deltas.items()):
-            for op in self._store._rollup_ops(agent, hour, dtype, delta):
-                key = (op.table, op.pk, op.sk)
-                updated[key] = self._sql._updated(op, updated.get(key))
-        self._deltas.clear()
-        self._rows += [self._sql._row(table, item).params() for (table, _, _), item in updated.items()]  # type: ignore[arg-type]
+        """Write what is pending (rows, the rollup and quota counters), back to WAL mode, close."""
+        self._rows += [
+            sqlite_items.row(table, item).params()  # type: ignore[arg-type]
+            for (table, _, _), item in sorted(self._counters.items())
+        ]
+        self._counters.clear()
         self._flush()
         assert self._pending is not None
         self._pending.result()
@@ -532,10 +480,26 @@ class BulkLoader:
         # The engine keeps the file in WAL mode. No ANALYZE: a real file has no planner statistics.
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.close()
+        for scratch in self._check_path.parent.glob(self._check_path.name + "*"):
+            scratch.unlink()
         # The load ran without fsync: flush it to disk now, or the first checkpoint of the measured
         # writes would pay for writing back the whole file.
         with self.path.open("rb+") as db:
             os.fsync(db.fileno())
+
+
+@contextmanager
+def _request_token(token: str) -> Iterator[None]:
+    """The store draws a random token per write (it tells a retried write from another): two
+    writes compared byte for byte draw the same one."""
+    from agent_memory.storage.records import decisions
+
+    saved = decisions.new_request_token  # type: ignore[attr-defined]
+    decisions.new_request_token = lambda: token  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        decisions.new_request_token = saved  # type: ignore[attr-defined]
 
 
 # --------------------------------------------------------------------------------------------------
