@@ -12,10 +12,11 @@ read_inbox (5 pending), update_state, recall_patterns (with a context). The tabl
 each size and the ratio of the p50s (target: large/small <= 1.2x).
 
 Loading: decisions are bulk-inserted (see ``bench.common.BulkLoader``): each is logged through
-``Memory.log_decision`` on an engine that captures the store's writes, checked against the
-store's own write path on a sample, inserted with the engine's table layout and serialisation;
-rollups produced by the store's rollup operations. Signals, patterns and state go through
-``Memory``. The databases live in a temporary directory, deleted at the end.
+``Memory.log_decision`` on an engine that captures the store's writes; the captured items become
+rows with the SQLite engine's row builder, the captured rollup and quota-counter updates are
+applied with its update semantics; a sample is also logged on a real engine and must be
+byte-identical. Signals, patterns and state go through ``Memory``. The databases live in a
+temporary directory, deleted at the end.
 
 Section ``scale`` of docs/BENCHMARKS.md.
 """
