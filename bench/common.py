@@ -33,8 +33,9 @@ from agent_memory.config import Settings
 from agent_memory.memory.identity import Caller
 from agent_memory.memory.service import Memory, new_id
 from agent_memory.models import Outcome, utcnow
+from agent_memory.storage import keys
 from agent_memory.storage.engine import Item, Put, QueryPage, Update, WriteOp
-from agent_memory.storage.records.quotas import is_quota_item
+from agent_memory.storage.records.quotas import count_attr, is_quota_item
 from agent_memory.storage.sqlite import engine as sqlite_engine
 from agent_memory.storage.sqlite import items as sqlite_items
 from agent_memory.storage.sqlite.engine import SqliteEngine
@@ -361,6 +362,7 @@ class BulkLoader:
         self._conn.execute("PRAGMA synchronous=OFF")
         self._conn.execute("PRAGMA journal_mode=OFF")
         self.decisions = 0
+        self.per_agent: dict[str, int] = {}
         self.verified = 0
         self.rows_written = 0
 
@@ -442,6 +444,7 @@ class BulkLoader:
             await self._verify(spec, decision_id, puts, token)
         self._rows += [sqlite_items.row(op.table, op.item, values_checked=True).params() for op in puts]  # type: ignore[arg-type]
         self.decisions += 1
+        self.per_agent[spec.agent_id] = self.per_agent.get(spec.agent_id, 0) + 1
         if len(self._rows) >= self.batch_rows:
             self._flush()
         return decision_id
@@ -468,6 +471,13 @@ class BulkLoader:
 
     def finish(self) -> None:
         """Write what is pending (rows, the rollup and quota counters), back to WAL mode, close."""
+        if self._memory.quotas.enabled:
+            for agent, count in self.per_agent.items():
+                quota = self._counters.get(("state", keys.quota_pk(agent), keys.QUOTA_SK), {})
+                if quota.get(count_attr("decisions")) != count:
+                    raise AssertionError(
+                        f"{agent}'s quota counters do not count its {count} decisions: {quota}"
+                    )
         self._rows += [
             sqlite_items.row(table, item).params()  # type: ignore[arg-type]
             for (table, _, _), item in sorted(self._counters.items())
