@@ -165,7 +165,10 @@ class Workload:
     async def _op(self, name: str, call: Callable[[], Awaitable[Any]], record: bool) -> Any:
         with usage.metered() as used:
             start = now_ns()
-            result = await call()
+            try:
+                result = await call()
+            except Exception as exc:
+                raise RuntimeError(f"{name} failed on {BACKEND_LABEL[self.backend]}: {exc!r}") from exc
             elapsed = now_ns() - start
         if record:
             self.samples.add(name, elapsed)
