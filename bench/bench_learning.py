@@ -231,8 +231,9 @@ async def run(sizes: Sequence[int], seed: int) -> str:
         f"- One agent, one decision type, every decision with an outcome, spread over the last 6.5 days; "
         f"window 7 d, min_samples {MIN_SAMPLES}. Planted rule: `{PLANTED}` succeeds {P_RULE:.0%}, "
         f"everything else {P_OTHER:.0%}; volatility, source, exchange and hour are noise.",
-        "- load: bulk insert of the decisions (store key builders + engine table layout, checked against "
-        "the store's own write path on a sample; not the tools' path). read: `Learner._decisions` alone "
+        "- load: each decision logged through `Memory.log_decision` on an engine that captures the writes, "
+        "which are then inserted in large transactions (bench/common.py `BulkLoader`; a sample is also "
+        "written by a real engine and compared byte for byte). read: `Learner._decisions` alone "
         "(`MemoryStore.query_decisions`, pages of 500, decoded into `Decision` models). mine: `mine_rules` "
         "alone on those observations. learn_types: the whole consolidation (read + mine + store patterns) "
         "through the real store on SQLite.",
