@@ -197,6 +197,19 @@ def bench_settings(**overrides: Any) -> Settings:
     return Settings(**overrides)
 
 
+MOTO_CALL_TIMEOUT_S = 3600.0
+"""The call deadline of the benches' DynamoDB engine (the largest the settings allow): the client
+waits up to a quarter of it for an answer before it retries. With the default (30 s: a 7.5 s read
+timeout), moto on a loaded machine sometimes takes longer than that over one TransactWriteItems,
+so botocore sends the same transaction again while moto is still running the first. moto runs
+overlapping transactions without isolation: each backs up the tables it touches and restores its
+backup when it fails, so the retry, cancelled by the first attempt's items (which the store reads
+as its own write, answered once), restores tables from before them. The acknowledged decision is
+then gone and the next get_decision finds nothing (or moto answers 500 when a table changes during
+the backup copy). DynamoDB itself makes such a retry idempotent (the client request token).
+Waiting for moto's answer keeps its requests one at a time, as the benches send them."""
+
+
 @asynccontextmanager
 async def open_store(
     backend: Backend,
@@ -231,6 +244,7 @@ async def open_store(
         dynamodb_endpoint_url=endpoint,
         aws_region="us-east-1",
         table_prefix=f"bench{uuid.uuid4().hex[:8]}_",
+        call_timeout_seconds=MOTO_CALL_TIMEOUT_S,
     )
     await create_tables(settings)
     try:
