@@ -259,7 +259,7 @@ class Rounds:
         )
         await c("recall_stm", {}, record)
         await c("store_stm", {"key": f"note-{i % 20}", "value": {"seen": i, "queue": ["a", "b"]}}, record)
-        await c("search_decisions", {"decision_type": DECISION_TYPE, "limit": 20}, record)
+        await c("search_decisions", {"decision_type": DECISION_TYPE}, record)
         published = await c(
             "publish_signal",
             {
@@ -576,7 +576,7 @@ class CpuRun:
         elif tool == "store_stm":
             await c("store_stm", {"key": f"note-{i % 20}", "value": {"seen": i, "queue": ["a", "b"]}}, record)
         elif tool == "search_decisions":
-            await c("search_decisions", {"decision_type": DECISION_TYPE, "limit": 20}, record)
+            await c("search_decisions", {"decision_type": DECISION_TYPE}, record)
         elif tool == "publish_signal":
             out = await c(
                 "publish_signal",
@@ -813,7 +813,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "directory (AGENT_MEMORY_SQLITE_PATH). Seeded with 5 pending signals, 8 own + 4 shared patterns; "
         "each round logs a decision and records its outcome, publishes a signal to itself and two peers "
         "and acks it (read_inbox sees 6 pending), reads and updates the state, recalls patterns with a "
-        "context, searches a page of 20 decisions (recall_stm returns 10).",
+        "context, searches decisions of one type (the default page of 10, as recall_stm returns; the "
+        "issue's goals are at default page sizes).",
         f'- Floor: an MCPServer with one `async def {NOOP}() -> str` returning "ok", over stdio (the SDK '
         'validates and wraps its result, `{"result": "ok"}`, against its output schema).',
         "- Replay: the memory's own server (`build_server`, same SDK path, middleware and output schemas) "
