@@ -849,7 +849,8 @@ PENDING_GOAL = 1.1
 
 async def measure_pending(workdir: Path, few: int, many: int, passes: int, block: int) -> dict[str, Any]:
     """recall_stm and read_inbox on two servers, one whose agent has ``few`` pending signals, one
-    with ``many``: blocks of calls alternating between them, latency and server CPU per call."""
+    with ``many``: per tool, blocks of calls interleaved between them, latency and server CPU per
+    call."""
     servers: dict[int, tuple[mcp.Client, int]] = {}
     samples = Samples()
     cpu: dict[str, list[int]] = {}
@@ -864,16 +865,20 @@ async def measure_pending(workdir: Path, few: int, many: int, passes: int, block
             servers[n] = (client, pid)
         for p in range(passes + 1):
             for tool in PENDING_TOOLS:
-                for n in (few, many) if p % 2 else (many, few):
-                    client, pid = servers[n]
-                    before = cpu_ns(pid)
-                    for _ in range(block):
+                # Calls interleaved between the servers (which goes first alternates by call), so
+                # that a burst of the machine's other load falls on both series alike; each
+                # server's CPU over the block counts only its own calls.
+                before = {n: cpu_ns(pid) for n, (_, pid) in servers.items()}
+                for i in range(block):
+                    for n in (few, many) if i % 2 else (many, few):
+                        client, _ = servers[n]
                         result = await samples.time(
                             f"{tool}@{n}", client.call_tool(tool, PENDING_ARGS[tool]), record=p > 0
                         )
                         ok(tool, result)
-                    if p > 0:
-                        cpu.setdefault(f"{tool}@{n}", []).append(cpu_ns(pid) - before)
+                if p > 0:
+                    for n, (_, pid) in servers.items():
+                        cpu.setdefault(f"{tool}@{n}", []).append(cpu_ns(pid) - before[n])
             progress(f"pending pass {p}/{passes}")
     return {"samples": samples, "cpu": {k: sum(v) / (len(v) * block) / 1e6 for k, v in cpu.items()}}
 
@@ -913,7 +918,8 @@ def pending_main(args: argparse.Namespace) -> None:
     notes = [
         f"{machine_note()} Two memory servers over stdio, seeded alike except for the signals pending for "
         f"the agent ({few} vs {many:,}); {args.cpu_passes} passes after a warm-up pass, each a block of "
-        f"{args.cpu_block} calls per tool and server, the servers alternating. recall_stm with its default "
+        f"{args.cpu_block} calls per tool and server, the two servers' calls interleaved (which goes first "
+        "alternates). recall_stm with its default "
         "page (10 decisions, the notes, the pending count); read_inbox with limit 1, so that both servers "
         "return one entry (its default page is min(10, pending) entries). Server CPU from "
         "`/proc/PID/task/*/schedstat` over each block.",
