@@ -3,6 +3,7 @@ store; --workers outside the HTTP transport is refused with a clear message."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -109,3 +110,46 @@ def test_every_worker_keeps_the_bounds_on_each_client(tmp_path: Path) -> None:
             for sock in socks:
                 sock.close()
         assert _call(url, token, "get_state", {})["agent_id"] == "market-hunter"
+
+
+SETTLED = """
+import gc, json, sys, weakref
+from agent_memory.server.workers import worker_app
+
+before = gc.get_threshold()
+worker_app()  # what each worker process runs before it serves
+frozen, threshold = gc.get_freeze_count(), gc.get_threshold()
+
+class Node:
+    pass
+
+a, b = Node(), Node()
+a.other, b.other = b, a  # a cycle: only the collector frees it
+gone = weakref.ref(a)
+del a, b
+gc.collect()
+print(json.dumps({"before": before, "frozen": frozen, "threshold": threshold, "cycle_freed": gone() is None}))
+"""
+
+
+def test_a_worker_settles_its_heap_before_serving(tmp_path: Path) -> None:
+    """Each worker hides what it built at start-up from the collector (frozen) and collects its
+    young objects less often (issue #14: the collector re-scanned the objects of calls in flight);
+    cycles are still freed."""
+    from agent_memory.config import Settings
+    from agent_memory.server.run import GC_YOUNG_THRESHOLD
+    from agent_memory.server.workers import SETTINGS_ENV
+
+    tokens_file = tmp_path / "tokens.json"
+    add_token(tokens_file, "market-hunter", "agent")
+    settings = Settings(tokens_file=tokens_file, sqlite_path=tmp_path / "memory.db", http_port=free_port())
+    env = {**os.environ, SETTINGS_ENV: settings.model_dump_json()}
+    done = subprocess.run(
+        [sys.executable, "-c", SETTLED], env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+    found = json.loads(done.stdout)
+    assert found["before"][0] == 700  # Python's default, which the worker replaces
+    assert found["threshold"][0] == GC_YOUNG_THRESHOLD
+    assert found["threshold"][1:] == found["before"][1:]
+    assert found["frozen"] > 10_000  # the modules, schemas and app built at start-up
+    assert found["cycle_freed"] is True

@@ -88,7 +88,7 @@ def serve_http(settings: Settings) -> int:
     import uvicorn
 
     from agent_memory.server.hardening import exposure_warning, uvicorn_options
-    from agent_memory.server.run import http_app
+    from agent_memory.server.run import http_app, settle_heap
 
     warning = exposure_warning(settings)
     if warning:  # said before listening, so whoever sees the port open has seen it
@@ -106,6 +106,7 @@ def serve_http(settings: Settings) -> int:
         )
         # No access log: at this log level uvicorn would only test and drop a record per request.
         config = uvicorn.Config(app, log_level="warning", access_log=False, **uvicorn_options(settings))
+        settle_heap()
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()

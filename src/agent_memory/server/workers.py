@@ -93,10 +93,13 @@ def worker_options() -> dict[str, Any]:
 
 
 def worker_app() -> Starlette:
-    """The app of one worker process."""
-    from agent_memory.server.run import http_app
+    """The app of one worker process, its heap settled (:func:`~agent_memory.server.run.settle_heap`)
+    before it serves."""
+    from agent_memory.server.run import http_app, settle_heap
 
-    return http_app(_worker_settings())
+    app = http_app(_worker_settings())
+    settle_heap()
+    return app
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
