@@ -161,6 +161,8 @@ class Window:
     """calls per second"""
     cpu_ms: float
     """server CPU (all its processes and threads) per call, in milliseconds"""
+    client_ms: float = 0.0
+    """the load generator's own CPU (this process) per call, in milliseconds"""
 
 
 async def _window(target: Target, clients: int, seconds: float) -> Window:
@@ -187,15 +189,17 @@ async def _window(target: Target, clients: int, seconds: float) -> Window:
 
     tasks = [asyncio.create_task(one(i)) for i in range(clients)]
     cpu = _tree_cpu(target.pid)
+    client = time.process_time()
     start = time.perf_counter()
     stop_at[0] = start + seconds
     ready.set()
     ends = await asyncio.gather(*tasks)
+    client = time.process_time() - client
     used = _tree_cpu(target.pid) - cpu
     for _, writer in conns:
         writer.close()
     calls = sum(counts)
-    return Window(calls / (max(ends) - start), used / max(calls, 1) * 1000)
+    return Window(calls / (max(ends) - start), used / max(calls, 1) * 1000, client / max(calls, 1) * 1000)
 
 
 def _median(values: Sequence[float]) -> float:
@@ -219,7 +223,12 @@ async def _measure(
             + ", ".join(f"{n} {_median([w.rate for w in out[(n, c)]]):.0f}/s" for n in names)
         )
     # Each figure is the median of its windows, calls/s and CPU per call taken separately.
-    return {k: Window(_median([w.rate for w in v]), _median([w.cpu_ms for w in v])) for k, v in out.items()}
+    return {
+        k: Window(
+            _median([w.rate for w in v]), _median([w.cpu_ms for w in v]), _median([w.client_ms for w in v])
+        )
+        for k, v in out.items()
+    }
 
 
 Results = dict[int, dict[tuple[str, int], Window]]
@@ -302,6 +311,11 @@ def summary(results: Results, clients: Sequence[int]) -> str:
             f"- {tool} server CPU per call at {c} clients over the no-op's: {', '.join(cpu)} "
             "(a server bound by its CPU answers calls/s in about the inverse ratio)."
         )
+    client = [by[(name, c)].client_ms for by in results.values() for name in (NOOP, *TOOLS)]
+    lines.append(
+        f"- The load generator's own CPU per call at {c} clients: {min(client):.2f}-{max(client):.2f} ms "
+        "(the same client code for every server; it shares the cores with them)."
+    )
     if len(results) > 1:
         one = min(results)
         for tool in (NOOP, *TOOLS):
@@ -348,7 +362,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         "`--workers` (`agent_memory.server.workers.serve_workers`: W processes on one port with "
         "SO_REUSEPORT). Both: uvicorn's h11 protocol and asyncio loop, access log off.",
         "- CPU ms/call: user + system time of the server's processes (all threads, all workers) from "
-        "`/proc` over each window, divided by the calls answered in it.",
+        "`/proc` over each window, divided by the calls answered in it. Ours settles its heap before "
+        "serving (`agent_memory.server.run.settle_heap`: start-up objects frozen out of the garbage "
+        "collector, young collections less often); the no-op runs with Python's defaults.",
         "- Clients: keep-alive HTTP/1.1 connections in the bench process, each sending a pre-built "
         "JSON-RPC `tools/call` and checking the answer is a successful tool result; on the same cores as "
         "the servers, so at high rates the load generator takes part of the machine from both.",
