@@ -1,7 +1,7 @@
 """Benchmark: calls per second over streamable HTTP, ours against the SDK's no-op server, at 1, 10
 and 50 concurrent clients and 1, 2 and N worker processes.
 
-    python -m bench.bench_http [--clients 1,10,50] [--workers 1,2,N] [--window 3] [--rounds 3] [--write-docs]
+    python -m bench.bench_http [--clients 1,10,50] [--workers 1,2,N] [--window 2] [--rounds 5] [--write-docs]
 
 For each worker count W it starts two servers side by side: ``agent-memory serve --transport http
 --workers W`` (embedded store in a temporary directory, bearer tokens of 10 agents) and a minimal
@@ -10,7 +10,8 @@ responses, uvicorn with W workers). Then, for each client count C, windows of ``
 alternate between the no-op, ``get_state`` and ``log_decision`` (the order rotating every round),
 each window with C clients calling as fast as they get answers; a table cell is the median of its
 ``--rounds`` windows, for calls/s and for the servers' CPU per call (from /proc, over all their
-processes and threads). The goal compares our calls/s with the no-op's at 50 clients (>= 0.8x).
+processes and threads); a ratio to the no-op is the median of the ratios of the windows measured
+in the same round. The goal compares our calls/s with the no-op's at 50 clients (>= 0.8x).
 
 The load generator is deliberately thin so that it takes as little of the machine as it can: each
 client is one keep-alive HTTP/1.1 connection sending a pre-built JSON-RPC ``tools/call`` POST (no
@@ -163,6 +164,11 @@ class Window:
     """server CPU (all its processes and threads) per call, in milliseconds"""
     client_ms: float = 0.0
     """the load generator's own CPU (this process) per call, in milliseconds"""
+    ratio: float = 1.0
+    """calls/s over the no-op's: the median of the ratios of the windows measured in the same
+    round (paired, so that a change of the machine's load between rounds falls on both)"""
+    cpu_ratio: float = 1.0
+    """CPU per call over the no-op's, paired by round as ``ratio``"""
 
 
 async def _window(target: Target, clients: int, seconds: float) -> Window:
@@ -222,13 +228,19 @@ async def _measure(
             f"  {c} clients: "
             + ", ".join(f"{n} {_median([w.rate for w in out[(n, c)]]):.0f}/s" for n in names)
         )
-    # Each figure is the median of its windows, calls/s and CPU per call taken separately.
-    return {
-        k: Window(
-            _median([w.rate for w in v]), _median([w.cpu_ms for w in v]), _median([w.client_ms for w in v])
+    # Each figure is the median of its windows, calls/s and CPU per call taken separately; the
+    # ratios to the no-op are the medians of the ratios of each round's windows.
+    summary: dict[tuple[str, int], Window] = {}
+    for (name, c), v in out.items():
+        floor = out[(NOOP, c)]
+        summary[(name, c)] = Window(
+            _median([w.rate for w in v]),
+            _median([w.cpu_ms for w in v]),
+            _median([w.client_ms for w in v]),
+            _median([w.rate / f.rate for w, f in zip(v, floor, strict=True)]),
+            _median([w.cpu_ms / f.cpu_ms for w, f in zip(v, floor, strict=True)]),
         )
-        for k, v in out.items()
-    }
+    return summary
 
 
 Results = dict[int, dict[tuple[str, int], Window]]
@@ -280,7 +292,7 @@ def table(results: Results, clients: Sequence[int]) -> str:
             row: list[object] = [w, c, f"{floor.rate:,.0f}", f"{floor.cpu_ms:.2f}"]
             for tool in TOOLS:
                 ours = by[(tool, c)]
-                ratio = ours.rate / floor.rate
+                ratio = ours.ratio
                 verdict = ("ok" if ratio >= GOAL else f"MISS (< {GOAL}x)") if c == goal_clients else ""
                 row += [f"{ours.rate:,.0f}", f"{ratio:.2f}x", verdict, f"{ours.cpu_ms:.2f}"]
             rows.append(row)
@@ -296,17 +308,15 @@ def summary(results: Results, clients: Sequence[int]) -> str:
     c = max(clients)
     lines = []
     for tool in TOOLS:
-        cells = [f"{w} worker(s) {by[(tool, c)].rate / by[(NOOP, c)].rate:.2f}x" for w, by in results.items()]
-        met = [w for w, by in results.items() if by[(tool, c)].rate / by[(NOOP, c)].rate >= GOAL]
+        cells = [f"{w} worker(s) {by[(tool, c)].ratio:.2f}x" for w, by in results.items()]
+        met = [w for w, by in results.items() if by[(tool, c)].ratio >= GOAL]
         verdict = "met" if len(met) == len(results) else ("**not met**" if not met else "**met only**")
         where = "" if len(met) in (0, len(results)) else f" at {', '.join(map(str, met))} worker(s)"
         lines.append(
             f"- {tool} at {c} clients, ours / no-op: {', '.join(cells)}: goal >= {GOAL}x {verdict}{where}."
         )
     for tool in TOOLS:
-        cpu = [
-            f"{w} worker(s) {by[(tool, c)].cpu_ms / by[(NOOP, c)].cpu_ms:.2f}x" for w, by in results.items()
-        ]
+        cpu = [f"{w} worker(s) {by[(tool, c)].cpu_ratio:.2f}x" for w, by in results.items()]
         lines.append(
             f"- {tool} server CPU per call at {c} clients over the no-op's: {', '.join(cpu)} "
             "(a server bound by its CPU answers calls/s in about the inverse ratio)."
@@ -338,8 +348,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--clients", default="1,10,50", help="concurrent clients (default 1,10,50)")
     parser.add_argument("--workers", default="1,2,N", help="worker processes; N = cores (default 1,2,N)")
-    parser.add_argument("--window", type=float, default=3.0, help="seconds per window (default 3)")
-    parser.add_argument("--rounds", type=int, default=3, help="windows per cell (default 3)")
+    parser.add_argument("--window", type=float, default=2.0, help="seconds per window (default 2)")
+    parser.add_argument("--rounds", type=int, default=5, help="windows per cell (default 5)")
     parser.add_argument("--write-docs", action="store_true", help="update the docs (default: print only)")
     args = parser.parse_args(argv)
     clients, workers = _ints(args.clients), _ints(args.workers)
@@ -348,7 +358,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     notes = [
         f"{machine_note()} Per worker count, {args.rounds} windows of {args.window:g} s per cell after a "
         "1 s warm-up window each; windows of the no-op, get_state and log_decision alternate (rotating "
-        "order), so each ratio compares windows measured in the same minutes. Worker counts: "
+        "order), so each ratio compares windows measured in the same minutes: a ratio to the no-op is "
+        "the median of the ratios of the windows of each round (paired), not the ratio of two medians. "
+        "Worker counts: "
         f"{', '.join(map(str, workers))} (N, the number of cores, is {os.cpu_count()}; a count given "
         "twice is measured once).",
         "",
