@@ -3,15 +3,16 @@ and 50 concurrent clients and 1, 2 and N worker processes.
 
     python -m bench.bench_http [--clients 1,10,50] [--workers 1,2,N] [--window 2] [--rounds 5] [--write-docs]
 
-For each worker count W it starts two servers side by side: ``agent-memory serve --transport http
---workers W`` (embedded store in a temporary directory, bearer tokens of 10 agents) and a minimal
-MCPServer with one tool ``noop() -> str`` served the same way (stateless streamable HTTP, JSON
-responses, uvicorn with W workers). Then, for each client count C, windows of ``--window`` seconds
-alternate between the no-op, ``get_state`` and ``log_decision`` (the order rotating every round),
-each window with C clients calling as fast as they get answers; a table cell is the median of its
-``--rounds`` windows, for calls/s and for the servers' CPU per call (from /proc, over all their
-processes and threads); a ratio to the no-op is the median of the ratios of the windows measured
-in the same round. The goal compares our calls/s with the no-op's at 50 clients (>= 0.8x).
+For each worker count W it starts two servers: ``agent-memory serve --transport http --workers W``
+(embedded store in a temporary directory, bearer tokens of 10 agents) and a minimal MCPServer with
+one tool ``noop() -> str`` served the same way (stateless streamable HTTP, JSON responses, uvicorn
+with W workers); the servers of every W run at once (one not called is idle). Then, for each
+client count C, windows of ``--window`` seconds go round every worker count and the no-op,
+``get_state`` and ``log_decision`` (the order rotating every round), each window with C clients
+calling as fast as they get answers; a table cell is the median of its ``--rounds`` windows, for
+calls/s and for the servers' CPU per call (from /proc, over all their processes and threads); a
+ratio (ours to the no-op, W workers to 1) is the median of the ratios of the windows measured in
+the same round. The goal compares our calls/s with the no-op's at 50 clients (>= 0.8x).
 
 The load generator is deliberately thin so that it takes as little of the machine as it can: each
 client is one keep-alive HTTP/1.1 connection sending a pre-built JSON-RPC ``tools/call`` POST (no
@@ -33,7 +34,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,6 +170,8 @@ class Window:
     round (paired, so that a change of the machine's load between rounds falls on both)"""
     cpu_ratio: float = 1.0
     """CPU per call over the no-op's, paired by round as ``ratio``"""
+    growth: float = 1.0
+    """calls/s over the same server's with the fewest worker processes, paired by round"""
 
 
 async def _window(target: Target, clients: int, seconds: float) -> Window:
@@ -212,75 +215,81 @@ def _median(values: Sequence[float]) -> float:
     return sorted(values)[len(values) // 2]
 
 
+Results = dict[int, dict[tuple[str, int], Window]]
+Key = tuple[int, str]
+"""A server under test: (worker processes, what it is called with: the no-op or one of our tools)."""
+
+
 async def _measure(
-    targets: dict[str, Target], clients: Sequence[int], seconds: float, rounds: int
-) -> dict[tuple[str, int], Window]:
-    names = list(targets)
-    out: dict[tuple[str, int], list[Window]] = {}
+    targets: dict[Key, Target], clients: Sequence[int], seconds: float, rounds: int
+) -> Results:
+    """Windows of every target in turn (all worker counts and servers in the same rounds, order
+    rotating), per client count; figures per (workers, name, clients)."""
+    keys = list(targets)
+    out: dict[tuple[int, str, int], list[Window]] = {}
     for c in clients:
-        for name in names:  # warm-up: connections, imports, the first writes
-            await _window(targets[name], c, min(seconds, 1.0))
+        for key in keys:  # warm-up: connections, imports, the first writes
+            await _window(targets[key], c, min(seconds, 1.0))
         for r in range(rounds):
-            order = names[r % len(names) :] + names[: r % len(names)]
-            for name in order:
-                out.setdefault((name, c), []).append(await _window(targets[name], c, seconds))
+            for w, name in keys[r % len(keys) :] + keys[: r % len(keys)]:
+                out.setdefault((w, name, c), []).append(await _window(targets[(w, name)], c, seconds))
         progress(
             f"  {c} clients: "
-            + ", ".join(f"{n} {_median([w.rate for w in out[(n, c)]]):.0f}/s" for n in names)
+            + ", ".join(f"{n}@{w} {_median([x.rate for x in out[(w, n, c)]]):.0f}/s" for w, n in keys)
         )
-    # Each figure is the median of its windows, calls/s and CPU per call taken separately; the
-    # ratios to the no-op are the medians of the ratios of each round's windows.
-    summary: dict[tuple[str, int], Window] = {}
-    for (name, c), v in out.items():
-        floor = out[(NOOP, c)]
-        summary[(name, c)] = Window(
-            _median([w.rate for w in v]),
-            _median([w.cpu_ms for w in v]),
-            _median([w.client_ms for w in v]),
-            _median([w.rate / f.rate for w, f in zip(v, floor, strict=True)]),
-            _median([w.cpu_ms / f.cpu_ms for w, f in zip(v, floor, strict=True)]),
+    # Each figure is the median of its windows, calls/s and CPU per call taken separately; a ratio
+    # (to the no-op, or to the fewest workers) is the median of the ratios of each round's windows.
+    one = min(w for w, _ in keys)
+    results: Results = {}
+    for (w, name, c), v in out.items():
+        floor, base = out[(w, NOOP, c)], out[(one, name, c)]
+        results.setdefault(w, {})[(name, c)] = Window(
+            _median([x.rate for x in v]),
+            _median([x.cpu_ms for x in v]),
+            _median([x.client_ms for x in v]),
+            _median([x.rate / f.rate for x, f in zip(v, floor, strict=True)]),
+            _median([x.cpu_ms / f.cpu_ms for x, f in zip(v, floor, strict=True)]),
+            _median([x.rate / b.rate for x, b in zip(v, base, strict=True)]),
         )
-    return summary
-
-
-Results = dict[int, dict[tuple[str, int], Window]]
+    return results
 
 
 def run(
     workdir: Path, workers: Sequence[int], clients: Sequence[int], seconds: float, rounds: int
 ) -> Results:
+    """Start the no-op and our server at every worker count (all at once: a server not called is
+    idle), then measure them in the same rounds."""
     tokens_file = workdir / "tokens.json"
     tokens = tuple(add_token(tokens_file, f"agent-{i}", "agent") for i in range(AGENTS))
     (workdir / "noop_http.py").write_text(NOOP_APP, encoding="utf-8")
     (workdir / "noop_workers.py").write_text(NOOP_WORKERS, encoding="utf-8")
-    results: Results = {}
-    for w in workers:
-        progress(f"{w} worker process(es)")
-        noop_port, our_port = free_port(), free_port()
-        noop_cmd = [sys.executable, "-m", "uvicorn", "noop_http:app", "--app-dir", str(workdir), "--port",
-                    str(noop_port), "--log-level", "warning", "--no-access-log"]  # fmt: skip
-        if w > 1:  # the same multi-process launcher as ours
-            noop_cmd = [
-                sys.executable,
-                str(workdir / "noop_workers.py"),
-                str(noop_port),
-                str(w),
-                str(workdir),
-            ]
-        our_cmd = [sys.executable, "-m", "agent_memory.cli", "serve", "--transport", "http", "--port",
-                   str(our_port), "--tokens-file", str(tokens_file), "--workers", str(w)]  # fmt: skip
-        # The per-agent rate limit is off: the bench measures how many calls the server can answer.
-        env = {
-            "AGENT_MEMORY_SQLITE_PATH": str(workdir / f"memory-{w}.db"),
-            "AGENT_MEMORY_RATE_LIMIT_PER_MINUTE": "0",
-        }
-        with _process(noop_cmd, noop_port) as noop_pid, _process(our_cmd, our_port, env) as our_pid:
-            targets = {
-                NOOP: Target(noop_port, NOOP, noop_pid),
-                **{t: Target(our_port, t, our_pid, tokens) for t in TOOLS},
+    targets: dict[Key, Target] = {}
+    with ExitStack() as servers:
+        for w in workers:
+            progress(f"starting the servers with {w} worker process(es)")
+            noop_port, our_port = free_port(), free_port()
+            noop_cmd = [sys.executable, "-m", "uvicorn", "noop_http:app", "--app-dir", str(workdir), "--port",
+                        str(noop_port), "--log-level", "warning", "--no-access-log"]  # fmt: skip
+            if w > 1:  # the same multi-process launcher as ours
+                noop_cmd = [
+                    sys.executable,
+                    str(workdir / "noop_workers.py"),
+                    str(noop_port),
+                    str(w),
+                    str(workdir),
+                ]
+            our_cmd = [sys.executable, "-m", "agent_memory.cli", "serve", "--transport", "http", "--port",
+                       str(our_port), "--tokens-file", str(tokens_file), "--workers", str(w)]  # fmt: skip
+            # The per-agent rate limit is off: the bench measures how many calls the server can answer.
+            env = {
+                "AGENT_MEMORY_SQLITE_PATH": str(workdir / f"memory-{w}.db"),
+                "AGENT_MEMORY_RATE_LIMIT_PER_MINUTE": "0",
             }
-            results[w] = asyncio.run(_measure(targets, clients, seconds, rounds))
-    return results
+            noop_pid = servers.enter_context(_process(noop_cmd, noop_port))
+            our_pid = servers.enter_context(_process(our_cmd, our_port, env))
+            targets[(w, NOOP)] = Target(noop_port, NOOP, noop_pid)
+            targets.update({(w, t): Target(our_port, t, our_pid, tokens) for t in TOOLS})
+        return asyncio.run(_measure(targets, clients, seconds, rounds))
 
 
 def table(results: Results, clients: Sequence[int]) -> str:
@@ -329,11 +338,7 @@ def summary(results: Results, clients: Sequence[int]) -> str:
     if len(results) > 1:
         one = min(results)
         for tool in (NOOP, *TOOLS):
-            grow = ", ".join(
-                f"{w}: {by[(tool, c)].rate / results[one][(tool, c)].rate:.2f}x"
-                for w, by in results.items()
-                if w != one
-            )
+            grow = ", ".join(f"{w}: {by[(tool, c)].growth:.2f}x" for w, by in results.items() if w != one)
             lines.append(f"- {tool} calls/s at {c} clients with W workers over {one}: {grow}.")
     return "\n".join(lines)
 
@@ -356,11 +361,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
         results = run(Path(tmp), workers, clients, args.window, args.rounds)
     notes = [
-        f"{machine_note()} Per worker count, {args.rounds} windows of {args.window:g} s per cell after a "
-        "1 s warm-up window each; windows of the no-op, get_state and log_decision alternate (rotating "
-        "order), so each ratio compares windows measured in the same minutes: a ratio to the no-op is "
-        "the median of the ratios of the windows of each round (paired), not the ratio of two medians. "
-        "Worker counts: "
+        f"{machine_note()} {args.rounds} windows of {args.window:g} s per cell after a 1 s warm-up window "
+        "each; the servers of every worker count run at once, and each round calls every worker count's "
+        "no-op, get_state and log_decision in turn (rotating order), so each ratio compares windows "
+        "measured in the same minutes: a ratio (to the no-op, or W workers to 1) is the median of the "
+        "ratios of the windows of each round (paired), not the ratio of two medians. Worker counts: "
         f"{', '.join(map(str, workers))} (N, the number of cores, is {os.cpu_count()}; a count given "
         "twice is measured once).",
         "",
