@@ -19,12 +19,12 @@ log = logging.getLogger("agent_memory.server")
 
 GC_YOUNG_THRESHOLD = 10_000
 """Container objects allocated (net) between two young-generation collections in an HTTP server
-process (Python's default is 700). Each call of the MCP stack allocates a few hundred, and with
-tens of calls in flight nearly all of them are still alive when a collection runs: at 700 every
-object was scanned about twice before it died, for nothing (the stack makes no cycles worth
-collecting that soon). Measured in-process at 25 calls in flight, the collector's CPU per get_state
-fell from 0.16-0.21 ms to 0.07-0.10 ms with :func:`settle_heap`'s freeze alone, and to 0.01 ms with
-this threshold too (docs/BENCHMARKS.md, HTTP section)."""
+process (Python's default is 700). Each call of the MCP stack allocates many, and with tens of
+calls in flight most of them are still alive when a collection runs: at 700 the collector kept
+scanning them, for nothing (the stack makes no cycles worth collecting that soon). Measured
+in-process at 25 calls in flight, the collector's CPU per get_state fell from 0.16-0.21 ms to
+0.07-0.10 ms with :func:`settle_heap`'s freeze alone, and to 0.01 ms with this threshold too
+(docs/BENCHMARKS.md, HTTP section)."""
 
 
 def settle_heap() -> None:
