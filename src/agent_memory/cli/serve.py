@@ -98,6 +98,7 @@ def serve_http(settings: Settings) -> int:
         port = sock.getsockname()[1]
         # With --port 0 the system picks the port: the app's Host/Origin checks need the real one.
         app = http_app(settings.model_copy(update={"http_port": port}))
+        settle_heap()  # before the banner: whoever sees it may signal the server at once
         print(
             f"agent-memory: serving MCP on http://{settings.http_host}:{port}/mcp ({where(settings)}); "
             "stop with Ctrl-C",
@@ -106,7 +107,6 @@ def serve_http(settings: Settings) -> int:
         )
         # No access log: at this log level uvicorn would only test and drop a record per request.
         config = uvicorn.Config(app, log_level="warning", access_log=False, **uvicorn_options(settings))
-        settle_heap()
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()
