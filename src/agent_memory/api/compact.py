@@ -2,13 +2,19 @@
 
 Every tool result goes through :func:`compact` (structured content) and :func:`to_text` (the text
 block a model reads), so a result never carries ``null``s, long floats or indentation.
+:func:`dump` is the one pass that turns a result model into that compact form.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from typing import Any
+import types
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel, PlainSerializer
 
 PREVIEW_CHARS = 160
 """Longest preview of a free-form field (context, reasoning, data, a note's value) in a list."""
@@ -63,3 +69,200 @@ def preview(value: Any, limit: int = PREVIEW_CHARS) -> tuple[Any, bool]:
     if len(text) <= limit:
         return value, False
     return text[: limit - 1] + "…", True
+
+
+def utc_seconds(t: datetime) -> str:
+    """A time in results: UTC, to the second (``2026-12-02T05:38:54Z``)."""
+    if t.tzinfo is not UTC:
+        t = t.astimezone(UTC)
+    if t.year < 1000:  # strftime does not pad such years; isoformat would
+        return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return t.isoformat()[:19] + "Z"
+
+
+# --------------------------------------------------------------------------------------------------
+# one pass from a result model to its compact form
+# --------------------------------------------------------------------------------------------------
+
+
+class _NotPlain(Exception):
+    """A value :func:`dump` does not convert itself: the model is dumped by pydantic instead."""
+
+
+def _plain(value: Any) -> Any:
+    """:func:`compact` of a JSON value (str keys; str, int, bool, finite float, None, dict, list),
+    which is what pydantic's JSON-mode dump leaves it as; anything else raises :class:`_NotPlain`."""
+    kind = type(value)
+    if kind is dict:
+        out = {}
+        for k, v in value.items():
+            if type(k) is not str:
+                raise _NotPlain
+            if v is None:
+                continue
+            out[k] = v if type(v) in _AS_IS else _plain(v)
+        return out
+    if kind is list:
+        return [v if type(v) in _AS_IS else _plain(v) for v in value]
+    if kind is float:
+        if not math.isfinite(value):
+            raise _NotPlain
+        return round_float(value)
+    if kind in _AS_IS:
+        return value
+    raise _NotPlain
+
+
+def _str(value: Any) -> Any:
+    if type(value) is not str:
+        raise _NotPlain
+    return value
+
+
+def _int(value: Any) -> Any:
+    if type(value) is not int:
+        raise _NotPlain
+    return value
+
+
+def _bool(value: Any) -> Any:
+    if type(value) is not bool:
+        raise _NotPlain
+    return value
+
+
+def _float(value: Any) -> Any:
+    kind = type(value)
+    if kind is not float:
+        if kind is not int and kind is not bool:
+            raise _NotPlain
+        value = float(value)  # pydantic dumps a number of a float field as a float
+    elif not math.isfinite(value):
+        raise _NotPlain
+    return round_float(value)
+
+
+def _time(value: Any) -> Any:
+    if not isinstance(value, datetime):
+        raise _NotPlain
+    return utc_seconds(value)
+
+
+def _strings(value: Any) -> Any:
+    if type(value) is not list or any(type(v) is not str for v in value):
+        raise _NotPlain
+    return list(value)
+
+
+Step = Callable[[Any], Any]
+_Plan = tuple[tuple[str, Step | None], ...]
+"""Per field, in the model's order: its name and how its value (never None) is dumped; None means
+the value is taken as it is."""
+_PLANS: dict[type[BaseModel], _Plan | None] = {}
+_SCALARS: dict[Any, Step] = {str: _str, int: _int, bool: _bool, float: _float}
+
+
+def _step(annotation: Any) -> Step:
+    """How a value of ``annotation`` is dumped, or :class:`_NotPlain` for a type left to pydantic."""
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        options = [a for a in get_args(annotation) if a is not type(None)]
+        if len(options) != 1:
+            raise _NotPlain
+        return _step(options[0])
+    if origin is Annotated:
+        inner, *meta = get_args(annotation)
+        serializers = [m for m in meta if isinstance(m, PlainSerializer)]
+        if inner is datetime and len(serializers) == 1 and serializers[0].func is utc_seconds:
+            return _time
+        if serializers:
+            raise _NotPlain
+        return _step(inner)
+    if origin is Literal:
+        if not all(type(a) is str for a in get_args(annotation)):
+            raise _NotPlain
+        return _str
+    if origin is list:
+        (item,) = get_args(annotation) or (Any,)
+        if item is str:
+            return _strings
+        if isinstance(item, type) and issubclass(item, BaseModel):
+            model = item
+
+            def each(value: Any) -> Any:
+                if type(value) is not list:
+                    raise _NotPlain
+                return [_dump(model, v) for v in value]
+
+            return each
+        if item is Any:
+            return _plain
+        raise _NotPlain
+    if origin is dict:
+        key, item = get_args(annotation) or (str, Any)
+        if key is not str or item is not Any:
+            raise _NotPlain
+        return _plain
+    if annotation is Any:
+        return _plain
+    if annotation in _SCALARS:
+        return _SCALARS[annotation]
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        model = annotation
+        return lambda v: _dump(model, v)
+    raise _NotPlain
+
+
+def _plan_of(cls: type[BaseModel]) -> _Plan | None:
+    """The dump plan of a model class, None when pydantic must dump it (a serializer, alias,
+    computed field, extra fields or field type this module does not convert)."""
+    config = cls.model_config
+    if (
+        config.get("extra") == "allow"
+        or cls.model_computed_fields
+        or cls.__pydantic_decorators__.field_serializers
+        or cls.__pydantic_decorators__.model_serializers
+    ):
+        return None
+    steps: list[tuple[str, Step | None]] = []
+    for name, info in cls.model_fields.items():
+        if info.exclude or info.serialization_alias or (info.alias and info.alias != name):
+            return None
+        annotation: Any = info.annotation
+        if info.metadata:
+            annotation = Annotated[(annotation, *info.metadata)]
+        try:
+            steps.append((name, _step(annotation)))
+        except _NotPlain:
+            return None
+    return tuple(steps)
+
+
+def _dump(cls: type[BaseModel], record: Any) -> dict[str, Any]:
+    if type(record) is not cls:
+        raise _NotPlain
+    if cls in _PLANS:
+        plan = _PLANS[cls]
+    else:
+        plan = _PLANS[cls] = _plan_of(cls)
+    if plan is None:
+        raise _NotPlain
+    values = record.__dict__
+    out: dict[str, Any] = {}
+    for name, step in plan:
+        value = values[name]
+        if value is not None:
+            out[name] = value if step is None else step(value)
+    return out
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    """``compact(model.model_dump(mode="json", exclude_none=True))`` in one pass: each field's
+    value converted by its declared type, nulls left out as it goes. A model or value of a kind
+    this pass does not know (a custom serializer, a non-JSON value in a free-form field, a
+    non-finite float) is dumped by pydantic and compacted, as before."""
+    try:
+        return _dump(type(model), model)
+    except _NotPlain:
+        data: dict[str, Any] = compact(model.model_dump(mode="json", exclude_none=True))
+        return data

@@ -9,12 +9,12 @@ string ending in "…" and is named in the summary's ``truncated`` list.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
-from agent_memory.api.compact import preview
+from agent_memory.api.compact import preview, utc_seconds
 from agent_memory.models import (
     STATE_SECTIONS,
     AgentState,
@@ -28,10 +28,7 @@ from agent_memory.models import (
     Signal,
 )
 
-Time = Annotated[
-    datetime,
-    PlainSerializer(lambda t: t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), return_type=str),
-]
+Time = Annotated[datetime, PlainSerializer(utc_seconds, return_type=str)]
 """A time in results: UTC, to the second."""
 
 STATE_BUDGET = 6000

@@ -144,7 +144,7 @@ class DecisionService(ServiceBase):
             )
             if page is not None:
                 notes, more_notes = page.items, page.next_cursor is not None
-        decisions, pending = await asyncio.gather(
+        decisions, pending = await self.store.together(
             self.store.query_decisions(
                 DecisionQuery(caller.agent_id, decision_type=decision_type, since=since),
                 limit=limit - len(notes),

@@ -3,7 +3,6 @@ and their version history."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -197,7 +196,7 @@ class PatternService(ServiceBase):
         def keep_foreign(item: Mapping[str, Any]) -> bool:
             return item.get("agent_id") != caller.agent_id and keep_item(item)
 
-        own_page, (named, everyone) = await asyncio.gather(
+        own_page, (named, everyone) = await self.store.together(
             own, self.store.query_shared_with(caller.agent_id, limit=SHARED_SCAN, keep=keep_foreign)
         )
         # Candidates by rank (learned confidence; claims rank 0), those shared with the caller by

@@ -26,7 +26,7 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from agent_memory.api import error_result
-from agent_memory.api.compact import compact, to_text
+from agent_memory.api.compact import dump, to_text
 from agent_memory.api.results import ErrorResult
 from agent_memory.api.tools import Kind, ToolSpec
 from agent_memory.api.validation import describe
@@ -123,13 +123,13 @@ class _RawArguments(ArgModelBase):
 
 
 def success(result: BaseModel) -> CallToolResult:
-    data = compact(result.model_dump(mode="json", exclude_none=True))
+    data = dump(result)
     return CallToolResult(content=[TextContent(type="text", text=to_text(data))], structured_content=data)
 
 
 def failure(error: ErrorResult) -> CallToolResult:
     note_error(error.code)
-    data = compact(error.model_dump(mode="json", exclude_none=True))
+    data = dump(error)
     return CallToolResult(
         content=[TextContent(type="text", text=f"{error.code}: {error.message}")],
         structured_content=data,

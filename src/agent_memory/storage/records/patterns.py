@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
@@ -283,7 +282,7 @@ class PatternRecords(QuotaRecords):
         pattern that has had readers (their applications are counted there only), else its own.
         Requests: 1 get per pattern that has had readers."""
         shared = [i for i, item in enumerate(items) if item.get(READER_REPORTED)]
-        reports = await asyncio.gather(
+        reports = await self.together(
             *(
                 self.engine.get(
                     "ltm",
@@ -379,7 +378,7 @@ class PatternRecords(QuotaRecords):
         def entry(item: Item) -> Item:
             return item
 
-        named, everyone = await asyncio.gather(
+        named, everyone = await self.together(
             *(
                 self._page(
                     "ltm",
@@ -408,7 +407,7 @@ class PatternRecords(QuotaRecords):
         consistent gets per author, and 1 get per pattern found (``counted=False``: none, the
         patterns come without their application counters)."""
         sks = [keys.shared_reader_sk(author, pattern_id) for author in authors]
-        got = await asyncio.gather(
+        got = await self.together(
             *(self.engine.get("ltm", keys.shared_reader_pk(r), sk) for sk in sks for r in (reader, "*"))
         )
         pairs = zip(got[::2], got[1::2], strict=True)
@@ -421,7 +420,7 @@ class PatternRecords(QuotaRecords):
         """The patterns of per-reader index entries, each with its application counters (read
         from its reports item, a partition of no single agent). Requests: 1 get per entry
         (eventually consistent, DAX-cacheable)."""
-        reports = await asyncio.gather(
+        reports = await self.together(
             *(
                 self.engine.get(
                     "ltm",

@@ -192,6 +192,10 @@ class SqliteEngine:
     check at start-up (0: none).
     """
 
+    reads_on_loop = True
+    """Reads run on the event loop's thread (or on the one worker thread): awaiting several in turn
+    costs no time, gathering them in tasks costs CPU (``RecordBase.together``)."""
+
     def __init__(
         self,
         path: Path,

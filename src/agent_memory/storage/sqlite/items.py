@@ -10,10 +10,13 @@ is a programming error of the record layer and raises ValueError/TypeError.
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
+
+import orjson
 
 from agent_memory.errors import InvalidInput, StorageCorrupt
 from agent_memory.item_rules import (
@@ -325,9 +328,31 @@ _INDEX_SORT_KEYS = ((4, "gsi1sk"), (6, "gsi2sk"), (8, "gsi3sk"))
 """Where each index sort key sits in a row selected as :data:`ITEM_COLUMNS`."""
 
 
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+_LONG_NUMBER_TEXT = re.compile(r"[0-9]{19}")
+"""Nineteen digits in a row: where the JSON may hold an integer beyond 64 bits (or a string or
+float with such a run, which is harmless to decode the slower way)."""
+
+
+def load_json(data: str | bytes) -> Any:
+    """The value of a stored JSON text, exactly as :func:`json.loads` reads it.
+
+    orjson decodes a row several times faster, and reads every value json does the same way but
+    integers beyond 64 bits, which it turns into floats (the item rules allow 38 digits): a text
+    with a run of 19 digits is read by :mod:`json`, as is one orjson refuses (``NaN``, a lone
+    surrogate: no row is written with them, but rows of other writers are read as before)."""
+    long = _LONG_NUMBER_TEXT if isinstance(data, str) else _LONG_NUMBER
+    if long.search(data) is None:  # type: ignore[arg-type]
+        try:
+            return orjson.loads(data)
+        except ValueError:  # orjson.JSONDecodeError, for any text it does not take
+            pass
+    return json.loads(data)
+
+
 def load_row(found: Sequence[Any]) -> dict[str, Any]:
     """An item from a row selected as :data:`ITEM_COLUMNS`."""
-    item: dict[str, Any] = json.loads(decode_data(found[0]))
+    item: dict[str, Any] = load_json(decode_data(found[0]))
     for name, value in zip(KEY_COLUMNS, found[1:9], strict=True):
         if value is not None:
             item[name] = value
