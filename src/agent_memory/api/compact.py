@@ -12,7 +12,7 @@ import math
 import types
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, cast, get_args, get_origin
 
 from pydantic import BaseModel, PlainSerializer
 
@@ -155,11 +155,8 @@ def _strings(value: Any) -> Any:
 
 
 Step = Callable[[Any], Any]
-_Plan = tuple[tuple[str, Step | None], ...]
-"""Per field, in the model's order: its name and how its value (never None) is dumped; None means
-the value is taken as it is."""
-_PLANS: dict[type[BaseModel], _Plan | None] = {}
 _SCALARS: dict[Any, Step] = {str: _str, int: _int, bool: _bool, float: _float}
+_DUMPERS: dict[type[BaseModel], Step | None] = {}
 
 
 def _step(annotation: Any) -> Step:
@@ -192,7 +189,8 @@ def _step(annotation: Any) -> Step:
             def each(value: Any) -> Any:
                 if type(value) is not list:
                     raise _NotPlain
-                return [_dump(model, v) for v in value]
+                one = _dumper(model)
+                return [one(v) for v in value]
 
             return each
         if item is Any:
@@ -209,13 +207,28 @@ def _step(annotation: Any) -> Step:
         return _SCALARS[annotation]
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         model = annotation
-        return lambda v: _dump(model, v)
+        return lambda v: _dumper(model)(v)
     raise _NotPlain
 
 
-def _plan_of(cls: type[BaseModel]) -> _Plan | None:
-    """The dump plan of a model class, None when pydantic must dump it (a serializer, alias,
-    computed field, extra fields or field type this module does not convert)."""
+def _dumper(cls: type[BaseModel]) -> Step:
+    """The compiled dump of ``cls`` (:func:`_compile`); :class:`_NotPlain` when pydantic must
+    dump it."""
+    if cls in _DUMPERS:
+        found = _DUMPERS[cls]
+    else:
+        found = _DUMPERS[cls] = _compile(cls)
+    if found is None:
+        raise _NotPlain
+    return found
+
+
+def _compile(cls: type[BaseModel]) -> Step | None:
+    """The dump of one model class as the source of one function, compiled once: per field in
+    the model's order, its value left out when None, else converted by its declared type (str,
+    int and bool tested inline, free-form values compacted, times, floats and nested models by
+    their step). None when pydantic must dump it: a serializer, alias, computed field, extra
+    fields or field type this module does not convert."""
     config = cls.model_config
     if (
         config.get("extra") == "allow"
@@ -224,36 +237,40 @@ def _plan_of(cls: type[BaseModel]) -> _Plan | None:
         or cls.__pydantic_decorators__.model_serializers
     ):
         return None
-    steps: list[tuple[str, Step | None]] = []
-    for name, info in cls.model_fields.items():
+    env: dict[str, Any] = {"cls": cls, "NotPlain": _NotPlain, "AS_IS": _AS_IS, "plain": _plain}
+    lines = [
+        "def dump(record):",
+        "    if type(record) is not cls:",
+        "        raise NotPlain",
+        "    values = record.__dict__",
+        "    out = {}",
+    ]
+    for i, (name, info) in enumerate(cls.model_fields.items()):
         if info.exclude or info.serialization_alias or (info.alias and info.alias != name):
             return None
         annotation: Any = info.annotation
         if info.metadata:
             annotation = Annotated[(annotation, *info.metadata)]
         try:
-            steps.append((name, _step(annotation)))
+            step = _step(annotation)
         except _NotPlain:
             return None
-    return tuple(steps)
-
-
-def _dump(cls: type[BaseModel], record: Any) -> dict[str, Any]:
-    if type(record) is not cls:
-        raise _NotPlain
-    if cls in _PLANS:
-        plan = _PLANS[cls]
-    else:
-        plan = _PLANS[cls] = _plan_of(cls)
-    if plan is None:
-        raise _NotPlain
-    values = record.__dict__
-    out: dict[str, Any] = {}
-    for name, step in plan:
-        value = values[name]
-        if value is not None:
-            out[name] = value if step is None else step(value)
-    return out
+        key = repr(name)
+        lines += [f"    x = values[{key}]", "    if x is not None:"]
+        kind = next((t for t, s in _SCALARS.items() if s is step and t is not float), None)
+        if kind is not None:
+            env[f"t{i}"] = kind
+            lines += [f"        if type(x) is not t{i}:", "            raise NotPlain"]
+            lines.append(f"        out[{key}] = x")
+        elif step is _plain:
+            lines.append(f"        out[{key}] = x if type(x) in AS_IS else plain(x)")
+        else:
+            env[f"s{i}"] = step
+            lines.append(f"        out[{key}] = s{i}(x)")
+    lines.append("    return out")
+    exec(compile("\n".join(lines), f"<dump {cls.__qualname__}>", "exec"), env)
+    dumper: Step = env["dump"]
+    return dumper
 
 
 def dump(model: BaseModel) -> dict[str, Any]:
@@ -262,7 +279,7 @@ def dump(model: BaseModel) -> dict[str, Any]:
     this pass does not know (a custom serializer, a non-JSON value in a free-form field, a
     non-finite float) is dumped by pydantic and compacted, as before."""
     try:
-        return _dump(type(model), model)
+        data = _dumper(type(model))(model)
+        return cast(dict[str, Any], data)
     except _NotPlain:
-        data: dict[str, Any] = compact(model.model_dump(mode="json", exclude_none=True))
-        return data
+        return cast(dict[str, Any], compact(model.model_dump(mode="json", exclude_none=True)))

@@ -10,7 +10,6 @@ is a programming error of the record layer and raises ValueError/TypeError.
 from __future__ import annotations
 
 import json
-import re
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -328,10 +327,11 @@ _INDEX_SORT_KEYS = ((4, "gsi1sk"), (6, "gsi2sk"), (8, "gsi3sk"))
 """Where each index sort key sits in a row selected as :data:`ITEM_COLUMNS`."""
 
 
-_LONG_NUMBER = re.compile(rb"[0-9]{19}")
-_LONG_NUMBER_TEXT = re.compile(r"[0-9]{19}")
-"""Nineteen digits in a row: where the JSON may hold an integer beyond 64 bits (or a string or
-float with such a run, which is harmless to decode the slower way)."""
+_DIGITS_AS_ZERO = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_LONG_RUN = b"0" * 19
+"""Nineteen digits in a row (a text mapped by :data:`_DIGITS_AS_ZERO`): where the JSON may hold an
+integer beyond 64 bits, or a string or float with such a run, which is harmless to decode the slower
+way. ``bytes.translate`` and ``in`` find it several times faster than a regular expression."""
 
 
 def load_json(data: str | bytes) -> Any:
@@ -341,10 +341,13 @@ def load_json(data: str | bytes) -> Any:
     integers beyond 64 bits, which it turns into floats (the item rules allow 38 digits): a text
     with a run of 19 digits is read by :mod:`json`, as is one orjson refuses (``NaN``, a lone
     surrogate: no row is written with them, but rows of other writers are read as before)."""
-    long = _LONG_NUMBER_TEXT if isinstance(data, str) else _LONG_NUMBER
-    if long.search(data) is None:  # type: ignore[arg-type]
+    try:
+        raw = data.encode("utf-8") if isinstance(data, str) else data
+    except UnicodeEncodeError:
+        return json.loads(data)
+    if _LONG_RUN not in raw.translate(_DIGITS_AS_ZERO):
         try:
-            return orjson.loads(data)
+            return orjson.loads(raw)
         except ValueError:  # orjson.JSONDecodeError, for any text it does not take
             pass
     return json.loads(data)
