@@ -9,7 +9,8 @@ string ending in "…" and is named in the summary's ``truncated`` list.
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
@@ -22,6 +23,7 @@ from agent_memory.models import (
     Delivery,
     InboxEntry,
     Note,
+    Outcome,
     Page,
     Pattern,
     PatternEvidence,
@@ -124,6 +126,68 @@ class DecisionSummary(Result):
             truncated=cut,
             **shown,
         )
+
+    @classmethod
+    def of_stored(cls, data: Mapping[str, Any], caller_agent: str | None = None) -> DecisionSummary:
+        """What :meth:`of` gives for the decision of ``data``, its JSON form as the stores keep it
+        (``Decision.model_dump(mode="json")`` without the fields that hold their default, plus key
+        attributes), without building the :class:`Decision`: a page of summaries read is most of
+        recall_stm's and search_decisions' work (issue #14). Raises KeyError, TypeError or
+        ValueError for data of another shape: the caller builds the record instead (which
+        validates it); tests hold the two paths to the same summaries."""
+        _stored_time(data["expires_at"])
+        outcome = data.get("outcome")
+        if outcome is not None:
+            _check_outcome(outcome)
+        patterns = data.get("patterns_applied")
+        if patterns is not None and type(patterns) is not list:
+            raise TypeError("patterns_applied is not a list")
+        agent = data["agent_id"]
+        shown, cut = _previews(context=data.get("context"), reasoning=data.get("reasoning"))
+        return cls.built(
+            decision_id=data["decision_id"],
+            decision_type=data["decision_type"],
+            created_at=_stored_time(data["created_at"]),
+            agent_id=None if agent == caller_agent else agent,
+            success=outcome["success"] if outcome else None,
+            quality_score=outcome.get("quality_score") if outcome else None,
+            parent_decision_id=data.get("parent_decision_id"),
+            patterns_applied=len(patterns) if patterns else None,
+            truncated=cut,
+            **shown,
+        )
+
+
+_OUTCOME_FIELDS = frozenset(Outcome.model_fields)
+_NUMBERS = (int, float)
+
+
+def _check_outcome(outcome: Any) -> None:
+    """ValueError unless ``outcome`` is an outcome as the stores keep it, whose values read back as
+    the record holds them (the checks of ``stored(Outcome, ...)``)."""
+    if type(outcome) is not dict or not outcome.keys() <= _OUTCOME_FIELDS:
+        raise ValueError("an outcome of another shape")
+    if type(outcome.get("success")) is not bool:
+        raise ValueError("an outcome without a success flag")
+    if "recorded_at" in outcome:
+        _stored_time(outcome["recorded_at"])
+    for name in ("quality_score", "latency_ms"):
+        value = outcome.get(name)
+        if value is not None and type(value) not in _NUMBERS:
+            raise ValueError(f"outcome {name} is not a number")
+    count = outcome.get("signals_generated", 0)
+    if type(count) is not int and not (type(count) is float and count.is_integer()):
+        raise ValueError("outcome signals_generated is not an integer")
+    if type(outcome.get("errors", [])) is not list:
+        raise ValueError("outcome errors is not a list")
+
+
+def _stored_time(value: Any) -> datetime:
+    """A time as the stores keep it (ISO 8601 with its offset), in UTC; ValueError otherwise."""
+    parsed = datetime.fromisoformat(value) if type(value) is str else None
+    if parsed is None or parsed.tzinfo is None:
+        raise ValueError(f"not a stored time: {value!r}")
+    return parsed if parsed.tzinfo is UTC else parsed.astimezone(UTC)
 
 
 class NoteSummary(Result):

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from agent_memory.api.requests import new_id
-from agent_memory.api.results import DecisionSummary, NoteResult, NoteSummary, ShortTermResult
+from agent_memory.api.results import DecisionPage, NoteResult, NoteSummary, ShortTermResult
 from agent_memory.errors import AccessDenied, InvalidInput, NotFound
 from agent_memory.memory.core import ServiceBase, off_loop
 from agent_memory.memory.identity import Caller
@@ -145,16 +145,17 @@ class DecisionService(ServiceBase):
             if page is not None:
                 notes, more_notes = page.items, page.next_cursor is not None
         decisions, pending = await self.store.together(
-            self.store.query_decisions(
+            self.store.query_decision_summaries(
                 DecisionQuery(caller.agent_id, decision_type=decision_type, since=since),
                 limit=limit - len(notes),
                 cursor=inner,
+                caller_agent=caller.agent_id,
             ),
             self.store.count_pending(caller.agent_id, cap=PENDING_CAP),
         )
         return ShortTermResult.built(
             window_hours=self.settings.stm_window_hours,
-            decisions=[DecisionSummary.of(d, caller.agent_id) for d in decisions.items],
+            decisions=decisions.items,
             notes=[NoteSummary.of(n) for n in notes],
             more_notes=more_notes or None,
             pending_signals=pending,
@@ -175,6 +176,42 @@ class DecisionService(ServiceBase):
         limit: int = 20,
         cursor: str | None = None,
     ) -> Page[Decision]:
+        query = self._search(caller, agent_id, decision_type, since, until, success, all_agents, newest_first)
+        return await self.store.query_decisions(query, limit=limit, cursor=cursor)
+
+    async def search_decision_summaries(
+        self,
+        caller: Caller,
+        *,
+        agent_id: str | None = None,
+        decision_type: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        success: bool | None = None,
+        all_agents: bool = False,
+        newest_first: bool = True,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> DecisionPage:
+        """:meth:`search_decisions` as the page the tool answers (summaries as ``caller`` sees
+        them), made from the stored items without building each decision first."""
+        query = self._search(caller, agent_id, decision_type, since, until, success, all_agents, newest_first)
+        page = await self.store.query_decision_summaries(
+            query, limit=limit, cursor=cursor, caller_agent=caller.agent_id
+        )
+        return DecisionPage.built(decisions=page.items, next_cursor=page.next_cursor)
+
+    @staticmethod
+    def _search(
+        caller: Caller,
+        agent_id: str | None,
+        decision_type: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        success: bool | None,
+        all_agents: bool,
+        newest_first: bool,
+    ) -> DecisionQuery:
         if since and until and since > until:
             raise InvalidInput("since is after until: swap them or widen the range")
         if all_agents:
@@ -186,19 +223,15 @@ class DecisionService(ServiceBase):
         else:
             target = agent_id or caller.agent_id
             caller.require_read(target, "decisions")
-        return await self.store.query_decisions(
-            DecisionQuery(
-                target,
-                decision_type=decision_type,
-                since=since,
-                until=until,
-                success=success,
-                newest_first=newest_first,
-                # The LTM side tolerates staleness: with DAX configured it may be served cached.
-                consistent=False,
-            ),
-            limit=limit,
-            cursor=cursor,
+        return DecisionQuery(
+            target,
+            decision_type=decision_type,
+            since=since,
+            until=until,
+            success=success,
+            newest_first=newest_first,
+            # The LTM side tolerates staleness: with DAX configured it may be served cached.
+            consistent=False,
         )
 
     async def store_note(

@@ -42,5 +42,4 @@ async def record_outcome(app: AppContext, caller: Caller, req: rq.RecordOutcome)
 
 async def search_decisions(app: AppContext, caller: Caller, req: rq.SearchDecisions) -> rs.DecisionPage:
     fields = req.model_dump(exclude={"oldest_first"})
-    page = await app.memory.search_decisions(caller, newest_first=not req.oldest_first, **fields)
-    return rs.DecisionPage.of(page, caller.agent_id)
+    return await app.memory.search_decision_summaries(caller, newest_first=not req.oldest_first, **fields)

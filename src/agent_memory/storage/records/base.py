@@ -35,9 +35,9 @@ QUOTA_MARK = "quota"
 """Attribute of a counted record that may be overwritten (a note): the [bucket, bytes] it was
 counted with (storage/records/quotas.py), given back when it is replaced. Never part of a record."""
 
-_KEY_ATTRS = (
+_KEY_ATTRS = frozenset((
     "pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk", "ttl", REQUEST_TOKEN, QUOTA_MARK
-)  # fmt: skip
+))  # fmt: skip
 
 
 def new_request_token() -> str:
@@ -78,8 +78,13 @@ async def write_once(write: Callable[[], Awaitable[None]], token: str, *, index:
     return None
 
 
+KEY_ATTRS = _KEY_ATTRS
+"""Attributes of an item that are not part of its record (keys, ttl, request token, quota mark)."""
+
+
 def strip_keys(item: Item, *extra: str) -> dict[str, Any]:
-    return {k: v for k, v in item.items() if k not in _KEY_ATTRS and k not in extra}
+    drop = _KEY_ATTRS.union(extra) if extra else _KEY_ATTRS
+    return {k: v for k, v in item.items() if k not in drop}
 
 
 def dump(record: BaseModel, *exclude: str) -> dict[str, Any]:

@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from agent_memory import rollups
+from agent_memory.api.results import DecisionSummary
 from agent_memory.errors import Conflict, InvalidInput, NotFound
 from agent_memory.models import Decision, Outcome, Page
 from agent_memory.storage import keys
 from agent_memory.storage.engine import Cond, ConditionFailed, IndexName, Item, Put, Update, WriteOp
 from agent_memory.storage.records.base import (
+    KEY_ATTRS,
     REQUEST_TOKEN,
     dump_compact,
     new_request_token,
@@ -22,6 +25,8 @@ from agent_memory.storage.records.base import (
 from agent_memory.storage.records.patterns import feedback_ops
 from agent_memory.storage.records.quotas import Charge, Counted, QuotaRecords
 from agent_memory.storage.records.rollups import rollup_ops
+
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -211,6 +216,23 @@ class DecisionRecords(QuotaRecords):
         assert item is not None
         return _decision(item), True
 
+    async def query_decision_summaries(
+        self, q: DecisionQuery, *, limit: int, cursor: str | None, caller_agent: str | None
+    ) -> Page[DecisionSummary]:
+        """:meth:`query_decisions` as the summaries a list shows (``DecisionSummary.of`` of each
+        decision, as seen by ``caller_agent``), made from the stored items without building each
+        :class:`Decision` first (an item of another shape is built, so validated, as before)."""
+
+        def summary(item: Item) -> DecisionSummary:
+            if item.keys() <= _DECISION_ITEM_KEYS:
+                try:
+                    return DecisionSummary.of_stored(item, caller_agent)
+                except (KeyError, TypeError, ValueError):
+                    pass
+            return DecisionSummary.of(_decision(item), caller_agent)
+
+        return await self._decision_page(q, summary, limit=limit, cursor=cursor)
+
     async def query_decisions(self, q: DecisionQuery, *, limit: int, cursor: str | None) -> Page[Decision]:
         """Decisions newest first (or oldest first), choosing the key path by the filters:
 
@@ -220,6 +242,11 @@ class DecisionRecords(QuotaRecords):
         - type, all agents   -> gsi2 decision_type#{T} (success filtered)
         Requests: ceil(examined / page) queries, at most MAX_SCANNED items examined per call.
         """
+        return await self._decision_page(q, _decision, limit=limit, cursor=cursor)
+
+    async def _decision_page(
+        self, q: DecisionQuery, convert: Callable[[Item], R], *, limit: int, cursor: str | None
+    ) -> Page[R]:
         lo = keys.iso(q.since) if q.since else None
         hi = keys.iso(q.until) + "\uffff" if q.until else None
         keep: Callable[[Item], bool] | None = None
@@ -244,7 +271,7 @@ class DecisionRecords(QuotaRecords):
         return await self._page(
             "decisions",
             pk,
-            _decision,
+            convert,
             limit=limit,
             cursor=cursor,
             digest_parts=(q.success,),
@@ -259,6 +286,10 @@ class DecisionRecords(QuotaRecords):
 
 def _decision(item: Item) -> Decision:
     return stored(Decision, strip_keys(item))
+
+
+_DECISION_ITEM_KEYS = frozenset(Decision.model_fields) | KEY_ATTRS
+"""What a decision's item holds: its fields (those not at their default) and key attributes."""
 
 
 def _same_outcome(a: Outcome, b: Outcome) -> bool:

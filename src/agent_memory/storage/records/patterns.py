@@ -596,12 +596,15 @@ def _item(item: Item) -> Item:
 
 def _pattern(item: Item) -> Pattern:
     data = strip_keys(item, *_FEEDBACK_ATTRS, READER_REPORTED)
-    data["feedback"] = PatternFeedback(
-        applied_count=int(item.get("fb_applied", 0)),
-        applied_successes=int(item.get("fb_successes", 0)),
-        author_applied_count=int(item.get("fb_author_applied", 0)),
-        author_applied_successes=int(item.get("fb_author_successes", 0)),
-        access_count=int(item.get("fb_access", 0)),
-        last_accessed=item.get("fb_last"),
+    data["feedback"] = stored(
+        PatternFeedback,
+        {
+            "applied_count": int(item.get("fb_applied", 0)),
+            "applied_successes": int(item.get("fb_successes", 0)),
+            "author_applied_count": int(item.get("fb_author_applied", 0)),
+            "author_applied_successes": int(item.get("fb_author_successes", 0)),
+            "access_count": int(item.get("fb_access", 0)),
+            "last_accessed": item.get("fb_last"),
+        },
     )
     return stored(Pattern, data)
