@@ -168,7 +168,7 @@ class PatternService(ServiceBase):
         caller.require_read(owner, "patterns")
         ctx = await off_loop(bounded_json, dict(context), "context") if context is not None else None
 
-        def keep_item(item: Mapping[str, Any]) -> bool:
+        def keep_item(item: dict[str, Any]) -> bool:
             if domain is not None and item.get("domain") != domain:
                 return False
             if decision_type is not None and item.get("decision_type") not in (None, decision_type):
@@ -183,6 +183,9 @@ class PatternService(ServiceBase):
             if ctx is None:
                 return True
             conditions = [stored(PatternCondition, c) for c in item.get("conditions") or []]
+            if conditions:
+                # The item is this read's own: the record built from it takes these as they are.
+                item["conditions"] = conditions
             return all(c.holds(ctx) for c in conditions)
 
         own = self.store.query_own_patterns(
@@ -193,7 +196,7 @@ class PatternService(ServiceBase):
             found.sort(key=lambda p: (-p.confidence, -p.sample_size, p.pattern_id))
             return found[:limit]
 
-        def keep_foreign(item: Mapping[str, Any]) -> bool:
+        def keep_foreign(item: dict[str, Any]) -> bool:
             return item.get("agent_id") != caller.agent_id and keep_item(item)
 
         own_page, (named, everyone) = await self.store.together(

@@ -158,7 +158,7 @@ class RecordBase:
             return cursors.query_digest(table, index, pk, sk_gte, sk_lte, sk_prefix, forward, *digest_parts)
 
         start = cursors.decode(cursor, digest(), pk) if cursor else None
-        now = self.clock()
+        now = self.clock().timestamp()
         out: list[R] = []
         scanned = 0
         while True:
@@ -175,17 +175,22 @@ class RecordBase:
                 start=start,
                 consistent=consistent,
             )
+            # The key of the last item examined is where a next page starts; it is built only
+            # when needed (a page's end), not per item.
+            last: Item | None = None
             for item in page.items:
                 scanned += 1
-                if self._live(item, now) and (keep is None or keep(item)):
+                ttl = item.get("ttl")  # expired items are dropped, as _live does
+                if (ttl is None or ttl > now) and (keep is None or keep(item)):
                     if len(out) == limit:
                         # One more matching item exists: the page is full and has a successor.
+                        start = key_of(last, index) if last is not None else start
                         assert start is not None
                         return Page(items=out, next_cursor=cursors.encode(start, digest(), pk))
                     out.append(convert(item))
-                start = key_of(item, index)
+                last = item
                 if scanned >= MAX_SCANNED:
-                    return Page(items=out, next_cursor=cursors.encode(start, digest(), pk))
+                    return Page(items=out, next_cursor=cursors.encode(key_of(item, index), digest(), pk))
             if page.last_key is None:
                 return Page(items=out, next_cursor=None)
             start = page.last_key
