@@ -9,7 +9,7 @@ string ending in "…" and is named in the summary's ``truncated`` list.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Self
 
@@ -45,39 +45,61 @@ class Result(BaseModel):
     def built(cls, **values: Any) -> Self:
         """The result of ``values`` that the memory computed itself, without validating them
         again: what ``model_construct`` does, less its per-call look-ups (a page builds one
-        summary per item, and validating them cost more than the query that found them)."""
-        known = _DEFAULTS.get(cls)
-        if known is None:
-            known = _DEFAULTS[cls] = _defaults_of(cls)
-        defaults, required = known
-        given = values.keys()
-        if not (required <= given <= defaults.keys()):
-            raise TypeError(f"{cls.__name__} needs {sorted(required)} of {sorted(defaults)}: {sorted(given)}")
-        result = cls.__new__(cls)
-        _set(result, "__dict__", {n: values.get(n, d) for n, d in defaults.items()})
-        _set(result, "__pydantic_fields_set__", set(values))
-        _set(result, "__pydantic_extra__", None)
-        _set(result, "__pydantic_private__", None)
+        summary per item, and validating them cost more than the query that found them). A
+        missing required field or an unknown one is a TypeError."""
+        make = _MAKERS.get(cls)
+        if make is None:
+            make = _MAKERS[cls] = _maker(cls)
+        result: Self = make(**values)
         return result
 
 
-_REQUIRED = object()
-_DEFAULTS: dict[type[Result], tuple[dict[str, Any], frozenset[str]]] = {}
-_set = object.__setattr__
+_MAKERS: dict[type[Result], Callable[..., Any]] = {}
+_UNSET = object()
 
 
-def _defaults_of(cls: type[Result]) -> tuple[dict[str, Any], frozenset[str]]:
-    """Each field's default, in the fields' order (:data:`_REQUIRED` for a required one); only
-    immutable defaults, which every result's optional fields have (None, mostly)."""
-    defaults: dict[str, Any] = {}
-    for name, info in cls.model_fields.items():
+def _maker(cls: type[Result]) -> Callable[..., Any]:
+    """``built`` for one result class, compiled once: a function whose keyword-only parameters are
+    the fields (Python itself refuses a missing or unknown one), which fills the record's fields
+    in their order and its set of given fields, as ``model_construct`` does. Only immutable
+    defaults, which every result's optional fields have (None, mostly). Its own names start with
+    "_", which no field's may."""
+    env: dict[str, Any] = {"_cls": cls, "_UNSET": _UNSET, "_new": object.__new__}
+    env["_setattr"] = object.__setattr__
+    params: list[str] = []
+    body: list[str] = []
+    for i, (name, info) in enumerate(cls.model_fields.items()):
+        if not name.isidentifier() or name.startswith("_"):
+            raise TypeError(f"{cls.__name__}.{name}: not a name a result field may have")
         if info.is_required():
-            defaults[name] = _REQUIRED
+            params.append(name)
             continue
         if info.default_factory is not None or not isinstance(info.default, str | int | float | type(None)):
             raise TypeError(f"{cls.__name__}.{name}: a result field's default must be immutable")
-        defaults[name] = info.default
-    return defaults, frozenset(n for n, d in defaults.items() if d is _REQUIRED)
+        env[f"_k{i}"] = info.default
+        params.append(f"{name}=_UNSET")
+        body += [f"    if {name} is _UNSET:", f"        {name} = _k{i}"]
+        body += ["    else:", f"        _given.add({name!r})"]
+    required = [n for n, info in cls.model_fields.items() if info.is_required()]
+    fields = ", ".join(f"{n!r}: {n}" for n in cls.model_fields)
+    source = "\n".join(
+        [
+            f"def {cls.__name__}_built(*, {', '.join(params)}):"
+            if params
+            else f"def {cls.__name__}_built():",
+            f"    _given = {{{', '.join(repr(n) for n in required)}}}" if required else "    _given = set()",
+            *body,
+            "    _result = _new(_cls)",
+            f"    _setattr(_result, '__dict__', {{{fields}}})",
+            "    _setattr(_result, '__pydantic_fields_set__', _given)",
+            "    _setattr(_result, '__pydantic_extra__', None)",
+            "    _setattr(_result, '__pydantic_private__', None)",
+            "    return _result",
+        ]
+    )
+    exec(compile(source, f"<built {cls.__qualname__}>", "exec"), env)
+    make: Callable[..., Any] = env[f"{cls.__name__}_built"]
+    return make
 
 
 def _previews(**fields: Any) -> tuple[dict[str, Any], list[str] | None]:
