@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from keyword import iskeyword
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
@@ -69,7 +70,7 @@ def _maker(cls: type[Result]) -> Callable[..., Any]:
     params: list[str] = []
     body: list[str] = []
     for i, (name, info) in enumerate(cls.model_fields.items()):
-        if not name.isidentifier() or name.startswith("_"):
+        if not name.isidentifier() or iskeyword(name) or name.startswith("_"):
             raise TypeError(f"{cls.__name__}.{name}: not a name a result field may have")
         if info.is_required():
             params.append(name)
