@@ -106,6 +106,13 @@ def check_number(value: int | float | Decimal, path: str = "") -> Decimal:
     return number
 
 
+def check_storable(value: int | float | Decimal, path: str = "") -> None:
+    """:func:`check_number` for a caller that needs no Decimal: a plainly storable number (most
+    of them) is told by its type and magnitude alone."""
+    if not _plainly_storable(value):
+        check_number(value, path)
+
+
 def check_depth(depth: int, path: str) -> None:
     if depth >= MAX_NESTING_DEPTH:
         raise LimitExceeded(
@@ -124,7 +131,7 @@ def check_attribute_name(name: object, *, key: bool = False) -> str:
     return name
 
 
-def _plain(value: Any, depth: int) -> bool:
+def plain_value(value: Any, depth: int) -> bool:
     """Whether ``value`` certainly passes :func:`check_value` at ``depth``: plain JSON types
     (tested by exact type), plainly storable numbers, string keys, within the nesting limit. Told
     in one walk without building the path of every member, which :func:`check_value` needs only to
@@ -145,7 +152,7 @@ def _plain(value: Any, depth: int) -> bool:
             kind = type(element)
             if kind is str or kind is bool or element is None:
                 continue
-            if not _plain(element, depth + 1):
+            if not plain_value(element, depth + 1):
                 return False
         return True
     if kind is list:
@@ -153,7 +160,7 @@ def _plain(value: Any, depth: int) -> bool:
             kind = type(element)
             if kind is str or kind is bool or element is None:
                 continue
-            if not _plain(element, depth + 1):
+            if not plain_value(element, depth + 1):
                 return False
         return True
     return False
@@ -161,7 +168,7 @@ def _plain(value: Any, depth: int) -> bool:
 
 def check_value(value: Any, path: str, depth: int = 0) -> None:
     """Validate one attribute value; ``depth`` is 0 for a top-level attribute's own value."""
-    if _plain(value, depth):
+    if plain_value(value, depth):
         return
     check_depth(depth, path)
     if value is None or isinstance(value, bool | str):
@@ -228,8 +235,11 @@ _PLAIN_INT: int = 10**MAX_SIGNIFICANT_DIGITS
 def _number_size(value: int | float | Decimal) -> int:
     # Sizes are also taken of values not validated yet; an invalid number is reported (with its
     # attribute's name) by check_number, not here.
+    if type(value) is int and -_PLAIN_INT < value < _PLAIN_INT:
+        # DynamoDB's size of a number: one byte per two significant digits, plus one. An int's
+        # significant digits are its digits without the trailing zeros.
+        return (len(str(value).lstrip("-").rstrip("0")) + 1) // 2 + 1 if value else 1
     if _plainly_storable(value):
-        # DynamoDB's size of a number: one byte per two significant digits, plus one.
         return (_significant_digits(value) + 1) // 2 + 1 if value else 1
     if isinstance(value, float) and not math.isfinite(value):
         return 1
@@ -252,7 +262,7 @@ def _text_size(text: str) -> int:
 
 def _members_size(pairs: Iterable[tuple[Any, Any]]) -> int:
     """Bytes of named values (a map's members, an item's attributes): each name and value, with
-    the common leaves sized inline (most members of an item are short strings)."""
+    the common leaves sized inline (most members of an item are short strings and integers)."""
     total = 0
     for name, member in pairs:
         total += len(name) if type(name) is str and name.isascii() else _text_size(str(name))
@@ -261,6 +271,8 @@ def _members_size(pairs: Iterable[tuple[Any, Any]]) -> int:
             total += len(member) if member.isascii() else _text_size(member)
         elif member is None or kind is bool:
             total += 1
+        elif kind is int and -_PLAIN_INT < member < _PLAIN_INT:
+            total += (len(str(member).lstrip("-").rstrip("0")) + 1) // 2 + 1 if member else 1
         else:
             total += value_size(member)
     return total
@@ -293,6 +305,27 @@ def value_size(value: Any) -> int:
 def item_size(item: Mapping[str, Any]) -> int:
     """An item's size as DynamoDB measures it against :data:`MAX_ITEM_BYTES`."""
     return _members_size(item.items())
+
+
+_MAX_NUMBER_BYTES = 21
+"""DynamoDB's size of any number it holds (38 significant digits: 19 bytes and one, rounded up)."""
+
+
+def size_bound(value: Any) -> int:
+    """At least :func:`value_size` of a value the rules accept (every number counted at its
+    largest), told without measuring numbers: for sums that only need to stay under a limit."""
+    kind = type(value)
+    if kind is str:
+        return len(value) if value.isascii() else _text_size(value)
+    if kind is dict:
+        return 3 + len(value) + sum(size_bound(k) + size_bound(v) for k, v in value.items())
+    if kind is list or kind is tuple:
+        return 3 + len(value) + sum(size_bound(v) for v in value)
+    if value is None or kind is bool:
+        return 1
+    if kind is int or kind is float:
+        return _MAX_NUMBER_BYTES
+    return value_size(value)
 
 
 def item_too_large(size: int, what: str = "item") -> LimitExceeded:

@@ -20,6 +20,7 @@ import orjson
 from agent_memory.errors import InvalidInput, StorageCorrupt
 from agent_memory.item_rules import (
     DYNAMODB_ARITHMETIC,
+    MAX_ATTRIBUTE_NAME_BYTES,
     MAX_ITEM_BYTES,
     MAX_PARTITION_KEY_BYTES,
     MAX_SORT_KEY_BYTES,
@@ -28,11 +29,13 @@ from agent_memory.item_rules import (
     check_attribute_name,
     check_item_size,
     check_key,
-    check_number,
+    check_storable,
     check_transaction,
     check_value,
     child_path,
     item_size,
+    plain_value,
+    size_bound,
 )
 from agent_memory.storage.engine import TABLES, TTL_ATTRIBUTE, Cond, Put, TableName, Update, WriteOp
 
@@ -135,6 +138,26 @@ def check_table(table: Any) -> TableName:
     return cast(TableName, table)
 
 
+_INDEX_KEYS: Mapping[TableName, tuple[tuple[int, str, str], ...]] = {
+    table: tuple((int(index[-1]), f"{index}pk", f"{index}sk") for index in indexes)
+    for table, indexes in TABLES.items()
+}
+"""Per table: (n, pk attribute, sk attribute) of each of its indexes."""
+
+_MAX_PLAIN_NAME = MAX_ATTRIBUTE_NAME_BYTES // 4
+"""Attribute names of at most this many characters are within the byte limit whatever they hold."""
+
+
+def _plain_attributes(item: dict[str, Any]) -> bool:
+    """Whether every attribute of ``item`` certainly passes the checks of :func:`row` (names and
+    values), told in one walk: :func:`check_attribute_name` and :func:`check_value` then only run
+    to name what is wrong."""
+    for name in item:
+        if type(name) is not str or not name or len(name) > _MAX_PLAIN_NAME:
+            return False
+    return plain_value(item, -1)
+
+
 def row(table: TableName, item: Any, *, values_checked: bool = False) -> Row:
     """The row for an item. ``values_checked``: every value was already validated (an update
     re-serialises the stored item with checked changes; re-checking every stored value made
@@ -143,14 +166,12 @@ def row(table: TableName, item: Any, *, values_checked: bool = False) -> Row:
         raise TypeError(f"an item must be a dict of attributes, not {type(item).__name__}")
     pk = check_key(item.get("pk"), "pk", MAX_PARTITION_KEY_BYTES)
     sk = check_key(item.get("sk"), "sk", MAX_SORT_KEY_BYTES)
-    if not values_checked:
+    if not values_checked and not _plain_attributes(item):
         for name, value in item.items():
             check_attribute_name(name)
             check_value(value, name)
     gsi: list[str | None] = [None] * 6
-    for index in TABLES[table]:
-        n = int(index[-1])
-        pk_name, sk_name = f"gsi{n}pk", f"gsi{n}sk"
+    for n, pk_name, sk_name in _INDEX_KEYS[table]:
         # DynamoDB type-checks an index key attribute whenever it is present, even without its pair.
         gsi_pk = check_key(item[pk_name], pk_name, MAX_PARTITION_KEY_BYTES) if pk_name in item else None
         gsi_sk = check_key(item[sk_name], sk_name, MAX_SORT_KEY_BYTES) if sk_name in item else None
@@ -171,13 +192,13 @@ def row(table: TableName, item: Any, *, values_checked: bool = False) -> Row:
     small = len(text) < MAX_ITEM_BYTES // 4
     size = None if small else check_item_size(item, f"item {pk!r}/{sk!r}")
     try:
-        text.encode("utf-8")
+        raw = text.encode("utf-8")
     except UnicodeEncodeError as exc:
         where = _find_unencodable(item, "") or "?"
         raise InvalidInput(
             f"attribute '{where}' is not valid Unicode (it has a lone surrogate); send UTF-8 text"
         ) from exc
-    return Row(table, pk, sk, text, encode_data(text), size, ttl_column, index_columns(sk, gsi))
+    return Row(table, pk, sk, text, _encode(text, raw), size, ttl_column, index_columns(sk, gsi))
 
 
 def load(data: str | bytes) -> Any:
@@ -259,9 +280,13 @@ def _header(value: bytes) -> tuple[int, int, int]:
 
 def encode_data(text: str) -> str | bytes:
     """The data column's value for an item's JSON: compressed when that is shorter."""
+    return text if len(text) < _MIN_COMPRESSED else _encode(text, text.encode("utf-8"))
+
+
+def _encode(text: str, raw: bytes) -> str | bytes:
+    """:func:`encode_data` of ``text``, whose UTF-8 is ``raw``."""
     if len(text) < _MIN_COMPRESSED:
         return text
-    raw = text.encode("utf-8")
     deflate = _PRIMED.copy()
     packed = b"".join((bytes((_DEFLATE_V1,)), _varint(len(raw)), deflate.compress(raw), deflate.flush()))
     return packed if len(packed) < len(raw) else text
@@ -301,12 +326,19 @@ KEY_COLUMNS = ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gs
 ITEM_COLUMNS = "data, " + ", ".join(KEY_COLUMNS)
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+"""One encoder for every row (``json.dumps`` with options builds one per call)."""
+
+
 def stored_json(item: Mapping[str, Any], gsi: Sequence[str | None]) -> str:
     """The ``data`` column of an item: its attributes but those its key columns hold (``gsi``: the
     six index key columns as filled for the row)."""
-    in_columns = {"pk", "sk", *(name for name, value in zip(KEY_COLUMNS[2:], gsi, strict=True) if value)}
-    rest = {k: v for k, v in item.items() if k not in in_columns}
-    return json.dumps(rest, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    if not any(gsi):
+        rest = {k: v for k, v in item.items() if k != "pk" and k != "sk"}
+    else:
+        in_columns = {"pk", "sk", *(name for name, value in zip(KEY_COLUMNS[2:], gsi, strict=True) if value)}
+        rest = {k: v for k, v in item.items() if k not in in_columns}
+    return _ENCODER.encode(rest)
 
 
 def index_columns(
@@ -416,7 +448,7 @@ def check_update(op: Update) -> None:
     for name, delta in op.add.items():
         if not _is_number(delta):
             raise TypeError(f"add needs a number for attribute '{name}', not {delta!r}")
-        check_number(delta, name)
+        check_storable(delta, name)
 
 
 def updated(op: Update, current: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -430,7 +462,7 @@ def updated(op: Update, current: Mapping[str, Any] | None) -> dict[str, Any]:
                 f"cannot add to attribute '{name}': it holds a {type(base).__name__}, not a number"
             )
         item[name] = _add(base, delta)
-        check_number(item[name], name)  # a sum can leave the storable range
+        check_storable(item[name], name)  # a sum can leave the storable range
     for name in op.remove:
         item.pop(name, None)
     return item
@@ -475,7 +507,8 @@ def _total(ops: Sequence[WriteOp], put_rows: Mapping[int, Row], *, exact: bool) 
             # An unmeasured row's bound: twice its JSON, plus its keys (see row()).
             total += size if size is not None else 2 * len(put_rows[i].data) + _KEYS_BOUND
         elif isinstance(op, Update):
-            total += item_size({"pk": op.pk, "sk": op.sk, **op.set, **op.add})
+            what = {"pk": op.pk, "sk": op.sk, **op.set, **op.add}
+            total += item_size(what) if exact else size_bound(what)
         else:
             total += item_size({"pk": op.pk, "sk": op.sk})
     return total
