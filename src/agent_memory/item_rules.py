@@ -198,6 +198,8 @@ def check_value(value: Any, path: str, depth: int = 0) -> None:
 
 def check_key(value: object, name: str, max_bytes: int) -> str:
     """A key attribute as DynamoDB accepts it: a non-empty string within the key size limit."""
+    if type(value) is str and value.isascii() and 0 < len(value) <= max_bytes:
+        return value  # (ASCII: its length is its UTF-8 length, and it holds no surrogate)
     if not isinstance(value, str) or not value:
         shown = repr(value)
         shown = shown if len(shown) <= 60 else shown[:57] + "..."
@@ -307,6 +309,26 @@ def item_size(item: Mapping[str, Any]) -> int:
     return _members_size(item.items())
 
 
+def items_size(items: Iterable[Mapping[str, Any]]) -> int:
+    """The sum of :func:`item_size` of ``items``, measuring a map or list that several of them
+    hold (the same object, e.g. a signal copied into each target's inbox entry) once."""
+    total = 0
+    measured: dict[int, int] = {}
+    for item in items:
+        scalars = []
+        for name, member in item.items():
+            kind = type(member)
+            if kind is dict or kind is list:
+                size = measured.get(id(member))
+                if size is None:
+                    size = measured[id(member)] = value_size(member)
+                total += size + (len(name) if type(name) is str and name.isascii() else _text_size(str(name)))
+            else:
+                scalars.append((name, member))
+        total += _members_size(scalars)
+    return total
+
+
 _MAX_NUMBER_BYTES = 21
 """DynamoDB's size of any number it holds (38 significant digits: 19 bytes and one, rounded up)."""
 
@@ -318,7 +340,19 @@ def size_bound(value: Any) -> int:
     if kind is str:
         return len(value) if value.isascii() else _text_size(value)
     if kind is dict:
-        return 3 + len(value) + sum(size_bound(k) + size_bound(v) for k, v in value.items())
+        total = 3 + len(value)
+        for name, member in value.items():
+            total += len(name) if type(name) is str and name.isascii() else size_bound(name)
+            kind = type(member)
+            if kind is str:
+                total += len(member) if member.isascii() else _text_size(member)
+            elif kind is int or kind is float:
+                total += _MAX_NUMBER_BYTES
+            elif member is None or kind is bool:
+                total += 1
+            else:
+                total += size_bound(member)
+        return total
     if kind is list or kind is tuple:
         return 3 + len(value) + sum(size_bound(v) for v in value)
     if value is None or kind is bool:

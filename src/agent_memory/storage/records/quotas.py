@@ -28,11 +28,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
 from agent_memory.errors import QuotaExceeded
-from agent_memory.item_rules import item_size
+from agent_memory.item_rules import items_size
 from agent_memory.storage import keys
 from agent_memory.storage.engine import Cond, ConditionFailed, Item, Update, WriteOp
 from agent_memory.storage.records.base import QUOTA_MARK, RecordBase
@@ -139,7 +139,7 @@ class QuotaRecords(RecordBase):
         (notes) gives back exactly what it took. None when nothing is counted."""
         if charge is None or counted.expires_at is None:
             return None
-        return [bucket_of(counted.expires_at, self.clock()), sum(item_size(i) for i in counted.items)]
+        return [bucket_of(counted.expires_at, self.clock()), items_size(counted.items)]
 
     async def counted_write(
         self,
@@ -161,12 +161,12 @@ class QuotaRecords(RecordBase):
             await self.engine.write(ops)
             return
         now = self.clock()
-        pruned: dict[str, str] = self.__dict__.setdefault("_quota_pruned", {})
-        today = now.strftime("%Y%m%d")
+        pruned: dict[str, date] = self.__dict__.setdefault("_quota_pruned", {})
+        today = now.astimezone(UTC).date()
         if pruned.get(charge.agent_id) != today:
             await self._prune(charge.agent_id, None, now)
             pruned[charge.agent_id] = today
-        nbytes = sum(item_size(i) for i in counted.items)
+        nbytes = items_size(counted.items)
         add: dict[str, int] = {}
         if counted.count:
             add[count_attr(charge.family)] = counted.count

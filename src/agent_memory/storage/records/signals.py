@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from agent_memory import rollups
@@ -59,12 +58,17 @@ class SignalRecords(QuotaRecords):
         are per source. Requests: 1 transaction (+1 get on a retry); a signal whose operations
         exceed one transaction (DynamoDB holds 100) writes its refs first, in a second one.
         """
-        s = signal.model_copy(update={"processing_status": {t: Delivery() for t in signal.target_agents}})
+        fresh = Delivery()
+        s = signal.model_copy(update={"processing_status": dict.fromkeys(signal.target_agents, fresh)})
         ttl = keys.epoch(s.expires_at)
         token = new_request_token()
+        # One dump of the signal and of a pending delivery, shared by the items that hold them
+        # (items are only read by the engine, never changed).
+        signal_doc = dump(s, "processing_status")
+        pending = dump(fresh)
         sig_item: Item = {
-            **dump(s, "processing_status"),
-            **{keys.delivery_attr(t): dump(Delivery()) for t in s.target_agents},
+            **signal_doc,
+            **{keys.delivery_attr(t): pending for t in s.target_agents},
             "pk": keys.signal_pk(s.source_agent, s.signal_id),
             "sk": keys.SIGNAL_SK,
             "ttl": ttl,
@@ -72,19 +76,19 @@ class SignalRecords(QuotaRecords):
             "gsi1sk": keys.signal_type_sk(s.created_at, s.signal_id),
             REQUEST_TOKEN: token,
         }
-        signal_doc = dump(s, "processing_status")
         ops: list[WriteOp] = [Put("signals", sig_item, (Cond.not_exists(),))]
+        inbox_sk = keys.inbox_sk("pending", s.created_at, s.source_agent, s.signal_id)
         for target in s.target_agents:
             ops.append(
                 Put(
                     "signals",
                     {
                         "pk": keys.inbox_pk(target),
-                        "sk": keys.inbox_sk("pending", s.created_at, s.source_agent, s.signal_id),
+                        "sk": inbox_sk,
                         "ttl": ttl,
                         "agent_id": target,
                         "signal": signal_doc,
-                        "delivery": dump(Delivery()),
+                        "delivery": pending,
                     },
                 )
             )
@@ -92,14 +96,16 @@ class SignalRecords(QuotaRecords):
         # Rollup deltas merged per item: one item may not appear twice in a transaction.
         deltas: dict[tuple[str, str], rollups.Delta] = {}
 
-        def add(agent: str, when: datetime, delta: rollups.Delta) -> None:
-            key = (agent, keys.bucket(when, "hour"))
+        def add(agent: str, hour: str, delta: rollups.Delta) -> None:
+            key = (agent, hour)
             deltas[key] = rollups.merge(deltas.get(key, {}), delta)
 
-        add(s.source_agent, s.created_at, {rollups.PUBLISHED: 1})
+        created_hour, expiry_hour = keys.bucket(s.created_at, "hour"), keys.bucket(s.expires_at, "hour")
+        due: rollups.Delta = {rollups.DUE: 1, rollups.pending_minute(s.expires_at): 1}
+        add(s.source_agent, created_hour, {rollups.PUBLISHED: 1})
         for target in s.target_agents:
-            add(target, s.created_at, {rollups.RECEIVED: 1})
-            add(target, s.expires_at, {rollups.DUE: 1, rollups.pending_minute(s.expires_at): 1})
+            add(target, created_hour, {rollups.RECEIVED: 1})
+            add(target, expiry_hour, due)
         ops += [
             Update("state", keys.signal_rollup_pk(agent, "hour"), hour, add=delta)
             for (agent, hour), delta in deltas.items()

@@ -506,9 +506,10 @@ def _total(ops: Sequence[WriteOp], put_rows: Mapping[int, Row], *, exact: bool) 
                 size = item_size(op.item)
             # An unmeasured row's bound: twice its JSON, plus its keys (see row()).
             total += size if size is not None else 2 * len(put_rows[i].data) + _KEYS_BOUND
+        elif isinstance(op, Update) and exact:
+            total += item_size({"pk": op.pk, "sk": op.sk, **op.set, **op.add})
         elif isinstance(op, Update):
-            what = {"pk": op.pk, "sk": op.sk, **op.set, **op.add}
-            total += item_size(what) if exact else size_bound(what)
+            total += size_bound(op.pk) + size_bound(op.sk) + 4 + size_bound(op.set) + size_bound(op.add)
         else:
             total += item_size({"pk": op.pk, "sk": op.sk})
     return total
