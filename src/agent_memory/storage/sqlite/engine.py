@@ -177,9 +177,11 @@ def _set_sql(changed: tuple[int, ...]) -> str:
     return f"UPDATE items SET {', '.join(columns)} WHERE rowid = ?"
 
 
-def _changed(new: tuple[Any, ...], old: Sequence[Any]) -> tuple[int, ...]:
+def _changed(new: tuple[Any, ...], old: tuple[Any, ...]) -> tuple[int, ...]:
     """Positions in :data:`_SET_COLUMNS` of the columns whose values (or types) differ between
     ``new``, ttl and index keys as a row's params hold them, and ``old``, as the read selects them."""
+    if new == old and type(new[0]) is type(old[0]):  # (the others are strings or None)
+        return ()
     return tuple(k for k, (a, b) in enumerate(zip(new, old, strict=True)) if a != b or type(a) is not type(b))
 
 
@@ -449,7 +451,12 @@ class SqliteEngine:
         self, ops: list[WriteOp], targets: list[tuple[TableName, str, str]], *, returning: bool
     ) -> Item | None:
         # Serialising Puts before any lock keeps the locked section to SQL and comparisons.
-        put_rows = {i: row(op.table, op.item) for i, op in enumerate(ops) if isinstance(op, Put)}
+        checked: set[int] = set()
+        put_rows = {
+            i: row(op.table, op.item, key=targets[i], checked=checked)
+            for i, op in enumerate(ops)
+            if isinstance(op, Put)
+        }
         if len(ops) > 1:
             check_transaction_size(ops, put_rows)
         purge = self._purge_due()
@@ -777,7 +784,7 @@ class SqliteEngine:
         call per kind of statement. ``returning``: the item an update leaves (engine.update)."""
         if conn is self._inline and sum(len(r.data) for r in put_rows.values()) > INLINE_MAX_BYTES:
             raise _OverBudget
-        reads = [i for i, op in enumerate(ops) if op.conditions or type(op) is Update]
+        reads = [i for i, op in enumerate(ops) if op.conditions or isinstance(op, Update)]
         params: list[str] = []
         for i in reads:
             params += targets[i]
@@ -811,19 +818,23 @@ class SqliteEngine:
             deletes_by_rowid: list[tuple[int]] = []
             result: Item | None = None
             for i, op in enumerate(ops):
-                kind = type(op)
-                if kind is Check:
+                if isinstance(op, Check):
                     continue
-                if kind is Delete:
+                if isinstance(op, Delete):
                     if i in stored:
                         deletes_by_rowid.append((stored[i][1],))
                     elif not ops[i].conditions:  # (not read; read and absent: nothing to delete)
                         deletes.append(targets[i])
                     continue
-                if kind is Put:
+                if isinstance(op, Put):
                     new = put_rows[i]
                 else:
-                    new = row(targets[i][0], updated(cast(Update, op), current.get(i)), values_checked=True)
+                    new = row(
+                        targets[i][0],
+                        updated(cast(Update, op), current.get(i)),
+                        values_checked=True,
+                        key=targets[i],
+                    )
                     if returning:
                         result = load_row((new.data, new.pk, new.sk, *new.gsi))
                 old = stored.get(i)

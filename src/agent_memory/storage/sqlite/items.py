@@ -12,8 +12,7 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import orjson
 
@@ -111,10 +110,9 @@ def _add(base: int | float, delta: int | float) -> int | float:
 # --- items and rows --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
+class Row(NamedTuple):
     """One item as stored: its JSON text plus the columns the indexes are built on (``gsi``: as
-    :func:`index_columns` fills them)."""
+    :func:`index_columns` fills them). A named tuple: one is built per item written."""
 
     table: TableName
     pk: str
@@ -148,25 +146,50 @@ _MAX_PLAIN_NAME = MAX_ATTRIBUTE_NAME_BYTES // 4
 """Attribute names of at most this many characters are within the byte limit whatever they hold."""
 
 
-def _plain_attributes(item: dict[str, Any]) -> bool:
+def _plain_attributes(item: dict[str, Any], checked: set[int] | None) -> bool:
     """Whether every attribute of ``item`` certainly passes the checks of :func:`row` (names and
     values), told in one walk: :func:`check_attribute_name` and :func:`check_value` then only run
-    to name what is wrong."""
-    for name in item:
+    to name what is wrong. ``checked``: ids of maps and lists found plain before, by the rows of
+    the same write (items of one transaction often hold the same map: a signal in each inbox
+    entry); those found now are added."""
+    for name, value in item.items():
         if type(name) is not str or not name or len(name) > _MAX_PLAIN_NAME:
             return False
-    return plain_value(item, -1)
+        kind = type(value)
+        if kind is str or kind is bool or value is None:
+            continue
+        if (kind is dict or kind is list) and checked is not None:
+            if id(value) in checked:
+                continue
+            if not plain_value(value, 0):
+                return False
+            checked.add(id(value))
+            continue
+        if not plain_value(value, 0):
+            return False
+    return True
 
 
-def row(table: TableName, item: Any, *, values_checked: bool = False) -> Row:
+def row(
+    table: TableName,
+    item: Any,
+    *,
+    values_checked: bool = False,
+    key: tuple[TableName, str, str] | None = None,
+    checked: set[int] | None = None,
+) -> Row:
     """The row for an item. ``values_checked``: every value was already validated (an update
     re-serialises the stored item with checked changes; re-checking every stored value made
-    writes to large counter items, such as busy rollups, grow with their size)."""
-    if not isinstance(item, dict):
-        raise TypeError(f"an item must be a dict of attributes, not {type(item).__name__}")
-    pk = check_key(item.get("pk"), "pk", MAX_PARTITION_KEY_BYTES)
-    sk = check_key(item.get("sk"), "sk", MAX_SORT_KEY_BYTES)
-    if not values_checked and not _plain_attributes(item):
+    writes to large counter items, such as busy rollups, grow with their size). ``key``: the
+    item's key as :func:`target` checked it. ``checked``: see :func:`_plain_attributes`."""
+    if key is not None:
+        _, pk, sk = key
+    else:
+        if not isinstance(item, dict):
+            raise TypeError(f"an item must be a dict of attributes, not {type(item).__name__}")
+        pk = check_key(item.get("pk"), "pk", MAX_PARTITION_KEY_BYTES)
+        sk = check_key(item.get("sk"), "sk", MAX_SORT_KEY_BYTES)
+    if not values_checked and not _plain_attributes(item, checked):
         for name, value in item.items():
             check_attribute_name(name)
             check_value(value, name)
@@ -432,6 +455,8 @@ def holds(cond: Cond, item: Mapping[str, Any] | None) -> bool:
 
 
 def check_update(op: Update) -> None:
+    if _plain_update(op):
+        return
     seen: set[str] = set()
     for group in (op.set, op.add, op.remove):
         for name in group:
@@ -449,6 +474,31 @@ def check_update(op: Update) -> None:
         if not _is_number(delta):
             raise TypeError(f"add needs a number for attribute '{name}', not {delta!r}")
         check_storable(delta, name)
+
+
+def _plain_update(op: Update) -> bool:
+    """Whether ``op`` certainly passes :func:`check_update` (the common case, told in one pass):
+    short string names, none of them a key or in two groups, plain values and numbers."""
+    count = 0
+    for group in (op.set, op.add, op.remove):
+        for name in group:
+            if type(name) is not str or not name or len(name) > _MAX_PLAIN_NAME or name in _KEY_NAMES:
+                return False
+            count += 1
+    if count != len({*op.set, *op.add, *op.remove}):
+        return False
+    for value in op.set.values():
+        kind = type(value)
+        if not (kind is str or kind is bool or value is None or plain_value(value, 0)):
+            return False
+    for delta in op.add.values():
+        kind = type(delta)
+        if not ((kind is int or kind is float) and plain_value(delta, 0)):
+            return False
+    return True
+
+
+_KEY_NAMES = frozenset(("pk", "sk"))
 
 
 def updated(op: Update, current: Mapping[str, Any] | None) -> dict[str, Any]:
