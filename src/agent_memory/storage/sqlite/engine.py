@@ -831,7 +831,7 @@ class SqliteEngine:
                 else:
                     new = row(
                         targets[i][0],
-                        updated(cast(Update, op), current.get(i)),
+                        updated(op, current.get(i)),
                         values_checked=True,
                         key=targets[i],
                     )
