@@ -185,6 +185,12 @@ def _changed(new: tuple[Any, ...], old: tuple[Any, ...]) -> tuple[int, ...]:
     return tuple(k for k, (a, b) in enumerate(zip(new, old, strict=True)) if a != b or type(a) is not type(b))
 
 
+_PRESENCE = frozenset(("item_exists", "item_not_exists"))
+"""Condition kinds decided by whether the item exists."""
+_PRESENT: Item = {}
+"""Stands for an item that exists, for conditions of :data:`_PRESENCE` kinds."""
+
+
 def _is_busy(exc: BaseException) -> bool:
     return sqlite_result_code(exc) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
@@ -790,22 +796,37 @@ class SqliteEngine:
             params += targets[i]
 
         def apply(conn: sqlite3.Connection) -> Item | None:
-            current: dict[int, Item] = {}
             stored: dict[int, Sequence[Any]] = {}
+            decoded: dict[int, Item] = {}
+
+            def current(i: int) -> Item | None:
+                """The item operation ``i`` targets as it is (decoded once, when needed)."""
+                if i not in stored:
+                    return None
+                item = decoded.get(i)
+                if item is None:
+                    item = decoded[i] = load_row(stored[i][3:])
+                return item
+
             if reads:
                 found = conn.execute(_read_sql(len(reads)), params).fetchall()
                 # Over the inline budget, reading the current items raises (before anything changed).
                 self._budget(conn, [r[3:] for r in found])
                 for r in found:
-                    current[reads[r[0]]] = load_row(r[3:])
                     stored[reads[r[0]]] = r
             for i in reads:  # in the order of the operations: the first that fails is reported
                 conditions = ops[i].conditions
-                if conditions:
-                    item = current.get(i)
-                    for cond in conditions:
-                        if not holds(cond, item):
-                            raise ConditionFailed(i, item)
+                if not conditions:
+                    continue
+                if all(cond.kind in _PRESENCE for cond in conditions):
+                    # Decided by the item's presence: its data is decoded only to report it.
+                    if not all(holds(cond, _PRESENT if i in stored else None) for cond in conditions):
+                        raise ConditionFailed(i, current(i))
+                    continue
+                item = current(i)
+                for cond in conditions:
+                    if not holds(cond, item):
+                        raise ConditionFailed(i, item)
             # An item that exists (it was read) is rewritten in place, by rowid, in the columns
             # that change: INSERT OR REPLACE would delete it and insert it anew at the end of the
             # table, rewriting every index entry and two table pages (most updates are counters
@@ -831,7 +852,7 @@ class SqliteEngine:
                 else:
                     new = row(
                         targets[i][0],
-                        updated(op, current.get(i)),
+                        updated(op, current(i)),
                         values_checked=True,
                         key=targets[i],
                     )
