@@ -12,6 +12,11 @@ otherwise:
 
 Each rule applies to the next ``times`` matching requests (None: every one). The proxy counts what
 it saw per operation, so a test can assert how many requests the engine sent.
+
+``forget_request_tokens``: forward transactions without their ``ClientRequestToken`` (botocore
+fills one in, and DynamoDB answers a retry carrying it with the first attempt's result for 10
+minutes): a retry then reaches the table again, as on a backend that keeps no tokens (moto) or
+after the token expired.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ class FaultProxy:
     rules: list[Rule] = field(default_factory=list)
     seen: Counter[str] = field(default_factory=Counter)
     injected: Counter[str] = field(default_factory=Counter)
+    forget_request_tokens: bool = False
 
     def inject(self, fault: Fault, operation: str, times: int | None = None) -> None:
         self.rules.append(Rule(fault, operation, times))
@@ -94,6 +100,10 @@ async def fault_proxy(upstream: str) -> AsyncIterator[FaultProxy]:
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             stalled.append(waiter)
             await waiter  # cancelled when the proxy stops
+        if proxy.forget_request_tokens and operation == "TransactWriteItems":
+            parsed = json.loads(body)
+            parsed.pop("ClientRequestToken", None)
+            body = json.dumps(parsed).encode()
         headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
         async with session.post(proxy.upstream + request.path_qs, data=body, headers=headers) as upstream:
             payload = await upstream.read()

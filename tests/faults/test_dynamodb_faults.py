@@ -194,3 +194,28 @@ async def test_a_named_update_retried_by_its_caller_gets_the_first_answer(emulat
         with pytest.raises(VersionConflict):  # same content, no id: another writer
             await memory.update_state(hunter, {"current": {"cycle": 1}}, 0)
         assert (await memory.get_state(hunter)).version == 1
+
+
+async def test_a_lost_response_to_a_pattern_create_answers_like_the_first(emulator: str) -> None:
+    # Before, botocore's retry of the create found the pattern its own first attempt wrote and the
+    # call answered "version_conflict: already exists at version 1".
+    pattern = {
+        "pattern_id": "whales-bullish",
+        "description": "many whales in a bullish market favour whale sources",
+        "conditions": [{"field": "whale_count", "op": "gte", "value": 5}],
+        "outcomes": {"success_rate": 0.7},
+        "confidence": 0.6,
+        "success_rate": 0.7,
+        "sample_size": 40,
+    }
+    async with proxied_engine(emulator) as (engine, proxy), team(engine, FakeClock(), "hunter") as [hunter]:
+        proxy.forget_request_tokens = True  # the retry reaches the table (see FaultProxy)
+        proxy.inject("drop", "TransactWriteItems", times=1)
+        created = await hunter.ok("store_pattern", **pattern)
+        assert proxy.injected["drop:TransactWriteItems"] == 1 and proxy.seen["TransactWriteItems"] == 2
+        assert (created["pattern_id"], created["version"]) == ("whales-bullish", 1)
+        # Stored once: one pattern at version 1, and another create of the id is still refused.
+        recalled = await hunter.ok("recall_patterns", include_shared=False)
+        assert [(p["pattern_id"], p["version"]) for p in recalled["patterns"]] == [("whales-bullish", 1)]
+        text = await hunter.error("store_pattern", **pattern)
+        assert "version_conflict: " in text and "already exists at version 1" in text

@@ -22,7 +22,14 @@ from agent_memory.storage.engine import (
     Update,
     WriteOp,
 )
-from agent_memory.storage.records.base import dump, stored, strip_keys
+from agent_memory.storage.records.base import (
+    REQUEST_TOKEN,
+    dump,
+    new_request_token,
+    stored,
+    strip_keys,
+    write_once,
+)
 from agent_memory.storage.records.quotas import Charge, Counted, QuotaRecords
 
 _NOT_STORED = ("feedback", "evidence")
@@ -170,7 +177,14 @@ class PatternRecords(QuotaRecords):
         it). Requests: 1 transaction (pattern, history entry, the author's by-id entry, one index
         entry per reader, the author's shared counter) + 1 get when shared."""
         index_set, _ = self._pattern_index_attrs(p)
-        item = {**dump(p, *_NOT_STORED), **index_set, "pk": keys.pattern_pk(p.agent_id), "sk": p.pattern_id}
+        token = new_request_token()
+        item = {
+            **dump(p, *_NOT_STORED),
+            **index_set,
+            "pk": keys.pattern_pk(p.agent_id),
+            "sk": p.pattern_id,
+            REQUEST_TOKEN: token,
+        }
         if _readers(p):
             item[READER_REPORTED] = True
         by_id = {
@@ -180,18 +194,17 @@ class PatternRecords(QuotaRecords):
         }
         count_ops = await self._shared_count_ops(p.agent_id, 1 if _readers(p) else 0)
         history = self._history_put(p)
+        ops: list[WriteOp] = [
+            Put("ltm", item, (Cond.not_exists(),)),
+            history,
+            *count_ops,
+            Put("ltm", by_id),
+            *self._reader_ops(None, p),
+        ]
         try:
-            await self.counted_write(
-                [
-                    Put("ltm", item, (Cond.not_exists(),)),
-                    history,
-                    *count_ops,
-                    Put("ltm", by_id),
-                    *self._reader_ops(None, p),
-                ],
-                charge,
-                Counted(1, [item, history.item]),
-            )
+            # A retry of this very write (botocore's, after a lost answer) finds its own token in
+            # the pattern it created: it answers as the first attempt would have.
+            await write_once(lambda: self.counted_write(ops, charge, Counted(1, [item, history.item])), token)
         except ConditionFailed as exc:
             if count_ops and exc.index == 2:
                 raise Conflict(_SHARED_RACE) from exc
