@@ -64,8 +64,8 @@ def test_http_start_prints_one_line_and_no_warning(tmp_path: Path) -> None:
         assert proc.stderr is not None
         line = proc.stderr.readline().decode()
         assert line.startswith("agent-memory: serving MCP on http://127.0.0.1:") and "Ctrl-C" in line
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=15)
+        proc.send_signal(signal.SIGINT)  # at once: before uvicorn has installed its own handlers
+        assert proc.wait(timeout=15) == 130
         rest = proc.stderr.read().decode()
         assert "Warning" not in rest and "validate_token_resource" not in rest, rest
     finally:

@@ -8,6 +8,7 @@ import signal
 import socket
 import sys
 import threading
+from types import FrameType
 from typing import Any
 
 import anyio
@@ -98,19 +99,31 @@ def serve_http(settings: Settings) -> int:
         port = sock.getsockname()[1]
         # With --port 0 the system picks the port: the app's Host/Origin checks need the real one.
         app = http_app(settings.model_copy(update={"http_port": port}))
-        settle_heap()  # before the banner: whoever sees it may signal the server at once
+        settle_heap()
+        # No access log: at this log level uvicorn would only test and drop a record per request.
+        config = uvicorn.Config(app, log_level="warning", access_log=False, **uvicorn_options(settings))
+        server = uvicorn.Server(config)
+        # Whoever sees the banner may signal at once, before uvicorn listens for signals itself:
+        # from here on a Ctrl-C or SIGTERM asks the server to stop, whenever it comes (uvicorn hands
+        # the signals it caught back to this handler once it has shut down).
+        stopped: list[int] = []
+
+        def stop(sig: int, frame: FrameType | None) -> None:
+            stopped.append(sig)
+            server.handle_exit(sig, frame)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, stop)
         print(
             f"agent-memory: serving MCP on http://{settings.http_host}:{port}/mcp ({where(settings)}); "
             "stop with Ctrl-C",
             file=sys.stderr,
             flush=True,
         )
-        # No access log: at this log level uvicorn would only test and drop a record per request.
-        config = uvicorn.Config(app, log_level="warning", access_log=False, **uvicorn_options(settings))
-        uvicorn.Server(config).run(sockets=[sock])
+        server.run(sockets=[sock])
     finally:
         sock.close()
-    return 0
+    return 130 if stopped else 0
 
 
 def _bind(host: str, port: int) -> socket.socket:
