@@ -493,7 +493,7 @@ class BulkLoader:
                         f"{agent}'s quota counters do not count its {count} decisions: {quota}"
                     )
         self._rows += [
-            sqlite_items.row(table, item).params()  # type: ignore[arg-type]
+            sqlite_items.row(table, item, compress=False).params()  # type: ignore[arg-type]
             for (table, _, _), item in sorted(self._counters.items())
         ]
         self._counters.clear()

@@ -16,7 +16,7 @@ import pytest
 from agent_memory.errors import StorageCorrupt
 from agent_memory.memory.identity import Caller
 from agent_memory.models import Outcome
-from agent_memory.storage.engine import Put
+from agent_memory.storage.engine import Put, Update
 from agent_memory.storage.sqlite import SqliteEngine
 from agent_memory.storage.sqlite import items as rows
 from agent_memory.storage.sqlite.schema import SCHEMA_VERSION
@@ -160,6 +160,24 @@ async def test_the_data_column_round_trips_any_item(db: Path, item: dict[str, An
 
 def _put(item: dict[str, Any]) -> Put:
     return Put("state", item)
+
+
+async def test_an_item_written_by_an_update_is_kept_as_plain_json(db: Path) -> None:
+    """Counters (rollups, quotas) are read, changed and rewritten by every write that counts in
+    them: the engine keeps an item an update adds to uncompressed, whatever its size, while a
+    put of the same JSON, or an update that only sets attributes, compresses it; all read back."""
+    counters = {f"count#{i:03d}": i for i in range(60)}
+    async with sqlite_engine(db) as engine:
+        for pk in ("put", "add", "set"):
+            await engine.write([_put({"pk": pk, "sk": "s", **counters})])
+        await engine.update(Update("state", "add", "s", add={"count#000": 1}))
+        await engine.update(Update("state", "set", "s", set={"count#000": 1}))
+        for pk in ("add", "set"):
+            assert await engine.get("state", pk, "s") == {"pk": pk, "sk": "s", **counters, "count#000": 1}
+    conn = sqlite3.connect(db)
+    kinds = dict(conn.execute("SELECT pk, typeof(data) FROM items").fetchall())
+    conn.close()
+    assert kinds == {"put": "blob", "add": "text", "set": "blob"}
 
 
 async def test_damaged_data_is_refused_as_storage_corrupt(db: Path) -> None:

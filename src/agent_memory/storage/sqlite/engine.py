@@ -855,6 +855,7 @@ class SqliteEngine:
                         updated(op, current(i)),
                         values_checked=True,
                         key=targets[i],
+                        compress=not op.add,  # counters stay plain JSON (see items.row)
                     )
                     if returning:
                         result = load_row((new.data, new.pk, new.sk, *new.gsi))
