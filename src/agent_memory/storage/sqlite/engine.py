@@ -377,13 +377,14 @@ class SqliteEngine:
         if built is None:
             return QueryPage(items=[], last_key=None)
         key_names = ("pk", "sk") if index is None else ("pk", "sk", f"{index}pk", f"{index}sk")
-        rows = await self._run(
-            functools.partial(self._query_sync, *built, key_names), inline=limit <= INLINE_MAX_ROWS
+        items, more = await self._run(
+            functools.partial(self._query_sync, *built, limit), inline=limit <= INLINE_MAX_ROWS
         )
-        if len(rows) <= limit:
-            return QueryPage(items=[item for item, _ in rows], last_key=None)
+        if not more:
+            return QueryPage(items=items, last_key=None)
         # The extra row only proves the range goes on; the page ends at the one before it.
-        return QueryPage(items=[item for item, _ in rows[:limit]], last_key=rows[limit - 1][1])
+        last = items[-1]
+        return QueryPage(items=items, last_key={name: last[name] for name in key_names})
 
     async def write(self, ops: Sequence[WriteOp]) -> None:
         usage.record("sqlite.write")
@@ -723,12 +724,13 @@ class SqliteEngine:
         return self._guarded(lambda: self._fetch(conn, table, pk, sk))
 
     def _query_sync(
-        self, sql: str, params: list[Any], key_names: tuple[str, ...], conn: sqlite3.Connection
-    ) -> list[tuple[Item, Key]]:
+        self, sql: str, params: list[Any], limit: int, conn: sqlite3.Connection
+    ) -> tuple[list[Item], bool]:
+        """The first ``limit`` items the query finds, and whether it found more (``sql`` asks for
+        one row more than ``limit``: that row only proves the range goes on, and is not decoded)."""
         rows = self._guarded(lambda: conn.execute(sql, params).fetchall())
         self._budget(conn, rows)
-        items = [load_row(r) for r in rows]
-        return [(item, {name: item[name] for name in key_names}) for item in items]
+        return [load_row(r) for r in rows[:limit]], len(rows) > limit
 
     def _scan_sync(
         self, conn: sqlite3.Connection, table: str, after: tuple[str, str] | None
