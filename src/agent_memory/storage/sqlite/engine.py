@@ -113,12 +113,11 @@ JOURNAL_SIZE_LIMIT = 1024 * 1024
 PAGE_CACHE_KIB = 64 * 1024
 """SQLite page cache per connection (SQLite's default is 2 MiB): a store of a million decisions
 keeps the interior pages of its B-trees in memory, so a point get does not re-read them."""
-MMAP_BYTES = 2 * 1024 * 1024 * 1024
+MMAP_BYTES = 256 * 1024 * 1024
 """How much of the file each connection reads through a memory map instead of a read call per
-page (SQLite caps it at just under 2 GiB). The map is address space, not memory: the OS shares
-the mapped pages between connections and processes, and they count in a process's resident size
-only as the page cache the OS would hold for the file anyway. A million decisions take 1.3 GB;
-with 256 MiB mapped, a random get_decision read most of its pages with a call each."""
+page (the OS shares the mapped pages between connections and processes). Mapping the whole of a
+1.3 GB million-decision store made its random gets slower, not faster, in the scale bench (each
+first touch of a page is a page fault), so the map stays this size."""
 
 INLINE_MAX_ROWS = 400
 """Query pages of up to this many rows start on the event loop's thread (larger ones on the worker)."""
