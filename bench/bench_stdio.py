@@ -771,8 +771,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--pending", type=int, default=0, help="recall_stm/read_inbox with 1 vs this many pending signals"
     )
-    parser.add_argument("--cpu-passes", type=int, default=3, help="passes over the tools (default 3)")
-    parser.add_argument("--cpu-block", type=int, default=100, help="calls per tool per pass (default 100)")
+    parser.add_argument("--cpu-passes", type=int, default=5, help="passes over the tools (default 5)")
+    parser.add_argument(
+        "--cpu-block",
+        type=int,
+        default=200,
+        help="calls per tool per pass (default 200: the WAL checkpoint a write block triggers every 100 "
+        "writes mostly falls in that block)",
+    )
     parser.add_argument(
         "--py-spy", action="store_true", help="with --cpu: py-spy profile of one block per tool"
     )
