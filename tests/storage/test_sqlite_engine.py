@@ -717,6 +717,33 @@ async def test_writes_waiting_for_another_process_poll_the_lock_one_at_a_time(db
         assert stats.to_worker == 0
 
 
+async def test_a_cancelled_write_hands_its_turn_in_line_to_the_next(db: Path) -> None:
+    async with sqlite_engine(db, lock_timeout=10) as engine:
+        await engine.write([Put("state", {"pk": "first", "sk": "s"})])
+        holder = raw(db)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            writes = [
+                asyncio.create_task(engine.write([Put("state", {"pk": f"w{i}", "sk": "s"})]))
+                for i in range(4)
+            ]
+            await asyncio.sleep(0.1)
+            writes[0].cancel()  # the first in line, polling
+            writes[2].cancel()  # one waiting for its turn
+            await asyncio.sleep(0.1)
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        done = await asyncio.wait_for(asyncio.gather(*writes, return_exceptions=True), 5)
+        assert [isinstance(r, asyncio.CancelledError) for r in done] == [True, False, True, False]
+        assert [await engine.get("state", f"w{i}", "s") is not None for i in range(4)] == [
+            False,
+            True,
+            False,
+            True,
+        ]
+
+
 async def test_writes_waiting_in_line_are_busy_past_the_lock_timeout(db: Path) -> None:
     async with sqlite_engine(db, lock_timeout=0.3) as engine:
         await engine.write([Put("state", {"pk": "first", "sk": "s"})])
