@@ -116,7 +116,11 @@ JOURNAL_SIZE_LIMIT = 1024 * 1024
 
 PAGE_CACHE_KIB = 64 * 1024
 """SQLite page cache per connection (SQLite's default is 2 MiB): a store of a million decisions
-keeps the interior pages of its B-trees in memory, so a point get does not re-read them."""
+keeps the interior pages of its B-trees in memory, so a point get does not re-read them. (With
+several processes writing, SQLite drops the whole cache of a connection at its first transaction
+after another connection's commit, so there it keeps little, and dropping a cache that once held
+many pages costs more than a small one: a trade-off for large shared stores, see
+docs/BENCHMARKS.md "HTTP".)"""
 MMAP_BYTES = 0
 """How much of the file each connection reads through a memory map instead of a read call per
 page: none. When another connection (another process) has committed, SQLite drops the whole
