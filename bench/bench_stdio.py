@@ -1070,7 +1070,7 @@ def holds_note(holds: dict[str, float] | None, rounds_n: int) -> str:
         f"the event loop's thread (in-process, {rounds_n} rounds of every tool, {holds['calls']:,} calls); "
         f"each held the loop for p50 {holds['p50_ms']:.3f} ms, p99 {holds['p99_ms']:.3f} ms, at most "
         f"{holds['max_ms']:.3f} ms of the thread's CPU time; {holds['to_worker']:g} went to the worker "
-        "thread instead (file locked by another writer, or data over the inline budget)."
+        "thread instead (data over the inline budget)."
     )
 
 

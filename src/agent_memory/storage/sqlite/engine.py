@@ -8,14 +8,17 @@ DynamoDB validates (the rules of :mod:`agent_memory.item_rules`, applied in
 Concurrency model: each engine owns two connections. Short, bounded calls (a get, a query page of
 at most :data:`INLINE_MAX_ROWS` rows, a write; each reading and writing at most
 :data:`INLINE_MAX_BYTES` of stored JSON) run on the event loop's thread, on the *inline*
-connection, whose busy timeout is zero: such a call never waits for a lock. It either finishes
-within a fraction of a millisecond (the bench measures how long each holds the loop, see
-docs/BENCHMARKS.md) or, finding the file locked or its data over the budget, is handed whole to
-the second connection, used only from one dedicated worker thread, which waits for locks (SQLite's
-busy timeout, then a jittered retry) without blocking the loop. Handing every call to the thread
-and back cost more CPU than the SQL itself (issue #14). Long calls (scans, purges, checkpoints,
-larger pages) always run on the thread; the inline connection never checkpoints (the thread
-does, after every :data:`CHECKPOINT_EVERY` inline writes). A write is one ``BEGIN IMMEDIATE``
+connection, whose busy timeout is zero: such a call never blocks the loop waiting for a lock. It
+finishes within a fraction of a millisecond (the bench measures how long each holds the loop, see
+docs/BENCHMARKS.md); finding the file locked by another process, it yields to the loop and tries
+again, the calls of one process waiting in line behind one that polls (:class:`_LockQueue`,
+:class:`_LockWait`); finding its data over the budget, it is handed whole to the second
+connection, used only from one dedicated worker thread. Handing every call to the thread and back
+cost more CPU than the SQL itself, and waiting for locks there made the write lock stay held for
+milliseconds (issue #14). Long calls (scans, purges, checkpoints, larger pages) always run on the
+thread, which waits for locks with SQLite's busy timeout, then a jittered retry; the inline
+connection never checkpoints (the thread does, after every :data:`CHECKPOINT_EVERY` inline
+writes, and restarts the WAL past :data:`WAL_RESTART_FRAMES`). A write is one ``BEGIN IMMEDIATE``
 transaction that reads its target rows, evaluates the conditions in Python and applies
 everything or nothing, without returning to the event loop while it holds the write lock. Other
 processes are kept out by SQLite's file locks (WAL mode: readers never wait for writers); only a
@@ -37,6 +40,7 @@ import functools
 import logging
 import math
 import os
+import random
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -112,12 +116,19 @@ JOURNAL_SIZE_LIMIT = 1024 * 1024
 
 PAGE_CACHE_KIB = 64 * 1024
 """SQLite page cache per connection (SQLite's default is 2 MiB): a store of a million decisions
-keeps the interior pages of its B-trees in memory, so a point get does not re-read them."""
-MMAP_BYTES = 256 * 1024 * 1024
+keeps the interior pages of its B-trees in memory, so a point get does not re-read them. (With
+several processes writing, SQLite drops the whole cache of a connection at its first transaction
+after another connection's commit, so there it keeps little, and dropping a cache that once held
+many pages costs more than a small one: a trade-off for large shared stores, see
+docs/BENCHMARKS.md "HTTP".)"""
+MMAP_BYTES = 0
 """How much of the file each connection reads through a memory map instead of a read call per
-page (the OS shares the mapped pages between connections and processes). Mapping the whole of a
-1.3 GB million-decision store made its random gets slower, not faster, in the scale bench (each
-first touch of a page is a page fault), so the map stays this size."""
+page: none. When another connection (another process) has committed, SQLite drops the whole
+page cache of this one at its next transaction and unmaps the file, so with several processes
+writing, every write and read mapped it again and faulted its pages in (issue #14: two server
+processes logging decisions spent about 8 % more CPU per call with a 256 MiB map than with
+none). A single process gained nothing from the map either: random gets on an 834 MB file took
+the same CPU with it as without (the OS page cache holds the file either way)."""
 
 INLINE_MAX_ROWS = 400
 """Query pages of up to this many rows start on the event loop's thread (larger ones on the worker)."""
@@ -125,10 +136,25 @@ INLINE_MAX_BYTES = 64 * 1024
 """Bytes of stored JSON a call on the event loop's thread may read or write: a call that meets more
 (a large item, a page of large items) is handed, whole, to the worker thread."""
 INLINE_RETRY_DELAYS = (0.0002, 0.0005, 0.001, 0.001, 0.002, 0.002, 0.004, 0.004, 0.008)
-"""Seconds an inline call that found the file locked yields before trying again (then it goes to
-the worker thread, which waits with SQLite's busy timeout and the call's deadline)."""
+"""Seconds an inline call that found the file locked yields before its first tries again (SQLite's
+own busy handler sleeps 1, 2, 5, 10... ms between polls; writers of other processes hold the lock
+for a fraction of a millisecond, so it polls sooner). See :class:`_LockWait`."""
+INLINE_RETRY_MAX_DELAY = 0.02
+"""Seconds (at most, jittered) between the later tries of an inline call waiting for the lock."""
 CHECKPOINT_EVERY = 100
 """Inline writes between two checkpoints (passive, on the worker thread)."""
+WAL_RESTART_FRAMES = 1024
+"""Pages in the WAL (4 MiB of 4 KiB pages) past which a checkpoint also makes the next writer start
+the WAL over. A passive checkpoint copies the WAL into the database but never restarts it, and
+under a steady write load (from the loop's connection while the worker checkpoints, or from other
+processes) it never finds the WAL fully copied at the moment a write begins, the only moment
+SQLite restarts it: the WAL then grew without end (260 MB after 6,600 log_decision calls by two
+processes, issue #14). The restart waits up to :data:`RESTART_WAIT_MS` for the write lock and for
+readers still using the WAL, holding the write lock meanwhile, and copies the last pages (the
+passive pass just before it leaves few); past that wait it is a passive checkpoint again."""
+RESTART_WAIT_MS = 50
+"""Milliseconds a restarting checkpoint waits for locks (SQLite's busy timeout): writers of every
+process wait at most about this long for it, even while a reader holds a long transaction."""
 
 _GET_SQL = f"SELECT {ITEM_COLUMNS} FROM items WHERE tbl = ? AND pk = ? AND sk = ?"
 _PUT_SQL = (
@@ -197,9 +223,86 @@ def _is_busy(exc: BaseException) -> bool:
     return sqlite_result_code(exc) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
-# An inline call that meets one of these hands the call to the worker thread, which waits for the
-# lock, or checkpoints after a full disk, as a call that started there does.
-_TO_WORKER = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_FULL)
+_BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+class _LockWait:
+    """The waits of an inline call that found the file locked by another process: it yields to
+    the event loop between attempts (:data:`INLINE_RETRY_DELAYS`, then jittered waits of up to
+    :data:`INLINE_RETRY_MAX_DELAY`) until the lock timeout or the call's deadline, whichever
+    is sooner, and is never handed to the worker thread for it.
+
+    Waiting on the worker thread (SQLite's busy timeout) cost more than it saved, with several
+    processes writing (issue #14, docs/BENCHMARKS.md "HTTP"): once the worker's transaction got
+    the lock, each of its statements waited for the GIL, which the busy event loop holds for up to
+    Python's switch interval (5 ms), so the write lock stayed held for milliseconds instead of a
+    fraction of one; the other processes' writes then found it locked more often and went to
+    their worker threads too. A poll from the loop costs tens of microseconds, and the single
+    worker thread stays free for the large calls it is there for."""
+
+    __slots__ = ("_tries", "_until", "budget", "call_deadline")
+
+    def __init__(self, lock_timeout: float) -> None:
+        outer = remaining()
+        self.budget = lock_timeout if outer is None else max(0.0, min(lock_timeout, outer))
+        self.call_deadline = self.budget < lock_timeout
+        """Whether the call's deadline, not the lock timeout, ends the wait."""
+        self._until = time.monotonic() + self.budget
+        self._tries = 0
+
+    def expired(self) -> bool:
+        return time.monotonic() >= self._until
+
+    def left(self) -> float:
+        return max(0.0, self._until - time.monotonic())
+
+    def next_delay(self) -> float:
+        if self._tries < len(INLINE_RETRY_DELAYS):
+            delay = INLINE_RETRY_DELAYS[self._tries]
+        else:
+            delay = random.uniform(0.5, 1.0) * INLINE_RETRY_MAX_DELAY
+        self._tries += 1
+        return max(0.0, min(delay, self._until - time.monotonic()))
+
+
+class _LockQueue:
+    """The inline calls of this process that found the file locked, in line: only the first
+    polls the lock (:meth:`_LockWait.next_delay`), the others wait for their turn, so a lock held
+    by another process costs one failed attempt per waiting call instead of one per poll of each.
+    A call that leaves (done, failed, out of time or cancelled) hands the turn to the next.
+    Calls that have not found the file locked yet do not queue: they try at once."""
+
+    __slots__ = ("_first", "_line")
+
+    def __init__(self) -> None:
+        self._first: _LockWait | None = None
+        self._line: collections.deque[tuple[_LockWait, asyncio.Future[None]]] = collections.deque()
+
+    async def wait(self, wait: _LockWait) -> None:
+        """Wait before ``wait``'s call tries again: a poll's delay if it is first in line, else
+        until its turn comes or its time runs out (its next attempt then fails for good)."""
+        if self._first is None or self._first is wait:
+            self._first = wait
+            await asyncio.sleep(wait.next_delay())
+            return
+        turn = asyncio.get_running_loop().create_future()
+        self._line.append((wait, turn))
+        try:
+            async with asyncio.timeout(wait.left()):
+                await turn
+        except TimeoutError:
+            pass
+
+    def leave(self, wait: _LockWait) -> None:
+        if self._first is not wait:
+            return  # (one that waited in line and left before its turn: its future is done)
+        self._first = None
+        while self._line:
+            following, turn = self._line.popleft()
+            if not turn.done():
+                self._first = following
+                turn.set_result(None)
+                return
 
 
 class _OverBudget(Exception):
@@ -271,6 +374,7 @@ class SqliteEngine:
         # Touched only on the event loop's thread (created on the worker before the loop uses it).
         self._inline: sqlite3.Connection | None = None
         self._inline_writes = 0
+        self._lock_queue = _LockQueue()
         self.inline_stats = InlineStats()
         # The purge schedule is kept on the event loop's thread: a write that is due to purge goes
         # to the worker thread.
@@ -477,30 +581,36 @@ class SqliteEngine:
         return result
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T], *, inline: bool) -> T:
-        """``fn`` with a connection: on the event loop's thread if ``inline`` (it then never waits
-        for a lock: while another process holds it, the call yields to the loop for a moment and
-        tries again, :data:`INLINE_RETRY_DELAYS`), else, or when the lock stays held or the data
-        is over the budget, on the worker thread with its retries."""
+        """``fn`` with a connection: on the event loop's thread if ``inline`` (it then never blocks
+        the loop waiting for a lock: while another process holds it, the call yields to the loop
+        and tries again, in line with the other waiting calls, until the lock timeout or the
+        call's deadline, see :class:`_LockWait`), else, or when the data is over the budget or the
+        disk is full, on the worker thread with its retries."""
         if inline and self._inline is not None:
-            for delay in (*INLINE_RETRY_DELAYS, None):
-                if self._closed:
-                    break
-                started = time.thread_time()
-                try:
-                    return fn(self._inline)
-                except _OverBudget:
-                    break
-                except sqlite3.Error as exc:
-                    code = sqlite_result_code(exc)
-                    if code not in _TO_WORKER:
-                        raise self._translate(exc, 0.0, deadline_first=False) from exc
-                    if code == sqlite3.SQLITE_FULL or delay is None:
+            wait: _LockWait | None = None
+            try:
+                while not self._closed:
+                    started = time.thread_time()
+                    try:
+                        return fn(self._inline)
+                    except _OverBudget:
                         break
-                finally:
-                    self.inline_stats.add(time.thread_time() - started)
-                # SQLite's own busy handler sleeps 1, 2, 5, 10... ms between polls; writers of
-                # other processes hold the lock for about a millisecond, so poll sooner.
-                await asyncio.sleep(delay)
+                    except sqlite3.Error as exc:
+                        code = sqlite_result_code(exc)
+                        if code == sqlite3.SQLITE_FULL:
+                            break
+                        if code not in _BUSY:
+                            raise self._translate(exc, 0.0, deadline_first=False) from exc
+                        wait = wait or _LockWait(self.lock_timeout)
+                        if wait.expired():
+                            budget, first = wait.budget, wait.call_deadline
+                            raise self._translate(exc, budget, deadline_first=first) from exc
+                    finally:
+                        self.inline_stats.add(time.thread_time() - started)
+                    await self._lock_queue.wait(wait)
+            finally:
+                if wait is not None:
+                    self._lock_queue.leave(wait)
             self.inline_stats.to_worker += 1
         return await self._retrying(lambda: fn(self._db))
 
@@ -517,8 +627,15 @@ class SqliteEngine:
             log.warning("checkpoint of %s failed: %s", self.path, future.exception())
 
     def _checkpoint_sync(self) -> None:
-        if self._conn is not None:
-            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        if self._conn is None:
+            return
+        _, frames, _ = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        if frames > WAL_RESTART_FRAMES:
+            self._conn.execute(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+            finally:
+                self._conn.execute(f"PRAGMA busy_timeout={round(self.busy_timeout * 1000)}")
 
     def _purge_due(self) -> bool:
         self._writes_since_purge += 1
