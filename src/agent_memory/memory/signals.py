@@ -3,13 +3,12 @@ reads its inbox and acknowledges."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, Literal
 
 from agent_memory.api.requests import new_id
-from agent_memory.api.results import PublishResult
+from agent_memory.api.results import InboxPage, PublishResult
 from agent_memory.errors import AccessDenied, Conflict, InvalidInput, NotFound
 from agent_memory.limits import MAX_SIGNAL_TTL_HOURS, MAX_TARGETS
 from agent_memory.memory.core import off_loop
@@ -110,6 +109,21 @@ class SignalService(RegistryService):
             caller.agent_id, status=status, signal_type=signal_type, limit=limit, cursor=cursor
         )
 
+    async def read_inbox_summaries(
+        self,
+        caller: Caller,
+        status: DeliveryStatus = "pending",
+        signal_type: str | None = None,
+        limit: int = 10,
+        cursor: str | None = None,
+    ) -> InboxPage:
+        """:meth:`read_inbox` as the page the tool answers, made from the stored items without
+        building each entry first."""
+        page = await self.store.read_inbox_summaries(
+            caller.agent_id, status=status, signal_type=signal_type, limit=limit, cursor=cursor
+        )
+        return InboxPage.built(entries=page.items, next_cursor=page.next_cursor)
+
     async def ack_signal(
         self,
         caller: Caller,
@@ -138,7 +152,8 @@ class SignalService(RegistryService):
             if isinstance(exc.current, Signal):
                 exc.current = _delivery_view(caller, exc.current)
             raise
-        return entry.model_copy(update={"signal": _delivery_view(caller, entry.signal)}), created
+        view = _delivery_view(caller, entry.signal)
+        return (entry if view is entry.signal else entry.model_copy(update={"signal": view})), created
 
     async def get_signal(self, caller: Caller, signal_id: str, from_agent: str | None = None) -> Signal:
         signal = await self._find_signal(caller, signal_id, from_agent)
@@ -158,7 +173,7 @@ class SignalService(RegistryService):
             sources = list(
                 dict.fromkeys([caller.agent_id, *await self.store.signal_sources(caller.agent_id, signal_id)])
             )
-        found = await asyncio.gather(*(self.store.get_signal(s, signal_id) for s in sources))
+        found = await self.store.together(*(self.store.get_signal(s, signal_id) for s in sources))
         visible = [
             s
             for s in found

@@ -81,7 +81,7 @@ HANDLERS: dict[str, Handler[Any]] = {
     ),
     "learn_patterns": patterns.learn_patterns,
     "publish_signal": forward("publish_signal", Memory.publish_signal),
-    "read_inbox": forward("read_inbox", Memory.read_inbox, lambda page, caller, req: rs.InboxPage.of(page)),
+    "read_inbox": forward("read_inbox", Memory.read_inbox_summaries),
     "ack_signal": forward("ack_signal", Memory.ack_signal, _ack),
     "consume_budget": budgets.consume_budget,
     "get_state": state.get_state,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Literal, TypeVar
 
 from agent_memory import rollups
+from agent_memory.api.results import SignalSummary
 from agent_memory.errors import Conflict, NotFound
 from agent_memory.limits import MAX_SIGNAL_TTL_HOURS
 from agent_memory.models import Delivery, DeliveryStatus, InboxEntry, Page, Signal
@@ -29,22 +31,25 @@ from agent_memory.storage.records.base import (
 )
 from agent_memory.storage.records.quotas import Charge, Counted, QuotaRecords
 
+R = TypeVar("R")
+
 MAX_SOURCES = 100
 """Most sources of one signal id a target's lookup reads (each source holds an id once)."""
 
 
 def signal_refs(s: Signal) -> list[Item]:
     """One ref per target, in the target's own partitions: the target finds the signal by the id
-    its inbox shows without any read of a key another agent could probe."""
+    its inbox shows without any read of a key another agent could probe. None for the source
+    itself when it is a target: an agent always looks for an id among its own signals first
+    (memory/signals.py, ``_find_signal``), so such a ref would only repeat the source's own key
+    (stores written before keep theirs, which name the same signal)."""
     ttl = keys.epoch(s.expires_at)
+    source = s.source_agent
+    sk = keys.signal_ref_sk(source)
     return [
-        {
-            "pk": keys.signal_ref_pk(t, s.signal_id),
-            "sk": keys.signal_ref_sk(s.source_agent),
-            "ttl": ttl,
-            "source_agent": s.source_agent,
-        }
+        {"pk": keys.signal_ref_pk(t, s.signal_id), "sk": sk, "ttl": ttl, "source_agent": source}
         for t in s.target_agents
+        if t != source
     ]
 
 
@@ -148,8 +153,9 @@ class SignalRecords(QuotaRecords):
 
     async def signal_sources(self, target: str, signal_id: str) -> list[str]:
         """The sources of the live signals ``signal_id`` addressed to ``target`` (normally one;
-        two when two sources chose the same id). Requests: 1 consistent query of the target's
-        own refs."""
+        two when two sources chose the same id), but ``target`` itself, whose own signals need no
+        ref (see :func:`signal_refs`; refs that stores written before hold may name it too).
+        Requests: 1 consistent query of the target's own refs."""
         page = await self.engine.query("signals", keys.signal_ref_pk(target, signal_id), limit=MAX_SOURCES)
         now = self.clock()
         return [str(item["source_agent"]) for item in page.items if self._live(item, now)]
@@ -159,6 +165,25 @@ class SignalRecords(QuotaRecords):
     ) -> Page[InboxEntry]:
         """Deliveries to ``agent`` with ``status``, newest first, unexpired; strongly consistent
         (never cached). Requests: 1+ queries on pk inbox#{agent}, sk prefix {status}#."""
+        return await self._inbox_page(agent, _inbox, status, signal_type, limit, cursor)
+
+    async def read_inbox_summaries(
+        self, agent: str, *, status: DeliveryStatus, signal_type: str | None, limit: int, cursor: str | None
+    ) -> Page[SignalSummary]:
+        """:meth:`read_inbox` as the summaries the tool answers (``SignalSummary.of`` of each
+        entry), made from the stored items without building each :class:`InboxEntry` first (an
+        item of another shape is built, so validated, as before). Requests: as read_inbox."""
+        return await self._inbox_page(agent, _inbox_summary, status, signal_type, limit, cursor)
+
+    async def _inbox_page(
+        self,
+        agent: str,
+        convert: Callable[[Item], R],
+        status: DeliveryStatus,
+        signal_type: str | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[R]:
         keep = None
         if signal_type is not None:
 
@@ -168,7 +193,7 @@ class SignalRecords(QuotaRecords):
         return await self._page(
             "signals",
             keys.inbox_pk(agent),
-            _inbox,
+            convert,
             limit=limit,
             cursor=cursor,
             digest_parts=(signal_type,),
@@ -225,14 +250,15 @@ class SignalRecords(QuotaRecords):
         """
         now = self.clock()
         delivery = Delivery(status=status, processed_at=now, decision_id=decision_id)
-        signal_doc = dump(signal, "processing_status")
+        delivery_doc = dump(delivery)
+        inbox_pk = keys.inbox_pk(agent)
         done_item: Item = {
-            "pk": keys.inbox_pk(agent),
+            "pk": inbox_pk,
             "sk": keys.inbox_sk(status, signal.created_at, signal.source_agent, signal.signal_id),
             "ttl": keys.epoch(signal.expires_at),
             "agent_id": agent,
-            "signal": signal_doc,
-            "delivery": dump(delivery),
+            "signal": dump(signal, "processing_status"),
+            "delivery": delivery_doc,
         }
         deltas: dict[str, rollups.Delta] = {}
         done: rollups.Delta = {rollups.DUE_DONE: 1, rollups.pending_minute(signal.expires_at): -1}
@@ -246,21 +272,19 @@ class SignalRecords(QuotaRecords):
             # The pending entry must still be there: that is what makes an ack happen once.
             Delete(
                 "signals",
-                keys.inbox_pk(agent),
+                inbox_pk,
                 keys.inbox_sk("pending", signal.created_at, signal.source_agent, signal.signal_id),
                 (Cond.exists(),),
             ),
-        ]
-        ops.append(Put("signals", done_item))
-        ops.append(
+            Put("signals", done_item),
             Update(
                 "signals",
                 keys.signal_pk(signal.source_agent, signal.signal_id),
                 keys.SIGNAL_SK,
-                set={keys.delivery_attr(agent): dump(delivery)},
+                set={keys.delivery_attr(agent): delivery_doc},
                 conditions=(Cond.exists(),),
-            )
-        )
+            ),
+        ]
         ops += [
             Update("state", keys.signal_rollup_pk(agent, "hour"), hour, add=delta)
             for hour, delta in deltas.items()
@@ -301,3 +325,12 @@ def _inbox(item: Item) -> InboxEntry:
     return stored(
         InboxEntry, {"agent_id": item["agent_id"], "signal": item["signal"], "delivery": item["delivery"]}
     )
+
+
+def _inbox_summary(item: Item) -> SignalSummary:
+    if "agent_id" in item:
+        try:
+            return SignalSummary.of_stored(item["signal"], item["delivery"])
+        except (KeyError, TypeError, ValueError):
+            pass
+    return SignalSummary.of(_inbox(item))
