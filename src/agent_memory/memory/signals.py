@@ -15,6 +15,7 @@ from agent_memory.memory.core import off_loop
 from agent_memory.memory.identity import Caller
 from agent_memory.memory.registry import RegistryService
 from agent_memory.models import DeliveryStatus, InboxEntry, Page, Severity, Signal
+from agent_memory.storage.store import STORED
 
 
 def _delivery_view(caller: Caller, signal: Signal) -> Signal:
@@ -43,8 +44,13 @@ class SignalService(RegistryService):
         context: Mapping[str, Any] | None = None,
         ttl_hours: float | None = None,
         signal_id: str | None = None,
+        payload_checked: bool = False,
     ) -> PublishResult:
-        """Publish to every target in one transaction; answers ids and flags, not the signal."""
+        """Publish to every target in one transaction; answers ids and flags, not the signal.
+
+        ``payload_checked``: ``data`` and ``context`` were validated and normalised by the rules
+        of the signal's payload fields already (the tool's request model has the same fields), so
+        the signal is built without walking them again."""
         caller.require_write("publish signals")
         hours = self.settings.signal_ttl_hours if ttl_hours is None else ttl_hours
         if not 0 < hours <= MAX_SIGNAL_TTL_HOURS:
@@ -73,20 +79,25 @@ class SignalService(RegistryService):
             targets = list(dict.fromkeys(target_agents))
             unregistered = await self._unregistered(targets)
         now = self.clock()
-        signal = await off_loop(
-            Signal,
-            signal_id=signal_id or new_id("sig"),
-            signal_type=signal_type,
-            source_agent=caller.agent_id,
-            target_agents=targets,
-            severity=severity,
-            confidence=confidence,
-            data=dict(data),
-            context=dict(context or {}),
-            recommended_action=recommended_action,
-            created_at=now,
-            expires_at=now + timedelta(hours=hours),
-        )
+        values = {
+            "signal_id": signal_id or new_id("sig"),
+            "signal_type": signal_type,
+            "source_agent": caller.agent_id,
+            "target_agents": targets,
+            "severity": severity,
+            "confidence": confidence,
+            "data": dict(data),
+            "context": dict(context or {}),
+            "recommended_action": recommended_action,
+            "created_at": now,
+            "expires_at": now + timedelta(hours=hours),
+        }
+        if payload_checked:
+            # Every other field is validated; the payload's walk (a large one's cost, which
+            # off_loop keeps off the event loop) was done by the request model.
+            signal = Signal.model_validate(values, context=STORED)
+        else:
+            signal = await off_loop(Signal, **values)
         charge = self.quotas.charge(caller.agent_id, "signals")
         stored, created = await self.store.publish_signal(signal, charge)
         return PublishResult.built(

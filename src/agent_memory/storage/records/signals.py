@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from agent_memory import rollups
 from agent_memory.api.results import SignalSummary
@@ -22,11 +22,11 @@ from agent_memory.storage.engine import (
     WriteOp,
 )
 from agent_memory.storage.records.base import (
+    KEY_ATTRS,
     REQUEST_TOKEN,
     dump,
     new_request_token,
     stored,
-    strip_keys,
     write_once,
 )
 from agent_memory.storage.records.quotas import Charge, Counted, QuotaRecords
@@ -63,62 +63,54 @@ class SignalRecords(QuotaRecords):
         are per source. Requests: 1 transaction (+1 get on a retry); a signal whose operations
         exceed one transaction (DynamoDB holds 100) writes its refs first, in a second one.
         """
-        fresh = Delivery()
-        s = signal.model_copy(update={"processing_status": dict.fromkeys(signal.target_agents, fresh)})
+        s = signal.model_copy(update={"processing_status": {t: Delivery() for t in signal.target_agents}})
+        source, signal_id = s.source_agent, s.signal_id
         ttl = keys.epoch(s.expires_at)
         token = new_request_token()
         # One dump of the signal and of a pending delivery, shared by the items that hold them
-        # (items are only read by the engine, never changed).
+        # (items are only read by the engine, never changed). The signal item holds a delivery
+        # per target once it is acknowledged: a target without one is pending (see _signal).
         signal_doc = dump(s, "processing_status")
-        pending = dump(fresh)
+        pending = dump(Delivery())
         sig_item: Item = {
             **signal_doc,
-            **{keys.delivery_attr(t): pending for t in s.target_agents},
-            "pk": keys.signal_pk(s.source_agent, s.signal_id),
+            "pk": keys.signal_pk(source, signal_id),
             "sk": keys.SIGNAL_SK,
             "ttl": ttl,
-            "gsi1pk": keys.signal_type_pk(s.signal_type),
-            "gsi1sk": keys.signal_type_sk(s.created_at, s.signal_id),
             REQUEST_TOKEN: token,
         }
         ops: list[WriteOp] = [Put("signals", sig_item, (Cond.not_exists(),))]
-        inbox_sk = keys.inbox_sk("pending", s.created_at, s.source_agent, s.signal_id)
+        inbox_sk = keys.inbox_sk("pending", s.created_at, source, signal_id)
         for target in s.target_agents:
-            ops.append(
-                Put(
-                    "signals",
-                    {
-                        "pk": keys.inbox_pk(target),
-                        "sk": inbox_sk,
-                        "ttl": ttl,
-                        "agent_id": target,
-                        "signal": signal_doc,
-                        "delivery": pending,
-                    },
-                )
-            )
-        counted = Counted(1, [op.item for op in ops if isinstance(op, Put)], s.expires_at)
-        # Rollup deltas merged per item: one item may not appear twice in a transaction.
-        deltas: dict[tuple[str, str], rollups.Delta] = {}
-
-        def add(agent: str, hour: str, delta: rollups.Delta) -> None:
-            key = (agent, hour)
-            deltas[key] = rollups.merge(deltas.get(key, {}), delta)
-
+            entry = {
+                "pk": keys.inbox_pk(target),
+                "sk": inbox_sk,
+                "ttl": ttl,
+                "agent_id": target,
+                "signal": signal_doc,
+                "delivery": pending,
+            }
+            ops.append(Put("signals", entry))
+        ref_items = signal_refs(s)
+        # The refs are the source's writes too: counted with the signal.
+        counted = Counted(1, [*(op.item for op in ops if isinstance(op, Put)), *ref_items], s.expires_at)
+        # Rollup counters, one update per item (an item may not appear twice in a transaction):
+        # the source's publish hour counts it published, each target's counts it received, and
+        # each target's expiry hour counts it due (in its expiry minute too).
         created_hour, expiry_hour = keys.bucket(s.created_at, "hour"), keys.bucket(s.expires_at, "hour")
-        due: rollups.Delta = {rollups.DUE: 1, rollups.pending_minute(s.expires_at): 1}
-        add(s.source_agent, created_hour, {rollups.PUBLISHED: 1})
+        minute = rollups.pending_minute(s.expires_at)
+        deltas: dict[tuple[str, str], rollups.Delta] = {(source, created_hour): {rollups.PUBLISHED: 1}}
         for target in s.target_agents:
-            add(target, created_hour, {rollups.RECEIVED: 1})
-            add(target, expiry_hour, due)
+            received = deltas.setdefault((target, created_hour), {})
+            received[rollups.RECEIVED] = 1
+            due = deltas.setdefault((target, expiry_hour), {})
+            due[rollups.DUE] = due.get(rollups.DUE, 0) + 1
+            due[minute] = due.get(minute, 0) + 1
         ops += [
             Update("state", keys.signal_rollup_pk(agent, "hour"), hour, add=delta)
             for (agent, hour), delta in deltas.items()
         ]
-        ref_items = signal_refs(s)
         refs: list[WriteOp] = [Put("signals", ref) for ref in ref_items]
-        # The refs are the source's writes too: counted with the signal.
-        counted = Counted(1, [*counted.items, *ref_items], s.expires_at)
         quota_ops = 0 if charge is None else 1  # counted_write adds the counter update
         if len(ops) + len(refs) + quota_ops <= MAX_TRANSACTION_ITEMS:
             ops += refs
@@ -132,14 +124,14 @@ class SignalRecords(QuotaRecords):
         except ConditionFailed as exc:
             if exc.index != 0:
                 raise
-            existing = await self.get_signal(s.source_agent, s.signal_id)
+            existing = await self.get_signal(source, signal_id)
             if existing is None:
                 raise Conflict(
-                    f"signal_id {s.signal_id!r} is already in use (or expired): choose another id"
+                    f"signal_id {signal_id!r} is already in use (or expired): choose another id"
                 ) from exc
             if not existing.content_equals(s):
                 raise Conflict(
-                    f"signal {s.signal_id!r} was already published with different content: "
+                    f"signal {signal_id!r} was already published with different content: "
                     "use a new signal_id for a new signal",
                     current=existing,
                 ) from exc
@@ -313,11 +305,26 @@ class SignalRecords(QuotaRecords):
 
 
 def _signal(item: Item) -> Signal:
+    """The signal of a signal item, its deliveries in the order of its targets: those the item
+    holds (one per acknowledgement; stores written before hold a pending one per target too),
+    and a pending delivery for each target without one."""
     prefix = keys.delivery_attr("")
-    data = {k: v for k, v in strip_keys(item).items() if not k.startswith(prefix)}
-    data["processing_status"] = {
-        k[len(prefix) :]: stored(Delivery, v) for k, v in item.items() if k.startswith(prefix)
-    }
+    data: dict[str, Any] = {}
+    held: dict[str, Any] = {}
+    for name, value in item.items():
+        if name.startswith(prefix):
+            held[name[len(prefix) :]] = value
+        elif name not in KEY_ATTRS:
+            data[name] = value
+    deliveries: dict[str, Delivery] = {}
+    targets = data.get("target_agents")
+    for target in targets if type(targets) is list else ():
+        if type(target) is str:
+            found = held.pop(target, None)
+            deliveries[target] = Delivery() if found is None else stored(Delivery, found)
+    for target, found in held.items():  # (a delivery of no target: refused by validation)
+        deliveries[target] = stored(Delivery, found)
+    data["processing_status"] = deliveries
     return stored(Signal, data)
 
 
