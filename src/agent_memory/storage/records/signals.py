@@ -244,30 +244,28 @@ class SignalRecords(QuotaRecords):
         delivery = Delivery(status=status, processed_at=now, decision_id=decision_id)
         delivery_doc = dump(delivery)
         inbox_pk = keys.inbox_pk(agent)
+        pending_sk = keys.inbox_sk("pending", signal.created_at, signal.source_agent, signal.signal_id)
         done_item: Item = {
             "pk": inbox_pk,
-            "sk": keys.inbox_sk(status, signal.created_at, signal.source_agent, signal.signal_id),
+            "sk": keys.inbox_sk_as(pending_sk, status),
             "ttl": keys.epoch(signal.expires_at),
             "agent_id": agent,
             "signal": dump(signal, "processing_status"),
             "delivery": delivery_doc,
         }
-        deltas: dict[str, rollups.Delta] = {}
+        # Rollups: the publish hour counts it acknowledged (and its lag), the expiry hour done.
+        acked = rollups.signal_acked(status, signal.created_at, now)
         done: rollups.Delta = {rollups.DUE_DONE: 1, rollups.pending_minute(signal.expires_at): -1}
-        for when, delta in (
-            (signal.created_at, rollups.signal_acked(status, signal.created_at, now)),
-            (signal.expires_at, done),
-        ):
-            hour = keys.bucket(when, "hour")
-            deltas[hour] = rollups.merge(deltas.get(hour, {}), delta)
+        created_hour = keys.bucket(signal.created_at, "hour")
+        expiry_hour = keys.bucket(signal.expires_at, "hour")
+        deltas = (
+            {created_hour: rollups.merge(acked, done)}
+            if created_hour == expiry_hour
+            else {created_hour: acked, expiry_hour: done}
+        )
         ops: list[WriteOp] = [
             # The pending entry must still be there: that is what makes an ack happen once.
-            Delete(
-                "signals",
-                inbox_pk,
-                keys.inbox_sk("pending", signal.created_at, signal.source_agent, signal.signal_id),
-                (Cond.exists(),),
-            ),
+            Delete("signals", inbox_pk, pending_sk, (Cond.exists(),)),
             Put("signals", done_item),
             Update(
                 "signals",
@@ -321,7 +319,7 @@ def _signal(item: Item) -> Signal:
     for target in targets if type(targets) is list else ():
         if type(target) is str:
             found = held.pop(target, None)
-            deliveries[target] = Delivery() if found is None else stored(Delivery, found)
+            deliveries[target] = stored(Delivery, {} if found is None else found)
     for target, found in held.items():  # (a delivery of no target: refused by validation)
         deliveries[target] = stored(Delivery, found)
     data["processing_status"] = deliveries
