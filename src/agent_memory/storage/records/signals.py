@@ -320,7 +320,7 @@ def _signal(item: Item) -> Signal:
         if type(target) is str:
             found = held.pop(target, None)
             deliveries[target] = stored(Delivery, {} if found is None else found)
-    for target, found in held.items():  # (a delivery of no target: refused by validation)
+    for target, found in held.items():  # a delivery of no target (import refuses such items)
         deliveries[target] = stored(Delivery, found)
     data["processing_status"] = deliveries
     return stored(Signal, data)
