@@ -403,6 +403,50 @@ class SignalSummary(Result):
             **shown,
         )
 
+    @classmethod
+    def of_stored(cls, signal: Mapping[str, Any], delivery: Mapping[str, Any]) -> SignalSummary:
+        """What :meth:`of` gives for an inbox entry whose signal and delivery are ``signal`` and
+        ``delivery`` in their JSON form as the stores keep them (``model_dump(mode="json")``),
+        without building the entry: building it and then its summary was most of read_inbox's own
+        work (issue #14). Raises KeyError, TypeError or ValueError for data of another shape: the
+        caller builds the entry instead (which validates it); tests hold the two paths to the
+        same summaries."""
+        if type(signal) is not dict or not (_SIGNAL_REQUIRED <= signal.keys() <= _SIGNAL_FIELDS):
+            raise ValueError("a signal of another shape")
+        if type(delivery) is not dict or not delivery.keys() <= _DELIVERY_FIELDS:
+            raise ValueError("a delivery of another shape")
+        if signal.get("processing_status"):  # an inbox entry's copy of the signal holds none
+            raise ValueError("a signal with deliveries")
+        confidence = signal["confidence"]
+        if type(confidence) not in _NUMBERS:
+            raise ValueError("a confidence that is not a number")
+        if delivery.get("processed_at") is not None:
+            _stored_time(delivery["processed_at"])
+        status = delivery.get("status", "pending")
+        shown, cut = _previews(
+            data=signal.get("data"),
+            context=signal.get("context"),
+            recommended_action=signal.get("recommended_action"),
+        )
+        return cls.built(
+            signal_id=signal["signal_id"],
+            signal_type=signal["signal_type"],
+            source_agent=signal["source_agent"],
+            severity=signal.get("severity", "medium"),
+            confidence=float(confidence),
+            created_at=_stored_time(signal["created_at"]),
+            expires_at=_stored_time(signal["expires_at"]),
+            status=None if status == "pending" else status,
+            decision_id=delivery.get("decision_id"),
+            truncated=cut,
+            **shown,
+        )
+
+
+_SIGNAL_FIELDS = frozenset(Signal.model_fields)
+_SIGNAL_REQUIRED = frozenset(n for n, info in Signal.model_fields.items() if info.is_required())
+_DELIVERY_FIELDS = frozenset(Delivery.model_fields)
+
 
 class InboxPage(Result):
     entries: list[SignalSummary] = Field(description="Newest first.")

@@ -3,19 +3,19 @@ reads its inbox and acknowledges."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, Literal
 
 from agent_memory.api.requests import new_id
-from agent_memory.api.results import PublishResult
+from agent_memory.api.results import InboxPage, PublishResult
 from agent_memory.errors import AccessDenied, Conflict, InvalidInput, NotFound
 from agent_memory.limits import MAX_SIGNAL_TTL_HOURS, MAX_TARGETS
 from agent_memory.memory.core import off_loop
 from agent_memory.memory.identity import Caller
 from agent_memory.memory.registry import RegistryService
 from agent_memory.models import DeliveryStatus, InboxEntry, Page, Severity, Signal
+from agent_memory.storage.store import STORED
 
 
 def _delivery_view(caller: Caller, signal: Signal) -> Signal:
@@ -44,8 +44,13 @@ class SignalService(RegistryService):
         context: Mapping[str, Any] | None = None,
         ttl_hours: float | None = None,
         signal_id: str | None = None,
+        payload_checked: bool = False,
     ) -> PublishResult:
-        """Publish to every target in one transaction; answers ids and flags, not the signal."""
+        """Publish to every target in one transaction; answers ids and flags, not the signal.
+
+        ``payload_checked``: ``data`` and ``context`` were validated and normalised by the rules
+        of the signal's payload fields already (the tool's request model has the same fields), so
+        the signal is built without walking them again."""
         caller.require_write("publish signals")
         hours = self.settings.signal_ttl_hours if ttl_hours is None else ttl_hours
         if not 0 < hours <= MAX_SIGNAL_TTL_HOURS:
@@ -74,20 +79,25 @@ class SignalService(RegistryService):
             targets = list(dict.fromkeys(target_agents))
             unregistered = await self._unregistered(targets)
         now = self.clock()
-        signal = await off_loop(
-            Signal,
-            signal_id=signal_id or new_id("sig"),
-            signal_type=signal_type,
-            source_agent=caller.agent_id,
-            target_agents=targets,
-            severity=severity,
-            confidence=confidence,
-            data=dict(data),
-            context=dict(context or {}),
-            recommended_action=recommended_action,
-            created_at=now,
-            expires_at=now + timedelta(hours=hours),
-        )
+        values = {
+            "signal_id": signal_id or new_id("sig"),
+            "signal_type": signal_type,
+            "source_agent": caller.agent_id,
+            "target_agents": targets,
+            "severity": severity,
+            "confidence": confidence,
+            "data": dict(data),
+            "context": dict(context or {}),
+            "recommended_action": recommended_action,
+            "created_at": now,
+            "expires_at": now + timedelta(hours=hours),
+        }
+        if payload_checked:
+            # Every other field is validated; the payload's walk (a large one's cost, which
+            # off_loop keeps off the event loop) was done by the request model.
+            signal = Signal.model_validate(values, context=STORED)
+        else:
+            signal = await off_loop(Signal, **values)
         charge = self.quotas.charge(caller.agent_id, "signals")
         stored, created = await self.store.publish_signal(signal, charge)
         return PublishResult.built(
@@ -109,6 +119,21 @@ class SignalService(RegistryService):
         return await self.store.read_inbox(
             caller.agent_id, status=status, signal_type=signal_type, limit=limit, cursor=cursor
         )
+
+    async def read_inbox_summaries(
+        self,
+        caller: Caller,
+        status: DeliveryStatus = "pending",
+        signal_type: str | None = None,
+        limit: int = 10,
+        cursor: str | None = None,
+    ) -> InboxPage:
+        """:meth:`read_inbox` as the page the tool answers, made from the stored items without
+        building each entry first."""
+        page = await self.store.read_inbox_summaries(
+            caller.agent_id, status=status, signal_type=signal_type, limit=limit, cursor=cursor
+        )
+        return InboxPage.built(entries=page.items, next_cursor=page.next_cursor)
 
     async def ack_signal(
         self,
@@ -138,7 +163,8 @@ class SignalService(RegistryService):
             if isinstance(exc.current, Signal):
                 exc.current = _delivery_view(caller, exc.current)
             raise
-        return entry.model_copy(update={"signal": _delivery_view(caller, entry.signal)}), created
+        view = _delivery_view(caller, entry.signal)
+        return (entry if view is entry.signal else entry.model_copy(update={"signal": view})), created
 
     async def get_signal(self, caller: Caller, signal_id: str, from_agent: str | None = None) -> Signal:
         signal = await self._find_signal(caller, signal_id, from_agent)
@@ -158,7 +184,7 @@ class SignalService(RegistryService):
             sources = list(
                 dict.fromkeys([caller.agent_id, *await self.store.signal_sources(caller.agent_id, signal_id)])
             )
-        found = await asyncio.gather(*(self.store.get_signal(s, signal_id) for s in sources))
+        found = await self.store.together(*(self.store.get_signal(s, signal_id) for s in sources))
         visible = [
             s
             for s in found

@@ -33,8 +33,9 @@ agent_state
   quota      pk agent:{agent}#quota              sk #usage   (storage counters: memory/quotas.py)
 agent_signals
   signal     pk agent:{source}#signal#{signal_id}        sk #signal
-             gsi1 signal#{TYPE} / {iso}#{signal_id}
-  signal ref pk agent:{target}#signal_ref#{signal_id}    sk {source}   (a target finds it by id)
+             (gsi1 signal#{TYPE} / {iso}#{signal_id} on signals written before issue #14: unread)
+  signal ref pk agent:{target}#signal_ref#{signal_id}    sk {source}   (a target but the source
+                                                                        finds it by id)
   inbox      pk inbox#{agent}                    sk {status}#{iso}#{source}#{signal_id}
 
 Ids are per author (issue #12): a decision, pattern or signal id names a record within its
@@ -274,6 +275,11 @@ def signal_ref_sk(source: str) -> str:
 
 def inbox_sk(status: str, created: datetime, source: str, signal_id: str) -> str:
     return f"{status}#{iso(created)}#{source}#{signal_id}"
+
+
+def inbox_sk_as(sk: str, status: str) -> str:
+    """The sort key of the same inbox entry under ``status`` (an ack moves it)."""
+    return f"{status}#{sk.split('#', 1)[1]}"
 
 
 def delivery_attr(agent: str) -> str:

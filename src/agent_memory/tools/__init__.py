@@ -9,7 +9,7 @@ answers the api result (or a record that one ``view`` turns into it). The few to
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from mcp.server.mcpserver.tools import Tool
@@ -27,21 +27,27 @@ View = Callable[[Any, Caller, Any], BaseModel]
 """Turns a service's answer into the tool's result: ``(answer, caller, request) -> result``."""
 
 
-def forward(name: str, method: Callable[..., Awaitable[Any]], view: View | None = None) -> Handler[Any]:
+def forward(
+    name: str,
+    method: Callable[..., Awaitable[Any]],
+    view: View | None = None,
+    fixed: Mapping[str, Any] | None = None,
+) -> Handler[Any]:
     """The handler of tool ``name``: ``method`` of the caller's :class:`Memory`, given every field
-    of the tool's request model as the keyword of the same name.
+    of the tool's request model as the keyword of the same name (and the keywords ``fixed``).
 
     Checked here, when the table is built: a request field the method does not take would fail
     every call, so it fails the server's start instead.
     """
     fields = list(TOOLS[name].request.model_fields)
     params = inspect.signature(method).parameters
-    missing = [f for f in fields if f not in params]
+    missing = [f for f in [*fields, *(fixed or {})] if f not in params]
     if missing:
         raise TypeError(f"{name}: {method.__qualname__} takes no {missing}")
+    extra = dict(fixed or {})
 
     async def handle(app: AppContext, caller: Caller, req: BaseModel) -> BaseModel:
-        answer = await method(app.memory, caller, **{f: getattr(req, f) for f in fields})
+        answer = await method(app.memory, caller, **{f: getattr(req, f) for f in fields}, **extra)
         return answer if view is None else view(answer, caller, req)
 
     return handle
@@ -80,8 +86,9 @@ HANDLERS: dict[str, Handler[Any]] = {
         lambda found, caller, req: rs.PatternList.of(found, caller.agent_id),
     ),
     "learn_patterns": patterns.learn_patterns,
-    "publish_signal": forward("publish_signal", Memory.publish_signal),
-    "read_inbox": forward("read_inbox", Memory.read_inbox, lambda page, caller, req: rs.InboxPage.of(page)),
+    # The request model checked data and context by the signal's own payload rules.
+    "publish_signal": forward("publish_signal", Memory.publish_signal, fixed={"payload_checked": True}),
+    "read_inbox": forward("read_inbox", Memory.read_inbox_summaries),
     "ack_signal": forward("ack_signal", Memory.ack_signal, _ack),
     "consume_budget": budgets.consume_budget,
     "get_state": state.get_state,

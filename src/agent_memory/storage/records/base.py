@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import uuid
+import os
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import datetime
 from typing import Any, TypeVar, overload
@@ -42,7 +42,7 @@ _KEY_ATTRS = frozenset((
 
 def new_request_token() -> str:
     """A token for one store call: tells its own retried write from another call's."""
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 def content_token(*parts: Any) -> str:

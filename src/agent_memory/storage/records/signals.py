@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
 
 from agent_memory import rollups
+from agent_memory.api.results import SignalSummary
 from agent_memory.errors import Conflict, NotFound
 from agent_memory.limits import MAX_SIGNAL_TTL_HOURS
 from agent_memory.models import Delivery, DeliveryStatus, InboxEntry, Page, Signal
@@ -20,14 +22,16 @@ from agent_memory.storage.engine import (
     WriteOp,
 )
 from agent_memory.storage.records.base import (
+    KEY_ATTRS,
     REQUEST_TOKEN,
     dump,
     new_request_token,
     stored,
-    strip_keys,
     write_once,
 )
 from agent_memory.storage.records.quotas import Charge, Counted, QuotaRecords
+
+R = TypeVar("R")
 
 MAX_SOURCES = 100
 """Most sources of one signal id a target's lookup reads (each source holds an id once)."""
@@ -35,16 +39,17 @@ MAX_SOURCES = 100
 
 def signal_refs(s: Signal) -> list[Item]:
     """One ref per target, in the target's own partitions: the target finds the signal by the id
-    its inbox shows without any read of a key another agent could probe."""
+    its inbox shows without any read of a key another agent could probe. None for the source
+    itself when it is a target: an agent always looks for an id among its own signals first
+    (memory/signals.py, ``_find_signal``), so such a ref would only repeat the source's own key
+    (stores written before keep theirs, which name the same signal)."""
     ttl = keys.epoch(s.expires_at)
+    source = s.source_agent
+    sk = keys.signal_ref_sk(source)
     return [
-        {
-            "pk": keys.signal_ref_pk(t, s.signal_id),
-            "sk": keys.signal_ref_sk(s.source_agent),
-            "ttl": ttl,
-            "source_agent": s.source_agent,
-        }
+        {"pk": keys.signal_ref_pk(t, s.signal_id), "sk": sk, "ttl": ttl, "source_agent": source}
         for t in s.target_agents
+        if t != source
     ]
 
 
@@ -58,62 +63,54 @@ class SignalRecords(QuotaRecords):
         are per source. Requests: 1 transaction (+1 get on a retry); a signal whose operations
         exceed one transaction (DynamoDB holds 100) writes its refs first, in a second one.
         """
-        fresh = Delivery()
-        s = signal.model_copy(update={"processing_status": dict.fromkeys(signal.target_agents, fresh)})
+        s = signal.model_copy(update={"processing_status": {t: Delivery() for t in signal.target_agents}})
+        source, signal_id = s.source_agent, s.signal_id
         ttl = keys.epoch(s.expires_at)
         token = new_request_token()
         # One dump of the signal and of a pending delivery, shared by the items that hold them
-        # (items are only read by the engine, never changed).
+        # (items are only read by the engine, never changed). The signal item holds a delivery
+        # per target once it is acknowledged: a target without one is pending (see _signal).
         signal_doc = dump(s, "processing_status")
-        pending = dump(fresh)
+        pending = dump(Delivery())
         sig_item: Item = {
             **signal_doc,
-            **{keys.delivery_attr(t): pending for t in s.target_agents},
-            "pk": keys.signal_pk(s.source_agent, s.signal_id),
+            "pk": keys.signal_pk(source, signal_id),
             "sk": keys.SIGNAL_SK,
             "ttl": ttl,
-            "gsi1pk": keys.signal_type_pk(s.signal_type),
-            "gsi1sk": keys.signal_type_sk(s.created_at, s.signal_id),
             REQUEST_TOKEN: token,
         }
         ops: list[WriteOp] = [Put("signals", sig_item, (Cond.not_exists(),))]
-        inbox_sk = keys.inbox_sk("pending", s.created_at, s.source_agent, s.signal_id)
+        inbox_sk = keys.inbox_sk("pending", s.created_at, source, signal_id)
         for target in s.target_agents:
-            ops.append(
-                Put(
-                    "signals",
-                    {
-                        "pk": keys.inbox_pk(target),
-                        "sk": inbox_sk,
-                        "ttl": ttl,
-                        "agent_id": target,
-                        "signal": signal_doc,
-                        "delivery": pending,
-                    },
-                )
-            )
-        counted = Counted(1, [op.item for op in ops if isinstance(op, Put)], s.expires_at)
-        # Rollup deltas merged per item: one item may not appear twice in a transaction.
-        deltas: dict[tuple[str, str], rollups.Delta] = {}
-
-        def add(agent: str, hour: str, delta: rollups.Delta) -> None:
-            key = (agent, hour)
-            deltas[key] = rollups.merge(deltas.get(key, {}), delta)
-
+            entry = {
+                "pk": keys.inbox_pk(target),
+                "sk": inbox_sk,
+                "ttl": ttl,
+                "agent_id": target,
+                "signal": signal_doc,
+                "delivery": pending,
+            }
+            ops.append(Put("signals", entry))
+        ref_items = signal_refs(s)
+        # The refs are the source's writes too: counted with the signal.
+        counted = Counted(1, [*(op.item for op in ops if isinstance(op, Put)), *ref_items], s.expires_at)
+        # Rollup counters, one update per item (an item may not appear twice in a transaction):
+        # the source's publish hour counts it published, each target's counts it received, and
+        # each target's expiry hour counts it due (in its expiry minute too).
         created_hour, expiry_hour = keys.bucket(s.created_at, "hour"), keys.bucket(s.expires_at, "hour")
-        due: rollups.Delta = {rollups.DUE: 1, rollups.pending_minute(s.expires_at): 1}
-        add(s.source_agent, created_hour, {rollups.PUBLISHED: 1})
+        minute = rollups.pending_minute(s.expires_at)
+        deltas: dict[tuple[str, str], rollups.Delta] = {(source, created_hour): {rollups.PUBLISHED: 1}}
         for target in s.target_agents:
-            add(target, created_hour, {rollups.RECEIVED: 1})
-            add(target, expiry_hour, due)
+            received = deltas.setdefault((target, created_hour), {})
+            received[rollups.RECEIVED] = 1
+            due = deltas.setdefault((target, expiry_hour), {})
+            due[rollups.DUE] = due.get(rollups.DUE, 0) + 1
+            due[minute] = due.get(minute, 0) + 1
         ops += [
             Update("state", keys.signal_rollup_pk(agent, "hour"), hour, add=delta)
             for (agent, hour), delta in deltas.items()
         ]
-        ref_items = signal_refs(s)
         refs: list[WriteOp] = [Put("signals", ref) for ref in ref_items]
-        # The refs are the source's writes too: counted with the signal.
-        counted = Counted(1, [*counted.items, *ref_items], s.expires_at)
         quota_ops = 0 if charge is None else 1  # counted_write adds the counter update
         if len(ops) + len(refs) + quota_ops <= MAX_TRANSACTION_ITEMS:
             ops += refs
@@ -127,14 +124,14 @@ class SignalRecords(QuotaRecords):
         except ConditionFailed as exc:
             if exc.index != 0:
                 raise
-            existing = await self.get_signal(s.source_agent, s.signal_id)
+            existing = await self.get_signal(source, signal_id)
             if existing is None:
                 raise Conflict(
-                    f"signal_id {s.signal_id!r} is already in use (or expired): choose another id"
+                    f"signal_id {signal_id!r} is already in use (or expired): choose another id"
                 ) from exc
             if not existing.content_equals(s):
                 raise Conflict(
-                    f"signal {s.signal_id!r} was already published with different content: "
+                    f"signal {signal_id!r} was already published with different content: "
                     "use a new signal_id for a new signal",
                     current=existing,
                 ) from exc
@@ -148,8 +145,9 @@ class SignalRecords(QuotaRecords):
 
     async def signal_sources(self, target: str, signal_id: str) -> list[str]:
         """The sources of the live signals ``signal_id`` addressed to ``target`` (normally one;
-        two when two sources chose the same id). Requests: 1 consistent query of the target's
-        own refs."""
+        two when two sources chose the same id), but ``target`` itself, whose own signals need no
+        ref (see :func:`signal_refs`; refs that stores written before hold may name it too).
+        Requests: 1 consistent query of the target's own refs."""
         page = await self.engine.query("signals", keys.signal_ref_pk(target, signal_id), limit=MAX_SOURCES)
         now = self.clock()
         return [str(item["source_agent"]) for item in page.items if self._live(item, now)]
@@ -159,6 +157,25 @@ class SignalRecords(QuotaRecords):
     ) -> Page[InboxEntry]:
         """Deliveries to ``agent`` with ``status``, newest first, unexpired; strongly consistent
         (never cached). Requests: 1+ queries on pk inbox#{agent}, sk prefix {status}#."""
+        return await self._inbox_page(agent, _inbox, status, signal_type, limit, cursor)
+
+    async def read_inbox_summaries(
+        self, agent: str, *, status: DeliveryStatus, signal_type: str | None, limit: int, cursor: str | None
+    ) -> Page[SignalSummary]:
+        """:meth:`read_inbox` as the summaries the tool answers (``SignalSummary.of`` of each
+        entry), made from the stored items without building each :class:`InboxEntry` first (an
+        item of another shape is built, so validated, as before). Requests: as read_inbox."""
+        return await self._inbox_page(agent, _inbox_summary, status, signal_type, limit, cursor)
+
+    async def _inbox_page(
+        self,
+        agent: str,
+        convert: Callable[[Item], R],
+        status: DeliveryStatus,
+        signal_type: str | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[R]:
         keep = None
         if signal_type is not None:
 
@@ -168,7 +185,7 @@ class SignalRecords(QuotaRecords):
         return await self._page(
             "signals",
             keys.inbox_pk(agent),
-            _inbox,
+            convert,
             limit=limit,
             cursor=cursor,
             digest_parts=(signal_type,),
@@ -225,42 +242,39 @@ class SignalRecords(QuotaRecords):
         """
         now = self.clock()
         delivery = Delivery(status=status, processed_at=now, decision_id=decision_id)
-        signal_doc = dump(signal, "processing_status")
+        delivery_doc = dump(delivery)
+        inbox_pk = keys.inbox_pk(agent)
+        pending_sk = keys.inbox_sk("pending", signal.created_at, signal.source_agent, signal.signal_id)
         done_item: Item = {
-            "pk": keys.inbox_pk(agent),
-            "sk": keys.inbox_sk(status, signal.created_at, signal.source_agent, signal.signal_id),
+            "pk": inbox_pk,
+            "sk": keys.inbox_sk_as(pending_sk, status),
             "ttl": keys.epoch(signal.expires_at),
             "agent_id": agent,
-            "signal": signal_doc,
-            "delivery": dump(delivery),
+            "signal": dump(signal, "processing_status"),
+            "delivery": delivery_doc,
         }
-        deltas: dict[str, rollups.Delta] = {}
+        # Rollups: the publish hour counts it acknowledged (and its lag), the expiry hour done.
+        acked = rollups.signal_acked(status, signal.created_at, now)
         done: rollups.Delta = {rollups.DUE_DONE: 1, rollups.pending_minute(signal.expires_at): -1}
-        for when, delta in (
-            (signal.created_at, rollups.signal_acked(status, signal.created_at, now)),
-            (signal.expires_at, done),
-        ):
-            hour = keys.bucket(when, "hour")
-            deltas[hour] = rollups.merge(deltas.get(hour, {}), delta)
+        created_hour = keys.bucket(signal.created_at, "hour")
+        expiry_hour = keys.bucket(signal.expires_at, "hour")
+        deltas = (
+            {created_hour: rollups.merge(acked, done)}
+            if created_hour == expiry_hour
+            else {created_hour: acked, expiry_hour: done}
+        )
         ops: list[WriteOp] = [
             # The pending entry must still be there: that is what makes an ack happen once.
-            Delete(
-                "signals",
-                keys.inbox_pk(agent),
-                keys.inbox_sk("pending", signal.created_at, signal.source_agent, signal.signal_id),
-                (Cond.exists(),),
-            ),
-        ]
-        ops.append(Put("signals", done_item))
-        ops.append(
+            Delete("signals", inbox_pk, pending_sk, (Cond.exists(),)),
+            Put("signals", done_item),
             Update(
                 "signals",
                 keys.signal_pk(signal.source_agent, signal.signal_id),
                 keys.SIGNAL_SK,
-                set={keys.delivery_attr(agent): dump(delivery)},
+                set={keys.delivery_attr(agent): delivery_doc},
                 conditions=(Cond.exists(),),
-            )
-        )
+            ),
+        ]
         ops += [
             Update("state", keys.signal_rollup_pk(agent, "hour"), hour, add=delta)
             for hour, delta in deltas.items()
@@ -289,11 +303,26 @@ class SignalRecords(QuotaRecords):
 
 
 def _signal(item: Item) -> Signal:
+    """The signal of a signal item, its deliveries in the order of its targets: those the item
+    holds (one per acknowledgement; stores written before hold a pending one per target too),
+    and a pending delivery for each target without one."""
     prefix = keys.delivery_attr("")
-    data = {k: v for k, v in strip_keys(item).items() if not k.startswith(prefix)}
-    data["processing_status"] = {
-        k[len(prefix) :]: stored(Delivery, v) for k, v in item.items() if k.startswith(prefix)
-    }
+    data: dict[str, Any] = {}
+    held: dict[str, Any] = {}
+    for name, value in item.items():
+        if name.startswith(prefix):
+            held[name[len(prefix) :]] = value
+        elif name not in KEY_ATTRS:
+            data[name] = value
+    deliveries: dict[str, Delivery] = {}
+    targets = data.get("target_agents")
+    for target in targets if type(targets) is list else ():
+        if type(target) is str:
+            found = held.pop(target, None)
+            deliveries[target] = stored(Delivery, {} if found is None else found)
+    for target, found in held.items():  # a delivery of no target (import refuses such items)
+        deliveries[target] = stored(Delivery, found)
+    data["processing_status"] = deliveries
     return stored(Signal, data)
 
 
@@ -301,3 +330,12 @@ def _inbox(item: Item) -> InboxEntry:
     return stored(
         InboxEntry, {"agent_id": item["agent_id"], "signal": item["signal"], "delivery": item["delivery"]}
     )
+
+
+def _inbox_summary(item: Item) -> SignalSummary:
+    if "agent_id" in item:
+        try:
+            return SignalSummary.of_stored(item["signal"], item["delivery"])
+        except (KeyError, TypeError, ValueError):
+            pass
+    return SignalSummary.of(_inbox(item))
