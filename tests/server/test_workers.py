@@ -152,3 +152,39 @@ def test_a_worker_settles_its_heap_before_serving(tmp_path: Path) -> None:
     assert found["threshold"][1:] == found["before"][1:]
     assert found["frozen"] > 10_000  # the modules, schemas and app built at start-up
     assert found["cycle_freed"] is True
+
+
+STDIO_SETTLED = """
+import gc, json, sys
+from pathlib import Path
+from agent_memory.cli import serve
+from agent_memory.config import Settings
+
+before = gc.get_threshold()
+seen = {}
+
+def serving(*args):  # stands in for the stdio loop: what the heap is like when serving starts
+    seen.update(frozen=gc.get_freeze_count(), threshold=gc.get_threshold())
+    return False
+
+serve.anyio.run = serving
+serve.serve_stdio(Settings(sqlite_path=Path(sys.argv[1])))
+print(json.dumps({"before": before, **seen}))
+"""
+
+
+def test_a_stdio_server_settles_its_heap_before_serving(tmp_path: Path) -> None:
+    """The stdio server tunes the collector as an HTTP worker does, once its server is built."""
+    from agent_memory.server.run import GC_YOUNG_THRESHOLD
+
+    done = subprocess.run(
+        [sys.executable, "-c", STDIO_SETTLED, str(tmp_path / "memory.db")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    found = json.loads(done.stdout)
+    assert found["threshold"][0] == GC_YOUNG_THRESHOLD != found["before"][0]
+    assert found["threshold"][1:] == found["before"][1:]
+    assert found["frozen"] > 10_000

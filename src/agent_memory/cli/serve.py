@@ -39,8 +39,10 @@ def serve(settings: Settings, transport: str) -> int:
 
 def serve_stdio(settings: Settings) -> int:
     from agent_memory.server.app import build_server
+    from agent_memory.server.run import settle_heap
 
     server = build_server(settings)
+    settle_heap()
     greeting = None
     if sys.stdin.isatty():
         # Typed into a terminal by hand: say what this process is waiting for.

@@ -18,8 +18,8 @@ from agent_memory.server.hardening import BodyLimit
 log = logging.getLogger("agent_memory.server")
 
 GC_YOUNG_THRESHOLD = 10_000
-"""Container objects allocated (net) between two young-generation collections in an HTTP server
-process (Python's default is 700). Each call of the MCP stack allocates many, and with tens of
+"""Container objects allocated (net) between two young-generation collections in a server process,
+stdio or HTTP (Python's default is 700). Each call of the MCP stack allocates many, and with tens of
 calls in flight most of them are still alive when a collection runs: at 700 the collector kept
 scanning them, for nothing (the stack makes no cycles worth collecting that soon). Measured
 in-process at 25 calls in flight, the collector's CPU per get_state fell from 0.16-0.21 ms to
@@ -28,10 +28,11 @@ in-process at 25 calls in flight, the collector's CPU per get_state fell from 0.
 
 
 def settle_heap() -> None:
-    """Tune the garbage collector of a process that is about to serve HTTP, once its app is built:
-    what exists now (modules, schemas, validators: about 100,000 objects that live as long as the
-    process) is moved out of the collector's sight (``gc.freeze``), so no full collection walks it
-    again, and young collections run every :data:`GC_YOUNG_THRESHOLD` allocations. Cycles are
+    """Tune the garbage collector of a process that is about to serve (stdio or HTTP), once its
+    server is built: what exists now (modules, schemas, validators: about 100,000 objects that live
+    as long as the process) is moved out of the collector's sight (``gc.freeze``), so no full
+    collection walks it again, and young collections run every :data:`GC_YOUNG_THRESHOLD`
+    allocations. Cycles are
     still collected, later; memory grows by at most that many young objects."""
     gc.collect()
     gc.freeze()
