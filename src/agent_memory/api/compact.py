@@ -27,9 +27,24 @@ SIGNIFICANT_DIGITS = 4
 def round_float(value: float) -> float | int:
     if value == 0 or not math.isfinite(value):
         return value
+    if type(value) is float:
+        found = _ROUNDED.get(value)
+        if found is not None:
+            return found
     digits = SIGNIFICANT_DIGITS - math.floor(math.log10(abs(value))) - 1
     rounded = round(value, max(digits, 0))
-    return int(rounded) if digits <= 0 else rounded
+    result = int(rounded) if digits <= 0 else rounded
+    if type(value) is float:
+        if len(_ROUNDED) >= _ROUNDED_KEPT:
+            _ROUNDED.clear()
+        _ROUNDED[value] = result
+    return result
+
+
+_ROUNDED: dict[float, float | int] = {}
+_ROUNDED_KEPT = 4096
+"""Floats remembered rounded: results repeat a few (scores, rates, latencies) many times, and
+rounding one cost a logarithm and a ``round``. Finite, non-zero floats only (0.0 == -0.0)."""
 
 
 _AS_IS = frozenset({str, int, bool})

@@ -12,7 +12,7 @@ from agent_memory.errors import AccessDenied, InvalidInput, NotFound
 from agent_memory.memory.core import ServiceBase, off_loop
 from agent_memory.memory.identity import Caller
 from agent_memory.memory.stats import wilson_interval
-from agent_memory.models import Pattern, PatternCondition, PatternEvidence, bounded_json
+from agent_memory.models import Pattern, PatternCondition, PatternEvidence, bounded_json, condition_holds
 from agent_memory.storage.records.trusted import stored
 
 LEARNED_PREFIX = "lp_"
@@ -24,6 +24,7 @@ SHARED_SCAN = 200
 and with everyone); each author contributes at most limits.MAX_SHARED_PATTERNS."""
 SHARED_EXTRA = 10
 """Candidates fetched beyond ``limit`` so that evidence can reorder the top of the list."""
+_CONDITION_FIELDS = frozenset(PatternCondition.model_fields)
 
 
 def with_evidence(pattern: Pattern) -> Pattern:
@@ -182,10 +183,14 @@ class PatternService(ServiceBase):
                 return False
             if ctx is None:
                 return True
-            conditions = [stored(PatternCondition, c) for c in item.get("conditions") or []]
-            if conditions:
-                # The item is this read's own: the record built from it takes these as they are.
-                item["conditions"] = conditions
+            raw = item.get("conditions") or []
+            if all(type(c) is dict and "field" in c and c.keys() <= _CONDITION_FIELDS for c in raw):
+                # As stored (the record's fields, defaults left out): tested as they are; only the
+                # patterns kept are built, their conditions with them.
+                return all(condition_holds(c["field"], c.get("op", "eq"), c.get("value"), ctx) for c in raw)
+            conditions = [stored(PatternCondition, c) for c in raw]
+            # The item is this read's own: the record built from it takes these as they are.
+            item["conditions"] = conditions
             return all(c.holds(ctx) for c in conditions)
 
         own = self.store.query_own_patterns(

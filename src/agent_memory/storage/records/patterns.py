@@ -23,6 +23,7 @@ from agent_memory.storage.engine import (
     WriteOp,
 )
 from agent_memory.storage.records.base import (
+    KEY_ATTRS,
     REQUEST_TOKEN,
     dump,
     new_request_token,
@@ -607,8 +608,12 @@ def _item(item: Item) -> Item:
     return item
 
 
+_NOT_PATTERN = KEY_ATTRS.union(_FEEDBACK_ATTRS, (READER_REPORTED,))
+"""What a pattern's item holds beside the record's fields."""
+
+
 def _pattern(item: Item) -> Pattern:
-    data = strip_keys(item, *_FEEDBACK_ATTRS, READER_REPORTED)
+    data = {k: v for k, v in item.items() if k not in _NOT_PATTERN}
     data["feedback"] = stored(
         PatternFeedback,
         {

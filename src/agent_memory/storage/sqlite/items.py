@@ -327,6 +327,23 @@ def decode_data(value: str | bytes) -> str | bytes:
     """The JSON an item's data column holds (bytes: UTF-8, as :func:`json.loads` takes it)."""
     if isinstance(value, str):
         return value
+    found = _INFLATED.get(value)
+    if found is None:
+        found = _inflate(value)
+        if len(_INFLATED) >= _INFLATED_KEPT:
+            _INFLATED.clear()
+        _INFLATED[value] = found
+    return found
+
+
+_INFLATED: dict[bytes, bytes] = {}
+_INFLATED_KEPT = 2048
+"""Compressed data columns remembered with their JSON (at most this many, a few MB): a row's bytes
+name their JSON for ever, and reads return to the same rows (an agent's recent decisions on every
+recall_stm, its patterns on every recall_patterns), whose inflating was a fifth of a page's load."""
+
+
+def _inflate(value: bytes) -> bytes:
     fmt, length, offset = _header(value)
     dictionary = _DICTIONARIES.get(fmt)
     if dictionary is None:
