@@ -269,10 +269,12 @@ class PatternCondition(Record):
         return condition_holds(self.field, self.op, self.value, context)
 
     def describe(self) -> str:
-        symbol = {"eq": "=", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "in": "in"}
         if self.op == "exists":
             return f"{self.field} exists"
-        return f"{self.field} {symbol[self.op]} {_json_scalar(self.value)}"
+        return f"{self.field} {_SYMBOLS[self.op]} {_json_scalar(self.value)}"
+
+
+_SYMBOLS = {"eq": "=", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "in": "in"}
 
 
 def condition_holds(field: str, op: str, value: Any, context: dict[str, Any]) -> bool:

@@ -172,9 +172,15 @@ def _plain(value: Any) -> Any:
         for k, v in value.items():
             if type(k) is not str:
                 raise _NotPlain
-            if v is None:
-                continue
-            out[k] = v if type(v) in _AS_IS else _plain(v)
+            inner = type(v)
+            if inner in _AS_IS:
+                out[k] = v
+            elif inner is float:  # (inline: most nested values are leaves)
+                if not math.isfinite(v):
+                    raise _NotPlain
+                out[k] = round_float(v)
+            elif v is not None:
+                out[k] = _plain(v)
         return out
     if kind is list:
         return [v if type(v) in _AS_IS else _plain(v) for v in value]
