@@ -175,10 +175,13 @@ def _plain(value: Any) -> Any:
             inner = type(v)
             if inner in _AS_IS:
                 out[k] = v
-            elif inner is float:  # (inline: most nested values are leaves)
-                if not math.isfinite(v):
-                    raise _NotPlain
-                out[k] = round_float(v)
+            elif inner is float:  # (inline: most nested values are leaves, and repeat)
+                rounded = _ROUNDED.get(v)  # (holds finite non-zero floats only)
+                if rounded is None:
+                    if not math.isfinite(v):
+                        raise _NotPlain
+                    rounded = round_float(v)
+                out[k] = rounded
             elif v is not None:
                 out[k] = _plain(v)
         return out
@@ -213,11 +216,15 @@ def _bool(value: Any) -> Any:
 
 def _float(value: Any) -> Any:
     kind = type(value)
-    if kind is not float:
-        if kind is not int and kind is not bool:
+    if kind is float:
+        rounded = _ROUNDED.get(value)  # (holds finite non-zero floats only)
+        if rounded is not None:
+            return rounded
+        if not math.isfinite(value):
             raise _NotPlain
+    elif kind is int or kind is bool:
         value = float(value)  # pydantic dumps a number of a float field as a float
-    elif not math.isfinite(value):
+    else:
         raise _NotPlain
     return round_float(value)
 

@@ -103,11 +103,15 @@ def _maker(cls: type[Result]) -> Callable[..., Any]:
     return make
 
 
+_EMPTY: tuple[Any, ...] = (None, {}, [], "")
+"""Values a summary leaves out rather than previews."""
+
+
 def _previews(**fields: Any) -> tuple[dict[str, Any], list[str] | None]:
     out: dict[str, Any] = {}
     cut: list[str] = []
     for name, value in fields.items():
-        if value in (None, {}, [], ""):
+        if value in _EMPTY:
             continue
         shown, truncated = preview(value)
         out[name] = shown
@@ -166,7 +170,21 @@ class DecisionSummary(Result):
         if patterns is not None and type(patterns) is not list:
             raise TypeError("patterns_applied is not a list")
         agent = data["agent_id"]
-        shown, cut = _previews(context=data.get("context"), reasoning=data.get("reasoning"))
+        context, reasoning = data.get("context"), data.get("reasoning")
+        cut: list[str] | None = None
+        # _previews, written out for the two fields (a page makes one summary per item).
+        if context in _EMPTY:
+            context = None
+        else:
+            context, truncated = preview(context)
+            if truncated:
+                cut = ["context"]
+        if reasoning in _EMPTY:
+            reasoning = None
+        else:
+            reasoning, truncated = preview(reasoning)
+            if truncated:
+                cut = [*(cut or ()), "reasoning"]
         return cls.built(
             decision_id=data["decision_id"],
             decision_type=data["decision_type"],
@@ -176,8 +194,9 @@ class DecisionSummary(Result):
             quality_score=outcome.get("quality_score") if outcome else None,
             parent_decision_id=data.get("parent_decision_id"),
             patterns_applied=len(patterns) if patterns else None,
+            context=context,
+            reasoning=reasoning,
             truncated=cut,
-            **shown,
         )
 
 
