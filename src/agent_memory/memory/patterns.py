@@ -32,10 +32,12 @@ def with_evidence(pattern: Pattern) -> Pattern:
     success rate and sample size stay as the author's claims)."""
     fb = pattern.feedback
     if pattern.source == "learned":
-        evidence = PatternEvidence(measured_confidence=pattern.confidence, basis="learned")
+        measured, basis = float(pattern.confidence), "learned"
     else:
         lower = wilson_interval(fb.applied_successes, fb.applied_count)[0] if fb.applied_count else 0.0
-        evidence = PatternEvidence(measured_confidence=round(lower, 6), basis="applications")
+        measured, basis = float(round(lower, 6)), "applications"
+    # Built from values computed here (a float and one of the two bases), not validated again.
+    evidence = stored(PatternEvidence, {"measured_confidence": measured, "basis": basis})
     return pattern.model_copy(update={"evidence": evidence})
 
 
@@ -162,12 +164,23 @@ class PatternService(ServiceBase):
         include_shared: bool = True,
         limit: int = 10,
         agent_id: str | None = None,
+        context_checked: bool = False,
     ) -> list[Pattern]:
         """Active patterns ranked by confidence: the caller's own and, if asked, those shared
-        with it. With ``context``, only patterns whose every condition holds for it."""
+        with it. With ``context``, only patterns whose every condition holds for it.
+
+        ``context_checked``: ``context`` is a JSON object validated and normalised already (the
+        tool's request model did it, as :func:`~agent_memory.models.bounded_json` would), so it
+        is not walked again."""
         owner = agent_id or caller.agent_id
         caller.require_read(owner, "patterns")
-        ctx = await off_loop(bounded_json, dict(context), "context") if context is not None else None
+        ctx: dict[str, Any] | None
+        if context is None:
+            ctx = None
+        elif context_checked and type(context) is dict:
+            ctx = context
+        else:
+            ctx = await off_loop(bounded_json, dict(context), "context")
 
         def keep_item(item: dict[str, Any]) -> bool:
             if domain is not None and item.get("domain") != domain:

@@ -196,14 +196,28 @@ class RecordBase:
                         # One more matching item exists: the page is full and has a successor.
                         start = key_of(last, index) if last is not None else start
                         assert start is not None
-                        return Page(items=out, next_cursor=resume_at(start))
+                        return _page_of(out, resume_at(start))
                     out.append(convert(item))
                 last = item
                 if scanned >= MAX_SCANNED:
-                    return Page(items=out, next_cursor=resume_at(key_of(item, index)))
+                    return _page_of(out, resume_at(key_of(item, index)))
             if page.last_key is None:
-                return Page(items=out, next_cursor=None)
+                return _page_of(out, None)
             start = page.last_key
+
+
+_PAGE_FIELDS = frozenset(("items", "next_cursor"))
+
+
+def _page_of(items: list[R], next_cursor: str | None) -> Page[R]:
+    """``Page(items=items, next_cursor=next_cursor)`` without validating the list this read made
+    (a read makes one to three pages; validating each cost more than the rest of the page)."""
+    page: Page[R] = object.__new__(Page)
+    object.__setattr__(page, "__dict__", {"items": items, "next_cursor": next_cursor})
+    object.__setattr__(page, "__pydantic_fields_set__", set(_PAGE_FIELDS))
+    object.__setattr__(page, "__pydantic_extra__", None)
+    object.__setattr__(page, "__pydantic_private__", None)
+    return page
 
 
 def key_of(item: Item, index: IndexName | None) -> Key:
