@@ -330,17 +330,21 @@ def decode_data(value: str | bytes) -> str | bytes:
     found = _INFLATED.get(value)
     if found is None:
         found = _inflate(value)
-        if len(_INFLATED) >= _INFLATED_KEPT:
-            _INFLATED.clear()
-        _INFLATED[value] = found
+        if len(found) <= _INFLATED_MAX_BYTES:
+            if len(_INFLATED) >= _INFLATED_KEPT:
+                _INFLATED.clear()
+            _INFLATED[value] = found
     return found
 
 
 _INFLATED: dict[bytes, bytes] = {}
 _INFLATED_KEPT = 2048
-"""Compressed data columns remembered with their JSON (at most this many, a few MB): a row's bytes
-name their JSON for ever, and reads return to the same rows (an agent's recent decisions on every
-recall_stm, its patterns on every recall_patterns), whose inflating was a fifth of a page's load."""
+_INFLATED_MAX_BYTES = 4096
+"""Compressed data columns remembered with their JSON, for items of at most this many bytes of
+JSON, at most :data:`_INFLATED_KEPT` of them (at most 16 MB; a decision takes about 1 KB): a row's
+bytes name their JSON for ever, and reads return to the same rows (an agent's recent decisions on
+every recall_stm, its patterns on every recall_patterns), whose inflating was a fifth of a small
+row's load."""
 
 
 def _inflate(value: bytes) -> bytes:
