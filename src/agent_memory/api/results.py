@@ -319,10 +319,11 @@ class PatternSummary(Result):
 
     @classmethod
     def of(cls, p: Pattern, caller_agent: str | None = None) -> PatternSummary:
-        when = " AND ".join(c.describe() for c in p.conditions) or "always"
+        when = " AND ".join([c.describe() for c in p.conditions]) or "always"
         when_shown, when_cut = preview(when)
         desc_shown, desc_cut = preview(p.description)
-        cut = [n for n, c in (("description", desc_cut), ("when", when_cut)) if c]
+        cut = [n for n, c in (("description", desc_cut), ("when", when_cut)) if c] or None
+        fb = p.feedback
         return cls.built(
             pattern_id=p.pattern_id,
             version=p.version,
@@ -336,16 +337,16 @@ class PatternSummary(Result):
             domain=p.domain,
             shared_with=p.shared_with or None,
             status=None if p.status == "active" else p.status,
-            applied_success_rate=p.feedback.applied_success_rate,
+            applied_success_rate=fb.applied_success_rate,
             evidence=p.evidence,
             feedback=PatternReports.built(
-                applied_count=p.feedback.applied_count,
-                applied_successes=p.feedback.applied_successes,
-                author_applied_count=p.feedback.author_applied_count,
+                applied_count=fb.applied_count,
+                applied_successes=fb.applied_successes,
+                author_applied_count=fb.author_applied_count,
             )
-            if p.feedback.applied_count
+            if fb.applied_count
             else None,
-            truncated=cut or None,
+            truncated=cut,
         )
 
 

@@ -36,9 +36,15 @@ def with_evidence(pattern: Pattern) -> Pattern:
     else:
         lower = wilson_interval(fb.applied_successes, fb.applied_count)[0] if fb.applied_count else 0.0
         measured, basis = float(round(lower, 6)), "applications"
-    # Built from values computed here (a float and one of the two bases), not validated again.
+    # Built from values computed here (a float and one of the two bases), not validated again;
+    # the copy is ``pattern.model_copy(update={"evidence": evidence})`` less its generic steps.
     evidence = stored(PatternEvidence, {"measured_confidence": measured, "basis": basis})
-    return pattern.model_copy(update={"evidence": evidence})
+    seen: Pattern = object.__new__(Pattern)
+    object.__setattr__(seen, "__dict__", {**pattern.__dict__, "evidence": evidence})
+    object.__setattr__(seen, "__pydantic_fields_set__", {*pattern.__pydantic_fields_set__, "evidence"})
+    object.__setattr__(seen, "__pydantic_extra__", None)
+    object.__setattr__(seen, "__pydantic_private__", None)
+    return seen
 
 
 class PatternService(ServiceBase):
