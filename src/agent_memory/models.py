@@ -8,9 +8,11 @@ refuses the same bad input with the same message: identifiers' characters and le
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from json.encoder import encode_basestring_ascii
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
@@ -264,32 +266,54 @@ class PatternCondition(Record):
         return self
 
     def holds(self, context: dict[str, Any]) -> bool:
-        found, actual = lookup(context, self.field)
-        if self.op == "exists":
-            return found if self.value in (None, True) else not found
-        if not found:
-            return False
-        if self.op == "eq":
-            return bool(actual == self.value)
-        if self.op == "ne":
-            return bool(actual != self.value)
-        if self.op == "in":
-            return actual in self.value
-        if isinstance(actual, bool) or not isinstance(actual, int | float):
-            return False
-        threshold = float(self.value)
-        return {
-            "gt": actual > threshold,
-            "gte": actual >= threshold,
-            "lt": actual < threshold,
-            "lte": actual <= threshold,
-        }[self.op]
+        return condition_holds(self.field, self.op, self.value, context)
 
     def describe(self) -> str:
-        symbol = {"eq": "=", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "in": "in"}
         if self.op == "exists":
             return f"{self.field} exists"
-        return f"{self.field} {symbol[self.op]} {json.dumps(self.value)}"
+        return f"{self.field} {_SYMBOLS[self.op]} {_json_scalar(self.value)}"
+
+
+_SYMBOLS = {"eq": "=", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "in": "in"}
+
+
+def condition_holds(field: str, op: str, value: Any, context: dict[str, Any]) -> bool:
+    """Whether the condition ``field op value`` (:class:`PatternCondition`) holds for ``context``;
+    callable on a stored condition's values without building the record."""
+    found, actual = lookup(context, field)
+    if op == "exists":
+        return found if value in (None, True) else not found
+    if not found:
+        return False
+    if op == "eq":
+        return bool(actual == value)
+    if op == "ne":
+        return bool(actual != value)
+    if op == "in":
+        return actual in value
+    if isinstance(actual, bool) or not isinstance(actual, int | float):
+        return False
+    threshold = float(value)
+    return {
+        "gt": actual > threshold,
+        "gte": actual >= threshold,
+        "lt": actual < threshold,
+        "lte": actual <= threshold,
+    }[op]
+
+
+def _json_scalar(value: Any) -> str:
+    """``json.dumps(value)``, written directly for a string or a number (what conditions compare
+    with): ``json.dumps`` builds an encoder per call, which cost more than the rest of a
+    condition's description."""
+    kind = type(value)
+    if kind is str:
+        return str(encode_basestring_ascii(value))
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float and math.isfinite(value):
+        return float.__repr__(value)
+    return json.dumps(value)
 
 
 def lookup(context: dict[str, Any], path: str) -> tuple[bool, Any]:

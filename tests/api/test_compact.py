@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from agent_memory.api import TOOLS
 from agent_memory.api import results as rs
-from agent_memory.api.compact import compact, dump, to_text, utc_seconds
+from agent_memory.api.compact import compact, dump, dumped_text, fits, preview, to_text, utc_seconds
 
 WHEN = datetime(2026, 12, 2, 5, 38, 54, 526186, tzinfo=UTC)
 
@@ -108,6 +108,7 @@ def test_dump_is_pydantic_dump_compacted(cls: type[BaseModel], variant: int) -> 
     got = dump(result)
     assert got == expected
     assert to_text(got) == to_text(expected)
+    assert dumped_text(got) == to_text(got)
     assert list(got) == list(expected)  # the same order of members: the same text
 
 
@@ -134,3 +135,58 @@ def test_text_is_the_standard_encoders() -> None:
 
     for value in [*PLAIN_VALUES, {"a": [1, {"b": "c"}]}, "x", 1.5, None, 10**40]:
         assert to_text(value) == json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+# Values whose text orjson and json write differently, or nearly so: floats json writes with an
+# exponent (below 1e-4, from 1e16), orjson's decimal forms of small floats, non-finite floats,
+# integers beyond 64 bits, non-string keys, lone surrogates, and strings that look like numbers.
+TRICKY_VALUES: list[Any] = [
+    *PLAIN_VALUES,
+    *OTHER_VALUES,
+    [1e-5, 2.5e-5, 1.5e-7, 9.999e-5, 1e-4, 1e15, 1e16, 1.2345e300, 5e-324],
+    {"n": [math.nan, None], "big": 2**64, "neg": -(2**63) - 1},
+    {"s": "1e-05 0.00001 null 3e-7", "id": "dec_3e5a0e-1", "k": [0.1, 0.25, 999.9]},
+    {"x": "lone \ud800"},
+    {"é": 'naïve \u2028\u2029 \x00\x1f\x7f "q" \\'},
+    [[[{"deep": [1.0, -0.0, 0.0, 123.4]}]]],
+]
+
+
+def _json_text(value: Any) -> str | None:
+    import json
+
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError):
+        return None
+
+
+def test_dumped_text_is_the_standard_encoders() -> None:
+    """The text every tool answers (orjson's when it writes the same) is what ``json`` writes,
+    for what ``dump`` leaves (floats rounded) and for values it never leaves (the exact floats)."""
+    for raw in TRICKY_VALUES:
+        for value in (raw, compact(raw)):
+            expected = _json_text(value)
+            if expected is None:
+                with pytest.raises((TypeError, ValueError)):
+                    to_text(value)
+                continue
+            if not isinstance(value, float) or abs(value) < 1000:
+                assert dumped_text(compact(value)) == _json_text(compact(value))
+
+
+@pytest.mark.parametrize("limit", [1, 5, 20, 40, 160])
+def test_previews_are_decided_by_the_text_length(limit: int) -> None:
+    """``fits`` (told from orjson's bytes) never says a value fits that ``json`` writes longer,
+    and a preview is the value when its text fits, else the text cut with an ellipsis."""
+    for value in TRICKY_VALUES:
+        text = _json_text(value)
+        if text is None or isinstance(value, str):
+            continue
+        if fits(value, limit):
+            assert len(text) <= limit
+        shown, cut = preview(value, limit)
+        if len(text) <= limit:
+            assert shown is value and not cut
+        else:
+            assert (shown, cut) == (text[: limit - 1] + "…", True)

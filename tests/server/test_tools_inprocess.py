@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 from mcp.shared.exceptions import MCPError
 
+from agent_memory.memory.service import Memory
 from agent_memory.storage.engine import ItemEngine
+from agent_memory.storage.store import MemoryStore
 from agent_memory.storage.transfer import export_to
 from tests.server.conftest import Agent, team
-from tests.support import FakeClock
+from tests.support import FakeClock, settings_for
 
 EXPECTED_TOOLS = {
     "log_decision", "record_outcome", "recall_stm", "store_stm", "search_decisions",
@@ -311,3 +313,65 @@ async def _bad_input(hunter: Agent, engine: ItemEngine) -> None:
         named = {w for w in re.findall(r"\b[a-z]+(?:_[a-z]+)+\b", text) if w in every_param}
         assert named <= params[tool] | _keys(args), (tool, text, named - params[tool])
     assert await _snapshot(engine) == before
+
+
+async def test_recall_patterns_matches_as_the_conditions_hold(engine: ItemEngine, clock: FakeClock) -> None:
+    """recall_patterns tests stored conditions as they are stored (without building them) and the
+    tool's context as its request model validated it: it recalls exactly the patterns whose every
+    condition holds by ``PatternCondition.holds``, for every operator, as ``Memory`` called
+    directly does."""
+    from agent_memory.memory.identity import Caller
+    from agent_memory.models import PatternCondition
+
+    conditions = [
+        {"field": "market.trend", "op": "eq", "value": "bullish"},
+        {"field": "market.trend", "op": "ne", "value": "bearish"},
+        {"field": "whale_count", "op": "gt", "value": 3},
+        {"field": "whale_count", "op": "gte", "value": 9.0},
+        {"field": "market.volatility", "op": "lt", "value": 0.5},
+        {"field": "market.volatility", "op": "lte", "value": 0.25},
+        {"field": "tags", "op": "in", "value": [["a", "é"], "x"]},
+        {"field": "venue", "op": "in", "value": ["dex", "cex"]},
+        {"field": "market.trend", "op": "exists"},
+        {"field": "missing", "op": "exists", "value": False},
+        {"field": "whale_count", "op": "eq"},
+    ]
+    contexts: list[dict[str, Any]] = [
+        {
+            "market": {"trend": "bullish", "volatility": 0.25},
+            "whale_count": 9,
+            "tags": ["a", "é"],
+            "venue": "dex",
+        },
+        {"market": {"trend": "bearish", "volatility": 0.75}, "whale_count": 2.0, "venue": "otc"},
+        {"market": {"trend": "sideways"}, "whale_count": True, "missing": None},
+    ]
+    async with team(engine, clock, "pattern-author") as [author]:
+        for i, condition in enumerate(conditions):
+            # One condition alone, and with the first (a pattern is kept when all hold).
+            for j, when in enumerate(([condition], [conditions[0], condition])):
+                await author.ok(
+                    "store_pattern",
+                    pattern_id=f"p{i}-{j}",
+                    description=f"rule {i}-{j}",
+                    conditions=when,
+                    outcomes={},
+                    confidence=0.5,
+                    success_rate=0.5,
+                    sample_size=10,
+                )
+        records = [PatternCondition.model_validate(c) for c in conditions]  # each one's own test
+        direct = Memory(MemoryStore(engine, clock), settings_for(agent_id="pattern-author"), clock)
+        for context in contexts:
+            expected = set()
+            for i, condition in enumerate(records):
+                if condition.holds(context):
+                    expected.add(f"p{i}-0")
+                    if records[0].holds(context):
+                        expected.add(f"p{i}-1")
+            assert expected  # (each context recalls some, and leaves some out)
+            assert len(expected) < 2 * len(conditions)
+            found = await author.ok("recall_patterns", context=context, limit=50)
+            assert {p["pattern_id"] for p in found["patterns"]} == expected, context
+            recalled = await direct.recall_patterns(Caller("pattern-author"), context=context, limit=50)
+            assert {p.pattern_id for p in recalled} == expected, context

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Annotated, Any, Literal, Union, cast, get_args, get_origin
 
+import orjson
 from pydantic import BaseModel, PlainSerializer
 
 PREVIEW_CHARS = 160
@@ -26,9 +27,24 @@ SIGNIFICANT_DIGITS = 4
 def round_float(value: float) -> float | int:
     if value == 0 or not math.isfinite(value):
         return value
+    if type(value) is float:
+        found = _ROUNDED.get(value)
+        if found is not None:
+            return found
     digits = SIGNIFICANT_DIGITS - math.floor(math.log10(abs(value))) - 1
     rounded = round(value, max(digits, 0))
-    return int(rounded) if digits <= 0 else rounded
+    result = int(rounded) if digits <= 0 else rounded
+    if type(value) is float:
+        if len(_ROUNDED) >= _ROUNDED_KEPT:
+            _ROUNDED.clear()
+        _ROUNDED[value] = result
+    return result
+
+
+_ROUNDED: dict[float, float | int] = {}
+_ROUNDED_KEPT = 4096
+"""Floats remembered rounded: results repeat a few (scores, rates, latencies) many times, and
+rounding one cost a logarithm and a ``round``. Finite, non-zero floats only (0.0 == -0.0)."""
 
 
 _AS_IS = frozenset({str, int, bool})
@@ -73,10 +89,57 @@ def to_text(value: Any) -> str:
     return "".join(_ENCODE(value, 0))
 
 
+_PLAIN_ONLY = (
+    orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+"""orjson refuses (TypeError) what :func:`to_text` would not encode as plain JSON."""
+
+
+def fits(value: Any, limit: int) -> bool:
+    """Whether :func:`to_text` of ``value`` (not a string) is certainly at most ``limit``
+    characters, told from orjson's encoding, a tenth of the time: orjson writes the same JSON text
+    (in UTF-8, whose bytes are at least its characters) but for floats, where ``json`` writes an
+    exponent one character longer (``1e-05``, ``1e+16``; orjson's has an "e" too, or is a longer
+    decimal) and non-finite ones (``NaN``, ``-Infinity``: orjson's ``null``, up to 5 shorter).
+    False says "do not know": encode it with :func:`to_text`."""
+    try:
+        raw = orjson.dumps(value, option=_PLAIN_ONLY)
+    except TypeError:  # (orjson.JSONEncodeError) a value orjson does not take
+        return False
+    return len(raw) + raw.count(b"e") + 5 * raw.count(b"null") <= limit
+
+
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+
+
+def dumped_text(data: Any) -> str:
+    """:func:`to_text` of what :func:`dump` made, from orjson's encoding (a tenth of the time)
+    when that is the same text. orjson writes JSON as ``json`` does (compact, UTF-8 unescaped,
+    the same escapes, the same shortest float digits) but for floats that ``json`` writes with an
+    exponent, below 1e-4 or from 1e16 (orjson: ``1e-5`` for ``1e-05``, or ``0.00001``; ``1e16``
+    for ``1e+16``), and non-finite ones (``NaN``: orjson's ``null``). A dumped result holds no
+    float from 1000 up (:func:`round_float` turns those into integers), so its text is orjson's
+    unless that holds a digit before ``e-`` (a small float's exponent), ``0.0000`` (one written
+    out) or ``null`` (or a list's None): then, or when orjson refuses a value, ``json`` writes
+    it. A string holding those is written by ``json`` too, which costs time, not exactness."""
+    try:
+        raw = orjson.dumps(data, option=_PLAIN_ONLY)
+    except TypeError:  # (orjson.JSONEncodeError) a value orjson does not take
+        return to_text(data)
+    if b"0.0000" in raw or b"null" in raw or b"0e-" in raw.translate(_DIGITS_AS_ZERO):
+        return to_text(data)
+    return raw.decode()
+
+
 def preview(value: Any, limit: int = PREVIEW_CHARS) -> tuple[Any, bool]:
     """``(value, False)`` when its JSON fits in ``limit`` characters, else ``(a string of its first
     characters ending in an ellipsis, True)``: a list stays bounded whatever was stored."""
-    text = value if isinstance(value, str) else to_text(value)
+    if isinstance(value, str):
+        text = value
+    elif fits(value, limit):  # most previews are short: their text is not needed
+        return value, False
+    else:
+        text = to_text(value)
     if len(text) <= limit:
         return value, False
     return text[: limit - 1] + "…", True
@@ -109,9 +172,18 @@ def _plain(value: Any) -> Any:
         for k, v in value.items():
             if type(k) is not str:
                 raise _NotPlain
-            if v is None:
-                continue
-            out[k] = v if type(v) in _AS_IS else _plain(v)
+            inner = type(v)
+            if inner in _AS_IS:
+                out[k] = v
+            elif inner is float:  # (inline: most nested values are leaves, and repeat)
+                rounded = _ROUNDED.get(v)  # (holds finite non-zero floats only)
+                if rounded is None:
+                    if not math.isfinite(v):
+                        raise _NotPlain
+                    rounded = round_float(v)
+                out[k] = rounded
+            elif v is not None:
+                out[k] = _plain(v)
         return out
     if kind is list:
         return [v if type(v) in _AS_IS else _plain(v) for v in value]
@@ -144,11 +216,15 @@ def _bool(value: Any) -> Any:
 
 def _float(value: Any) -> Any:
     kind = type(value)
-    if kind is not float:
-        if kind is not int and kind is not bool:
+    if kind is float:
+        rounded = _ROUNDED.get(value)  # (holds finite non-zero floats only)
+        if rounded is not None:
+            return rounded
+        if not math.isfinite(value):
             raise _NotPlain
+    elif kind is int or kind is bool:
         value = float(value)  # pydantic dumps a number of a float field as a float
-    elif not math.isfinite(value):
+    else:
         raise _NotPlain
     return round_float(value)
 

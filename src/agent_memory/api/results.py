@@ -103,11 +103,15 @@ def _maker(cls: type[Result]) -> Callable[..., Any]:
     return make
 
 
+_EMPTY: tuple[Any, ...] = (None, {}, [], "")
+"""Values a summary leaves out rather than previews."""
+
+
 def _previews(**fields: Any) -> tuple[dict[str, Any], list[str] | None]:
     out: dict[str, Any] = {}
     cut: list[str] = []
     for name, value in fields.items():
-        if value in (None, {}, [], ""):
+        if value in _EMPTY:
             continue
         shown, truncated = preview(value)
         out[name] = shown
@@ -166,7 +170,21 @@ class DecisionSummary(Result):
         if patterns is not None and type(patterns) is not list:
             raise TypeError("patterns_applied is not a list")
         agent = data["agent_id"]
-        shown, cut = _previews(context=data.get("context"), reasoning=data.get("reasoning"))
+        context, reasoning = data.get("context"), data.get("reasoning")
+        cut: list[str] | None = None
+        # _previews, written out for the two fields (a page makes one summary per item).
+        if context in _EMPTY:
+            context = None
+        else:
+            context, truncated = preview(context)
+            if truncated:
+                cut = ["context"]
+        if reasoning in _EMPTY:
+            reasoning = None
+        else:
+            reasoning, truncated = preview(reasoning)
+            if truncated:
+                cut = [*(cut or ()), "reasoning"]
         return cls.built(
             decision_id=data["decision_id"],
             decision_type=data["decision_type"],
@@ -176,8 +194,9 @@ class DecisionSummary(Result):
             quality_score=outcome.get("quality_score") if outcome else None,
             parent_decision_id=data.get("parent_decision_id"),
             patterns_applied=len(patterns) if patterns else None,
+            context=context,
+            reasoning=reasoning,
             truncated=cut,
-            **shown,
         )
 
 
@@ -300,10 +319,11 @@ class PatternSummary(Result):
 
     @classmethod
     def of(cls, p: Pattern, caller_agent: str | None = None) -> PatternSummary:
-        when = " AND ".join(c.describe() for c in p.conditions) or "always"
+        when = " AND ".join([c.describe() for c in p.conditions]) or "always"
         when_shown, when_cut = preview(when)
         desc_shown, desc_cut = preview(p.description)
-        cut = [n for n, c in (("description", desc_cut), ("when", when_cut)) if c]
+        cut = [n for n, c in (("description", desc_cut), ("when", when_cut)) if c] or None
+        fb = p.feedback
         return cls.built(
             pattern_id=p.pattern_id,
             version=p.version,
@@ -317,16 +337,16 @@ class PatternSummary(Result):
             domain=p.domain,
             shared_with=p.shared_with or None,
             status=None if p.status == "active" else p.status,
-            applied_success_rate=p.feedback.applied_success_rate,
+            applied_success_rate=fb.applied_success_rate,
             evidence=p.evidence,
             feedback=PatternReports.built(
-                applied_count=p.feedback.applied_count,
-                applied_successes=p.feedback.applied_successes,
-                author_applied_count=p.feedback.author_applied_count,
+                applied_count=fb.applied_count,
+                applied_successes=fb.applied_successes,
+                author_applied_count=fb.author_applied_count,
             )
-            if p.feedback.applied_count
+            if fb.applied_count
             else None,
-            truncated=cut or None,
+            truncated=cut,
         )
 
 

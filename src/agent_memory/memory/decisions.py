@@ -138,7 +138,9 @@ class DecisionService(ServiceBase):
         more_notes = False
         if cursor is None:
             page = (
-                await self.store.query_notes(caller.agent_id, limit=min(NOTES_SHOWN, limit - 1), cursor=None)
+                await self.store.query_notes(
+                    caller.agent_id, limit=min(NOTES_SHOWN, limit - 1), cursor=None, resumable=False
+                )
                 if limit > 1
                 else None
             )

@@ -12,7 +12,7 @@ from agent_memory.errors import AccessDenied, InvalidInput, NotFound
 from agent_memory.memory.core import ServiceBase, off_loop
 from agent_memory.memory.identity import Caller
 from agent_memory.memory.stats import wilson_interval
-from agent_memory.models import Pattern, PatternCondition, PatternEvidence, bounded_json
+from agent_memory.models import Pattern, PatternCondition, PatternEvidence, bounded_json, condition_holds
 from agent_memory.storage.records.trusted import stored
 
 LEARNED_PREFIX = "lp_"
@@ -24,6 +24,7 @@ SHARED_SCAN = 200
 and with everyone); each author contributes at most limits.MAX_SHARED_PATTERNS."""
 SHARED_EXTRA = 10
 """Candidates fetched beyond ``limit`` so that evidence can reorder the top of the list."""
+_CONDITION_FIELDS = frozenset(PatternCondition.model_fields)
 
 
 def with_evidence(pattern: Pattern) -> Pattern:
@@ -31,11 +32,19 @@ def with_evidence(pattern: Pattern) -> Pattern:
     success rate and sample size stay as the author's claims)."""
     fb = pattern.feedback
     if pattern.source == "learned":
-        evidence = PatternEvidence(measured_confidence=pattern.confidence, basis="learned")
+        measured, basis = float(pattern.confidence), "learned"
     else:
         lower = wilson_interval(fb.applied_successes, fb.applied_count)[0] if fb.applied_count else 0.0
-        evidence = PatternEvidence(measured_confidence=round(lower, 6), basis="applications")
-    return pattern.model_copy(update={"evidence": evidence})
+        measured, basis = float(round(lower, 6)), "applications"
+    # Built from values computed here (a float and one of the two bases), not validated again;
+    # the copy is ``pattern.model_copy(update={"evidence": evidence})`` less its generic steps.
+    evidence = stored(PatternEvidence, {"measured_confidence": measured, "basis": basis})
+    seen: Pattern = object.__new__(Pattern)
+    object.__setattr__(seen, "__dict__", {**pattern.__dict__, "evidence": evidence})
+    object.__setattr__(seen, "__pydantic_fields_set__", {*pattern.__pydantic_fields_set__, "evidence"})
+    object.__setattr__(seen, "__pydantic_extra__", None)
+    object.__setattr__(seen, "__pydantic_private__", None)
+    return seen
 
 
 class PatternService(ServiceBase):
@@ -161,12 +170,23 @@ class PatternService(ServiceBase):
         include_shared: bool = True,
         limit: int = 10,
         agent_id: str | None = None,
+        context_checked: bool = False,
     ) -> list[Pattern]:
         """Active patterns ranked by confidence: the caller's own and, if asked, those shared
-        with it. With ``context``, only patterns whose every condition holds for it."""
+        with it. With ``context``, only patterns whose every condition holds for it.
+
+        ``context_checked``: ``context`` is a JSON object validated and normalised already (the
+        tool's request model did it, as :func:`~agent_memory.models.bounded_json` would), so it
+        is not walked again."""
         owner = agent_id or caller.agent_id
         caller.require_read(owner, "patterns")
-        ctx = await off_loop(bounded_json, dict(context), "context") if context is not None else None
+        ctx: dict[str, Any] | None
+        if context is None:
+            ctx = None
+        elif context_checked and type(context) is dict:
+            ctx = context
+        else:
+            ctx = await off_loop(bounded_json, dict(context), "context")
 
         def keep_item(item: dict[str, Any]) -> bool:
             if domain is not None and item.get("domain") != domain:
@@ -182,10 +202,14 @@ class PatternService(ServiceBase):
                 return False
             if ctx is None:
                 return True
-            conditions = [stored(PatternCondition, c) for c in item.get("conditions") or []]
-            if conditions:
-                # The item is this read's own: the record built from it takes these as they are.
-                item["conditions"] = conditions
+            raw = item.get("conditions") or []
+            if all(type(c) is dict and "field" in c and c.keys() <= _CONDITION_FIELDS for c in raw):
+                # As stored (the record's fields, defaults left out): tested as they are; only the
+                # patterns kept are built, their conditions with them.
+                return all(condition_holds(c["field"], c.get("op", "eq"), c.get("value"), ctx) for c in raw)
+            conditions = [stored(PatternCondition, c) for c in raw]
+            # The item is this read's own: the record built from it takes these as they are.
+            item["conditions"] = conditions
             return all(c.holds(ctx) for c in conditions)
 
         own = self.store.query_own_patterns(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 from agent_memory.errors import InvalidInput
@@ -25,8 +26,39 @@ _NAMES = ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk"
 _INVALID = "cursor is not valid: pass the next_cursor of a previous page unchanged, or omit it"
 
 
+_DIGEST_ENCODE = (
+    c_make_encoder(None, str, encode_basestring_ascii, None, ":", ",", True, False, True)
+    if c_make_encoder is not None
+    else None
+)
+"""The C encoder of ``json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))``,
+made once (``json.dumps`` with options builds one per call, which cost more than the hash)."""
+_DIGESTS: dict[tuple[Any, ...], str] = {}
+_REMEMBERED = frozenset((str, bool, type(None)))
+_DIGESTS_KEPT = 1024
+"""Digests remembered: most queries repeat (an agent's notes, its patterns), and a page that has a
+successor needs its query's digest."""
+
+
 def query_digest(*parts: Any) -> str:
-    raw = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
+    """A short digest of a query (its table, index, partition, bounds, order, filters): the same
+    for the same query in any process and version, so a cursor outlives the server that made it."""
+    for part in parts:
+        if type(part) not in _REMEMBERED:  # (1 == True: only parts of these types are keys)
+            return _digest(parts)
+    found = _DIGESTS.get(parts)
+    if found is None:
+        if len(_DIGESTS) >= _DIGESTS_KEPT:
+            _DIGESTS.clear()
+        found = _DIGESTS[parts] = _digest(parts)
+    return found
+
+
+def _digest(parts: tuple[Any, ...]) -> str:
+    if _DIGEST_ENCODE is None:
+        raw = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
+    else:
+        raw = "".join(_DIGEST_ENCODE(parts, 0))
     return hashlib.sha256(raw.encode()).hexdigest()[:8]
 
 
@@ -47,30 +79,40 @@ def encode(key: Key, digest: str, known: str = "") -> str:
     return "~".join([digest, _base36(mask), *parts])
 
 
+_SHORTEST_SHARED = 6
+"""Shortest shared prefix written as a reference (a shorter one saves nothing)."""
+
+
 def _encode_value(value: str, known: str, earlier: list[str]) -> str:
     if value in earlier:
         return f"={earlier.index(value)}"
-    best, ref = 0, ""
-    for tag, other in (("k", known), *((str(i), v) for i, v in enumerate(earlier))):
-        n = len(_common_prefix(value, other))
+    best, ref = _common_prefix_length(value, known), "k"
+    for i, other in enumerate(earlier):
+        n = _common_prefix_length(value, other)
         if n > best:
-            best, ref = n, tag
-    if best >= 6:
+            best, ref = n, str(i)
+    if best >= _SHORTEST_SHARED:
         return f"^{ref}.{best}.{value[best:]}"
     return "!" + value if value[:1] in ("=", "^", "!") else value
 
 
-def _common_prefix(a: str, b: str) -> str:
+def _common_prefix_length(a: str, b: str) -> int:
+    """The length of the prefix ``a`` and ``b`` share, or 0 when it is shorter than
+    :data:`_SHORTEST_SHARED` (most pairs of a key's values share nothing)."""
     # A binary search over slice comparisons (done in C): a cursor's keys are ~100 characters,
     # and a loop over characters was a tenth of a page's CPU.
-    lo, hi = 0, min(len(a), len(b))
+    if a[:_SHORTEST_SHARED] != b[:_SHORTEST_SHARED]:
+        return 0
+    lo, hi = _SHORTEST_SHARED, min(len(a), len(b))
+    if lo > hi:
+        return 0
     while lo < hi:
         mid = (lo + hi + 1) // 2
         if a[:mid] == b[:mid]:
             lo = mid
         else:
             hi = mid - 1
-    return a[:lo]
+    return lo
 
 
 def decode(cursor: str | None, digest: str, known: str = "") -> Key | None:

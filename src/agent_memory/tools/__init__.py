@@ -78,6 +78,8 @@ HANDLERS: dict[str, Handler[Any]] = {
         "recall_patterns",
         Memory.recall_patterns,
         lambda found, caller, req: rs.PatternList.of(found, caller.agent_id),
+        # The request model validated and normalised the context: the service need not again.
+        fixed={"context_checked": True},
     ),
     "share_pattern": forward("share_pattern", Memory.share_pattern),
     "pattern_history": forward(

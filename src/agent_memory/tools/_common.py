@@ -26,7 +26,7 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from agent_memory.api import error_result
-from agent_memory.api.compact import dump, to_text
+from agent_memory.api.compact import dump, dumped_text
 from agent_memory.api.results import ErrorResult
 from agent_memory.api.tools import Kind, ToolSpec
 from agent_memory.api.validation import describe
@@ -124,7 +124,7 @@ class _RawArguments(ArgModelBase):
 
 def success(result: BaseModel) -> CallToolResult:
     data = dump(result)
-    return CallToolResult(content=[TextContent(type="text", text=to_text(data))], structured_content=data)
+    return CallToolResult(content=[TextContent(type="text", text=dumped_text(data))], structured_content=data)
 
 
 def failure(error: ErrorResult) -> CallToolResult:

@@ -25,6 +25,10 @@ MAX_SCANNED = 1000
 """Most items one filtered query examines before it returns a partial page with a cursor: keeps
 every call's cost bounded even when a filter rejects most of a partition."""
 
+MORE = ""
+"""The ``next_cursor`` of a page read with ``resumable=False`` that has a successor: not a cursor
+(no page starts there), only "more items exist"."""
+
 REQUEST_TOKEN = "request_token"
 """Attribute a conditional create or versioned write stores with its item, naming the request that
 wrote it: when a write's response is lost and the write is retried (by botocore, or by the caller),
@@ -147,15 +151,21 @@ class RecordBase:
         forward: bool = True,
         consistent: bool = True,
         keep: Callable[[Item], bool] | None = None,
+        resumable: bool = True,
     ) -> Page[R]:
         """One page of a (possibly filtered) query with an opaque cursor.
 
         Expired items are always dropped. The cursor is the key of the last item examined, so a
-        filter never makes a page skip or repeat items.
+        filter never makes a page skip or repeat items. ``resumable=False``: the caller only asks
+        whether more items exist, and a page with a successor answers :data:`MORE` instead of a
+        cursor (which costs a digest and an encoding).
         """
 
         def digest() -> str:  # needed only to read or write a cursor: most pages are first and last
             return cursors.query_digest(table, index, pk, sk_gte, sk_lte, sk_prefix, forward, *digest_parts)
+
+        def resume_at(key: Key) -> str:
+            return cursors.encode(key, digest(), pk) if resumable else MORE
 
         start = cursors.decode(cursor, digest(), pk) if cursor else None
         now = self.clock().timestamp()
@@ -186,14 +196,28 @@ class RecordBase:
                         # One more matching item exists: the page is full and has a successor.
                         start = key_of(last, index) if last is not None else start
                         assert start is not None
-                        return Page(items=out, next_cursor=cursors.encode(start, digest(), pk))
+                        return _page_of(out, resume_at(start))
                     out.append(convert(item))
                 last = item
                 if scanned >= MAX_SCANNED:
-                    return Page(items=out, next_cursor=cursors.encode(key_of(item, index), digest(), pk))
+                    return _page_of(out, resume_at(key_of(item, index)))
             if page.last_key is None:
-                return Page(items=out, next_cursor=None)
+                return _page_of(out, None)
             start = page.last_key
+
+
+_PAGE_FIELDS = frozenset(("items", "next_cursor"))
+
+
+def _page_of(items: list[R], next_cursor: str | None) -> Page[R]:
+    """``Page(items=items, next_cursor=next_cursor)`` without validating the list this read made
+    (a read makes one to three pages; validating each cost more than the rest of the page)."""
+    page: Page[R] = object.__new__(Page)
+    object.__setattr__(page, "__dict__", {"items": items, "next_cursor": next_cursor})
+    object.__setattr__(page, "__pydantic_fields_set__", set(_PAGE_FIELDS))
+    object.__setattr__(page, "__pydantic_extra__", None)
+    object.__setattr__(page, "__pydantic_private__", None)
+    return page
 
 
 def key_of(item: Item, index: IndexName | None) -> Key:

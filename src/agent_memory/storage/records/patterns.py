@@ -23,11 +23,11 @@ from agent_memory.storage.engine import (
     WriteOp,
 )
 from agent_memory.storage.records.base import (
+    KEY_ATTRS,
     REQUEST_TOKEN,
     dump,
     new_request_token,
     stored,
-    strip_keys,
     write_once,
 )
 from agent_memory.storage.records.quotas import Charge, Counted, QuotaRecords
@@ -426,7 +426,7 @@ class PatternRecords(QuotaRecords):
         pairs = zip(got[::2], got[1::2], strict=True)
         entries = [e for e in (named or everyone for named, everyone in pairs) if e is not None]
         if not counted:
-            return [_pattern(strip_keys(e, "rank")) for e in entries]
+            return [_pattern(e, _NOT_ENTRY_PATTERN) for e in entries]
         return await self.shared_entry_patterns(entries)
 
     async def shared_entry_patterns(self, entries: Sequence[Item]) -> list[Pattern]:
@@ -444,10 +444,9 @@ class PatternRecords(QuotaRecords):
                 for e in entries
             )
         )
-        return [
-            _pattern({**strip_keys(e, "rank", "gsi1pk", "gsi1sk"), **(r or {})})
-            for e, r in zip(entries, reports, strict=True)
-        ]
+        # The entry's content under its reports item's counters; keys and rank are not the pattern's.
+        pairs = zip(entries, reports, strict=True)
+        return [_pattern({**e, **r} if r else e, _NOT_ENTRY_PATTERN) for e, r in pairs]
 
     async def backfill_shared_index(self) -> int:
         """Migration of the sharing index, run at start-up; marker items record what ran:
@@ -607,8 +606,16 @@ def _item(item: Item) -> Item:
     return item
 
 
-def _pattern(item: Item) -> Pattern:
-    data = strip_keys(item, *_FEEDBACK_ATTRS, READER_REPORTED)
+_NOT_PATTERN = KEY_ATTRS.union(_FEEDBACK_ATTRS, (READER_REPORTED,))
+"""What a pattern's item holds beside the record's fields."""
+
+
+_NOT_ENTRY_PATTERN = _NOT_PATTERN.union(("rank",))
+"""What a per-reader index entry (with its reports item's counters) holds beside the record's fields."""
+
+
+def _pattern(item: Item, drop: frozenset[str] = _NOT_PATTERN) -> Pattern:
+    data = {k: v for k, v in item.items() if k not in drop}
     data["feedback"] = stored(
         PatternFeedback,
         {

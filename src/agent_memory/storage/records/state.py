@@ -138,7 +138,11 @@ class StateRecords(QuotaRecords):
             return note
         raise Conflict(f"note {note.key!r} is being written concurrently by your other calls: retry")
 
-    async def query_notes(self, agent: str, *, limit: int, cursor: str | None) -> Page[Note]:
+    async def query_notes(
+        self, agent: str, *, limit: int, cursor: str | None, resumable: bool = True
+    ) -> Page[Note]:
+        """Live notes by key. ``resumable=False``: ``next_cursor`` only says whether more exist
+        (:data:`~agent_memory.storage.records.base.MORE`, not a cursor). Requests: 1+ queries."""
         return await self._page(
             "state",
             keys.note_pk(agent),
@@ -146,4 +150,5 @@ class StateRecords(QuotaRecords):
             limit=limit,
             cursor=cursor,
             digest_parts=(),
+            resumable=resumable,
         )

@@ -223,6 +223,10 @@ def _is_busy(exc: BaseException) -> bool:
     return sqlite_result_code(exc) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
+_INDEX_KEY_NAMES: dict[str, tuple[str, str]] = {f"gsi{n}": (f"gsi{n}pk", f"gsi{n}sk") for n in (1, 2, 3)}
+"""The key attributes of each index, by name (a page's last key holds them)."""
+
+
 _BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
@@ -482,7 +486,6 @@ class SqliteEngine:
         )
         if built is None:
             return QueryPage(items=[], last_key=None)
-        key_names = ("pk", "sk") if index is None else ("pk", "sk", f"{index}pk", f"{index}sk")
         items, more = await self._run(
             functools.partial(self._query_sync, *built, limit), inline=limit <= INLINE_MAX_ROWS
         )
@@ -490,7 +493,12 @@ class SqliteEngine:
             return QueryPage(items=items, last_key=None)
         # The extra row only proves the range goes on; the page ends at the one before it.
         last = items[-1]
-        return QueryPage(items=items, last_key={name: last[name] for name in key_names})
+        if index is None:
+            return QueryPage(items=items, last_key={"pk": last["pk"], "sk": last["sk"]})
+        ipk, isk = _INDEX_KEY_NAMES[index]
+        return QueryPage(
+            items=items, last_key={"pk": last["pk"], "sk": last["sk"], ipk: last[ipk], isk: last[isk]}
+        )
 
     async def write(self, ops: Sequence[WriteOp]) -> None:
         usage.record("sqlite.write")
@@ -821,13 +829,20 @@ class SqliteEngine:
         try:
             return fn()
         except sqlite3.DatabaseError as exc:
-            if sqlite_result_code(exc) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
-                self._corrupt(str(exc))
+            self._damaged(exc)
             raise
+
+    def _damaged(self, exc: sqlite3.DatabaseError) -> None:
+        """Mark the file damaged for every later write when ``exc`` says it is malformed."""
+        if sqlite_result_code(exc) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+            self._corrupt(str(exc))
 
     def _budget(self, conn: sqlite3.Connection, found: Sequence[Any]) -> int:
         """Bytes of the rows ``found``; raises :class:`_OverBudget` past the inline budget."""
-        size = sum(json_length(r[0]) for r in found)
+        size = 0
+        for r in found:
+            data = r[0]
+            size += len(data) if type(data) is str else json_length(data)
         if size > INLINE_MAX_BYTES and conn is self._inline:
             raise _OverBudget
         return size
@@ -840,16 +855,26 @@ class SqliteEngine:
         return load_row(found)
 
     def _get_sync(self, table: str, pk: str, sk: str, conn: sqlite3.Connection) -> Item | None:
-        return self._guarded(lambda: self._fetch(conn, table, pk, sk))
+        try:
+            return self._fetch(conn, table, pk, sk)
+        except sqlite3.DatabaseError as exc:
+            self._damaged(exc)
+            raise
 
     def _query_sync(
         self, sql: str, params: list[Any], limit: int, conn: sqlite3.Connection
     ) -> tuple[list[Item], bool]:
         """The first ``limit`` items the query finds, and whether it found more (``sql`` asks for
         one row more than ``limit``: that row only proves the range goes on, and is not decoded)."""
-        rows = self._guarded(lambda: conn.execute(sql, params).fetchall())
+        try:
+            rows = conn.execute(sql, params).fetchall()
+        except sqlite3.DatabaseError as exc:
+            self._damaged(exc)
+            raise
         self._budget(conn, rows)
-        return [load_row(r) for r in rows[:limit]], len(rows) > limit
+        if len(rows) > limit:
+            return [load_row(r) for r in rows[:limit]], True
+        return [load_row(r) for r in rows], False
 
     def _scan_sync(
         self, conn: sqlite3.Connection, table: str, after: tuple[str, str] | None

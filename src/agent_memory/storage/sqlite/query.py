@@ -74,15 +74,9 @@ def build_query_sql(
     sk_prefix = _bound(sk_prefix, "sk_prefix")
     if sk_prefix is not None and (sk_gte is not None or sk_lte is not None):
         raise ValueError("sk_prefix cannot be combined with sk_gte or sk_lte")
-    if index is None:
-        pk_col, sk_col = "pk", "sk"
-        order: tuple[str, ...] = ("sk",)
-    else:
-        if index not in TABLES[table]:
-            has = ", ".join(TABLES[table]) or "none"
-            raise ValueError(f"table {table!r} has no index {index!r} (its indexes: {has})")
-        pk_col, sk_col = f"{index}pk", index_sort_key(int(index[-1]))
-        order = (sk_col, "pk", "sk")
+    if index is not None and index not in TABLES[table]:
+        has = ", ".join(TABLES[table]) or "none"
+        raise ValueError(f"table {table!r} has no index {index!r} (its indexes: {has})")
 
     # Sort keys are never empty, so "" as a lower bound or prefix bounds nothing, and "" as an upper
     # bound (or bounds that cross) select nothing; the DynamoDB engine reads them the same way.
@@ -101,9 +95,8 @@ def build_query_sql(
         if sk_lte is not None:
             upper = ("<=", sk_lte)
 
-    where = ["tbl = ?", f"{pk_col} = ?"]
     params: list[Any] = [table, pk]
-    continuation: tuple[str, list[str]] | None = None
+    continuation: list[str] | None = None
     if start is not None:
         names = ("pk", "sk") if index is None else ("pk", "sk", f"{index}pk", f"{index}sk")
         if not isinstance(start, Mapping) or any(not isinstance(start.get(n), str) for n in names):
@@ -111,17 +104,7 @@ def build_query_sql(
         if start[names[-2]] != pk:
             raise ValueError("start is the last_key of a query on another partition")
         first = start[names[-1]]
-        if index is None:
-            continuation = (f"sk {'>' if forward else '<'} ?", [first])
-        else:
-            # SQLite seeks on a row value only over plain columns, not over the index's expression:
-            # the seek is on the sort key alone, and the rows of its run of ties up to the start
-            # (in (pk, sk) order) are filtered out (one run, one row long in practice).
-            seek, ties = (">=", "<=") if forward else ("<=", ">=")
-            continuation = (
-                f"{sk_col} {seek} ? AND NOT ({sk_col} = ? AND (pk, sk) {ties} (?, ?))",
-                [first, first, start["pk"], start["sk"]],
-            )
+        continuation = [first] if index is None else [first, first, start["pk"], start["sk"]]
         # The continuation replaces the scalar bound on its side, unless it lies outside the range
         # (then the scalar bound is the tighter one and the continuation is moot).
         if forward and (lower is None or first >= lower[1]):
@@ -130,17 +113,52 @@ def build_query_sql(
             upper = None
         else:
             continuation = None
-    for bound in (lower, upper):
-        if bound is not None:
-            where.append(f"{sk_col} {bound[0]} ?")
-            params.append(bound[1])
+    if lower is not None:
+        params.append(lower[1])
+    if upper is not None:
+        params.append(upper[1])
     if continuation is not None:
-        where.append(continuation[0])
-        params.extend(continuation[1])
+        params.extend(continuation)
+    params.append(limit + 1)
+    shape = (index, lower and lower[0], upper and upper[0], continuation is not None, forward)
+    sql = _SQL.get(shape)
+    if sql is None:
+        sql = _SQL[shape] = _query_sql(*shape)
+    return sql, params
+
+
+_SQL: dict[tuple[Any, ...], str] = {}
+"""The SQL of each shape of query (index, bound operators, continuation, direction): a few dozen
+at most, built once each (the values are parameters)."""
+
+
+def _query_sql(
+    index: IndexName | None, lower: str | None, upper: str | None, continued: bool, forward: bool
+) -> str:
+    """The SQL :func:`build_query_sql` gives a query of this shape; its parameters, in order: the
+    table, the partition key, the lower and upper bounds' values (those present), the
+    continuation's values (when ``continued``), and the row limit."""
+    if index is None:
+        pk_col, sk_col = "pk", "sk"
+        order: tuple[str, ...] = ("sk",)
+    else:
+        pk_col, sk_col = f"{index}pk", index_sort_key(int(index[-1]))
+        order = (sk_col, "pk", "sk")
+    where = ["tbl = ?", f"{pk_col} = ?"]
+    for op in (lower, upper):
+        if op is not None:
+            where.append(f"{sk_col} {op} ?")
+    if continued:
+        if index is None:
+            where.append(f"sk {'>' if forward else '<'} ?")
+        else:
+            # SQLite seeks on a row value only over plain columns, not over the index's expression:
+            # the seek is on the sort key alone, and the rows of its run of ties up to the start
+            # (in (pk, sk) order) are filtered out (one run, one row long in practice).
+            seek, ties = (">=", "<=") if forward else ("<=", ">=")
+            where.append(f"{sk_col} {seek} ? AND NOT ({sk_col} = ? AND (pk, sk) {ties} (?, ?))")
     direction = "" if forward else " DESC"
-    sql = (
+    return (
         f"SELECT {ITEM_COLUMNS} FROM items WHERE {' AND '.join(where)} "
         f"ORDER BY {', '.join(c + direction for c in order)} LIMIT ?"
     )
-    params.append(limit + 1)
-    return sql, params
