@@ -162,11 +162,21 @@ class DecisionRecords(QuotaRecords):
         return _decision(item) if self._live(item) and item is not None else None
 
     async def set_outcome(self, ref: DecisionRef, outcome: Outcome) -> tuple[Decision, bool]:
-        """Attach an outcome once. Same outcome again: no-op (created=False); another: Conflict.
+        """:meth:`attach_outcome`, answering the decision as stored. Requests: 1 transaction and
+        1 consistent get (the decision as stored, returned to the caller)."""
+        current = await self.attach_outcome(ref, outcome)
+        if current is not None:
+            return current, False
+        item = await self.engine.get("decisions", ref.pk, ref.sk)
+        assert item is not None
+        return _decision(item), True
+
+    async def attach_outcome(self, ref: DecisionRef, outcome: Outcome) -> Decision | None:
+        """Attach an outcome once. Returns None when this call attached it; the decision as stored
+        when it already has the same outcome (a no-op); another outcome: Conflict.
 
         One transaction: the decision (conditional on having no outcome), its two rollup items,
-        and the effectiveness counters of the patterns it applied. Requests: 1 transaction and
-        1 consistent get (the decision as stored, returned to the caller).
+        and the effectiveness counters of the patterns it applied. Requests: 1 transaction.
         """
         gsi_sk = keys.decision_sk(ref.created_at, ref.decision_id)
         ops: list[WriteOp] = [
@@ -205,16 +215,14 @@ class DecisionRecords(QuotaRecords):
             current = _decision(exc.item)
             assert current.outcome is not None
             if _same_outcome(current.outcome, outcome):
-                return current, False
+                return current
             raise Conflict(
                 f"decision {ref.decision_id!r} already has an outcome (success={current.outcome.success}, "
                 f"recorded {keys.iso(current.outcome.recorded_at)}); outcomes are recorded once: "
                 "log a follow-up decision with parent_decision_id to record a later result",
                 current=current,
             ) from exc
-        item = await self.engine.get("decisions", ref.pk, ref.sk)
-        assert item is not None
-        return _decision(item), True
+        return None
 
     async def query_decision_summaries(
         self, q: DecisionQuery, *, limit: int, cursor: str | None, caller_agent: str | None

@@ -60,8 +60,12 @@ def count_attr(family: Family) -> str:
 
 
 def bucket_of(expires_at: datetime, now: datetime) -> str:
-    ts = expires_at.astimezone(UTC)
-    return ts.strftime("%Y%m%d%H") if expires_at - now <= HOURLY_WITHIN else ts.strftime("%Y%m%d")
+    text = keys.iso(expires_at)  # YYYY-MM-DDTHH:MM:SS.ffffffZ (cached, as a write's keys format it)
+    if len(text) != 27:  # a year before 1000
+        ts = expires_at.astimezone(UTC)
+        return ts.strftime("%Y%m%d%H") if expires_at - now <= HOURLY_WITHIN else ts.strftime("%Y%m%d")
+    day = text[:4] + text[5:7] + text[8:10]
+    return day + text[11:13] if expires_at - now <= HOURLY_WITHIN else day
 
 
 def bucket_end(bucket: str) -> datetime:
