@@ -212,8 +212,14 @@ def bounded_json(value: Any, where: str, limit: int = MAX_PAYLOAD_BYTES) -> Any:
         raise InvalidInput(str(exc)) from exc
 
 
+UNCHANGED = "unchanged"
+"""Validation context key: the payload fields (a set of names) that hold what was stored, checked
+when written (the state sections an update leaves alone): their check is skipped."""
+
+
 def _payload(value: Any, info: ValidationInfo) -> Any:
-    if info.context and info.context.get("stored"):
+    context = info.context
+    if context and (context.get("stored") or info.field_name in context.get(UNCHANGED, ())):
         # Read back from storage: it passed this check when written; skipping it keeps reads
         # proportional to what they return rather than re-walking every payload.
         return value

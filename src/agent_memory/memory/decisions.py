@@ -260,8 +260,11 @@ class DecisionService(ServiceBase):
         )
 
     async def store_note(
-        self, caller: Caller, key: str, value: Any, ttl_minutes: int | None = None
+        self, caller: Caller, key: str, value: Any, ttl_minutes: int | None = None, *, validated: bool = False
     ) -> NoteResult:
+        """``validated``: ``key`` and ``value`` come from the tool's request model
+        (:class:`agent_memory.api.requests.StoreStm`), which checked them as the note record does:
+        the note is built without checking them again (issue #14)."""
         caller.require_write("store notes")
         limit = self.settings.note_max_ttl_minutes
         minutes = limit if ttl_minutes is None else ttl_minutes
@@ -270,12 +273,12 @@ class DecisionService(ServiceBase):
                 f"ttl_minutes must be between 1 and {limit} (short-term notes live at most 24 h)"
             )
         now = self.clock()
-        note = await off_loop(
-            Note,
-            agent_id=caller.agent_id,
-            key=key,
-            value=value,
-            created_at=now,
-            expires_at=now + timedelta(minutes=minutes),
-        )
+        fields = {
+            "agent_id": caller.agent_id,
+            "key": key,
+            "value": value,
+            "created_at": now,
+            "expires_at": now + timedelta(minutes=minutes),
+        }
+        note = checked_record(Note, fields) if validated else await off_loop(Note, **fields)
         return NoteResult.of(await self.store.put_note(note, self.quotas.charge(caller.agent_id, "notes")))

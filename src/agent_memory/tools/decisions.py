@@ -1,5 +1,6 @@
-"""Decision tools that do more than forward: the metrics of new decisions and outcomes, and the
-history search's order flag."""
+"""Decision tools that do more than forward: the metrics of new decisions and outcomes, the
+history search's order flag, and the writes whose arguments their request models validated
+(a decision, an outcome, a note: the records are built from them without a second validation)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,10 @@ async def record_outcome(app: AppContext, caller: Caller, req: rq.RecordOutcome)
     if recorded:
         app.events.emit_outcome(decision.agent_id, decision.decision_type, outcome)
     return rs.OutcomeResult.built(decision_id=decision.decision_id, recorded=recorded)
+
+
+async def store_stm(app: AppContext, caller: Caller, req: rq.StoreStm) -> rs.NoteResult:
+    return await app.memory.store_note(caller, req.key, req.value, req.ttl_minutes, validated=True)
 
 
 async def search_decisions(app: AppContext, caller: Caller, req: rq.SearchDecisions) -> rs.DecisionPage:
