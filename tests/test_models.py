@@ -54,7 +54,8 @@ def test_normalize_matches_the_path_naming_walk() -> None:
 
 @pytest.mark.parametrize("extra", [0, 1, 2])
 def test_nesting_is_refused_at_the_same_depth(extra: int) -> None:
-    for leaf in ("x", 1, {}, []):
+    leaves: list[Any] = ["x", 1, {}, []]
+    for leaf in leaves:
         value: Any = leaf
         for _ in range(MAX_DEPTH + extra - 1):
             value = [value]
