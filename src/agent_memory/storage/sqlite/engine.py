@@ -213,6 +213,9 @@ def _changed(new: tuple[Any, ...], old: tuple[Any, ...]) -> tuple[int, ...]:
     return tuple(k for k, (a, b) in enumerate(zip(new, old, strict=True)) if a != b or type(a) is not type(b))
 
 
+_WRITE_OPS = frozenset((Put, Update, Delete, Check))
+"""The operation classes, told by exact type before the slower isinstance (subclasses pass too)."""
+
 _PRESENCE = frozenset(("item_exists", "item_not_exists"))
 """Condition kinds decided by whether the item exists."""
 _PRESENT: Item = {}
@@ -550,7 +553,7 @@ class SqliteEngine:
         check_transaction(len(ops))
         targets: list[tuple[TableName, str, str]] = []
         for op in ops:
-            if not isinstance(op, Put | Update | Delete | Check):
+            if type(op) not in _WRITE_OPS and not isinstance(op, Put | Update | Delete | Check):
                 raise TypeError(f"not a write operation: {op!r}")
             key = target(op)
             if key in targets:  # (a list: transactions are short, and most are one operation)

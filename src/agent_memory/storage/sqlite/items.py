@@ -494,6 +494,9 @@ _KINDS = ("item_exists", "item_not_exists", *_ATTR_KINDS)
 
 def check_conditions(conditions: Sequence[Cond]) -> None:
     for cond in conditions:
+        kind = cond.kind if type(cond) is Cond else None
+        if kind in _PRESENCE_KINDS:
+            continue  # (the common case: nothing more to check)
         if not isinstance(cond, Cond) or cond.kind not in _KINDS:
             raise ValueError(f"unknown condition {cond!r}")
         if cond.kind in _ATTR_KINDS and (not isinstance(cond.attr, str) or not cond.attr):
@@ -502,6 +505,9 @@ def check_conditions(conditions: Sequence[Cond]) -> None:
             check_value(cond.value, f"{cond.attr} (condition value)")
         if cond.kind == "at_most" and (isinstance(cond.value, bool) or not isinstance(cond.value, int)):
             raise ValueError(f"condition at_most on {cond.attr} needs an integer, not {cond.value!r}")
+
+
+_PRESENCE_KINDS = frozenset(("item_exists", "item_not_exists"))
 
 
 def holds(cond: Cond, item: Mapping[str, Any] | None) -> bool:
