@@ -15,7 +15,7 @@ import pytest
 from agent_memory.errors import InvalidInput
 from agent_memory.models import Decision, Outcome
 from agent_memory.storage import keys
-from agent_memory.storage.engine import Put
+from agent_memory.storage.engine import Cond, ConditionFailed, Item, ItemEngine, Put, Update, WriteOp
 from agent_memory.storage.records.base import dump_compact
 from agent_memory.storage.records.decisions import decision_fields, outcome_fields
 from agent_memory.storage.records.quotas import bucket_end, bucket_of
@@ -113,3 +113,37 @@ def test_time_keys_and_buckets_are_as_strftime_formats_them() -> None:
                 assert bucket_end(bucket) == datetime.strptime(bucket, fmt).replace(tzinfo=UTC) + length
     with pytest.raises(ValueError):
         bucket_end("2026x20208")
+
+
+# --- creates: puts conditional on their item not existing -------------------------------------------
+
+
+async def test_creates_report_the_first_failing_operation_with_its_item(engine: ItemEngine) -> None:
+    """The embedded store inserts such puts without reading them first (the key's unique index
+    refuses an existing one) and reads them only to report a failure: the failure reported must
+    be the first in the operations' order, with the item as stored, as on DynamoDB."""
+    taken = {"pk": "taken", "sk": "s", "owner": "someone"}
+    await engine.write([Put("ltm", taken), Put("ltm", {"pk": "n", "sk": "s", "v": 1})])
+
+    def create(pk: str) -> Put:
+        return Put("ltm", {"pk": pk, "sk": "s", "owner": "me"}, (Cond.not_exists(),))
+
+    failing_update = Update("ltm", "n", "s", add={"v": 1}, conditions=(Cond.eq("v", 5),))
+    cases: list[tuple[list[WriteOp], int, Item]] = [
+        ([create("a"), create("taken"), create("b")], 1, taken),
+        ([create("a"), create("b"), create("c"), create("taken")], 3, taken),
+        ([create("taken"), failing_update], 0, taken),  # the create is first: it is reported
+        ([create("a"), failing_update, create("taken")], 1, {"pk": "n", "sk": "s", "v": 1}),
+    ]
+    for ops, index, item in cases:
+        with pytest.raises(ConditionFailed) as failed:
+            await engine.write(ops)
+        assert (failed.value.index, failed.value.item) == (index, item)
+        # Nothing of a refused transaction is written.
+        for pk in ("a", "b", "c"):
+            assert await engine.get("ltm", pk, "s") is None
+        assert await engine.get("ltm", "taken", "s") == taken
+        assert await engine.get("ltm", "n", "s") == {"pk": "n", "sk": "s", "v": 1}
+    await engine.write([create("a"), create("b"), Update("ltm", "n", "s", add={"v": 1})])
+    assert await engine.get("ltm", "b", "s") == {"pk": "b", "sk": "s", "owner": "me"}
+    assert await engine.get("ltm", "n", "s") == {"pk": "n", "sk": "s", "v": 2}
