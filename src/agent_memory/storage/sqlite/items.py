@@ -22,6 +22,7 @@ from agent_memory.item_rules import (
     MAX_ATTRIBUTE_NAME_BYTES,
     MAX_ITEM_BYTES,
     MAX_PARTITION_KEY_BYTES,
+    MAX_SIGNIFICANT_DIGITS,
     MAX_SORT_KEY_BYTES,
     MAX_TRANSACTION_BYTES,
     as_decimal,
@@ -551,26 +552,32 @@ def check_update(op: Update) -> None:
 def _plain_update(op: Update) -> bool:
     """Whether ``op`` certainly passes :func:`check_update` (the common case, told in one pass):
     short string names, none of them a key or in two groups, plain values and numbers."""
-    count = 0
-    for group in (op.set, op.add, op.remove):
+    sets, adds, removes = op.set, op.add, op.remove
+    for group in (sets, adds, removes):
         for name in group:
             if type(name) is not str or not name or len(name) > _MAX_PLAIN_NAME or name in _KEY_NAMES:
                 return False
-            count += 1
-    if count != len({*op.set, *op.add, *op.remove}):
+    if sets and adds and not sets.keys().isdisjoint(adds):
         return False
-    for value in op.set.values():
+    if removes and len({*sets, *adds, *removes}) != len(sets) + len(adds) + len(removes):
+        return False
+    for value in sets.values():
         kind = type(value)
         if not (kind is str or kind is bool or value is None or plain_value(value, 0)):
             return False
-    for delta in op.add.values():
+    for delta in adds.values():
         kind = type(delta)
-        if not ((kind is int or kind is float) and plain_value(delta, 0)):
+        if kind is int:
+            if not -_PLAIN_INT < delta < _PLAIN_INT:
+                return False
+        elif kind is not float or not plain_value(delta, 0):
             return False
     return True
 
 
 _KEY_NAMES = frozenset(("pk", "sk"))
+_PLAIN_INT = 10**MAX_SIGNIFICANT_DIGITS
+"""Integers of fewer digits are stored as they are (item_rules: 38 significant digits)."""
 
 
 def updated(op: Update, current: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -578,6 +585,9 @@ def updated(op: Update, current: Mapping[str, Any] | None) -> dict[str, Any]:
     item.update(op.set)
     for name, delta in op.add.items():
         base = item.get(name, 0)
+        if type(base) is int and type(delta) is int and -_PLAIN_INT < base + delta < _PLAIN_INT:
+            item[name] = base + delta  # (the common case: a counter, storable as it is)
+            continue
         if not _is_number(base):
             # The stored data, not the request, decides this: DynamoDB answers ValidationException.
             raise InvalidInput(
