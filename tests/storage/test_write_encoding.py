@@ -13,12 +13,13 @@ from typing import Any
 import pytest
 
 from agent_memory.errors import InvalidInput
-from agent_memory.models import Decision, Outcome
+from agent_memory.models import STATE_SECTIONS, AgentState, Decision, Note, Outcome
 from agent_memory.storage import keys
 from agent_memory.storage.engine import Cond, ConditionFailed, Item, ItemEngine, Put, Update, WriteOp
-from agent_memory.storage.records.base import dump_compact
+from agent_memory.storage.records.base import dump, dump_compact
 from agent_memory.storage.records.decisions import decision_fields, outcome_fields
 from agent_memory.storage.records.quotas import bucket_end, bucket_of
+from agent_memory.storage.records.state import _note_fields, _state_fields
 from agent_memory.storage.sqlite.items import load_row, row
 from tests.fixtures.sqlite import sqlite_engine
 
@@ -61,6 +62,32 @@ def test_decision_and_outcome_fields_are_the_compact_dump() -> None:
         # Same keys, order, types and values as pydantic's dump (json.dumps shows all four).
         assert json.dumps(decision_fields(decision)) == json.dumps(dump_compact(decision, "outcome"))
         assert json.dumps(outcome_fields(outcome)) == json.dumps(dump_compact(outcome))
+
+
+def test_state_and_note_items_are_the_dump() -> None:
+    rng = random.Random(14)
+    for _ in range(1000):
+        t = _time(rng)
+        sections = {
+            name: rng.choice([{}, {"a": 1.0, "b": [1, {"c": None}]}, {"é": "x"}]) for name in STATE_SECTIONS
+        }
+        state = AgentState(
+            agent_id="a",
+            version=rng.randint(0, 5),
+            agent_version=rng.choice([None, "v2"]),
+            updated_at=rng.choice([None, t]),
+            updated_by=rng.choice([None, "a"]),
+            **sections,
+        )
+        assert json.dumps(_state_fields(state)) == json.dumps(dump(state))
+        note = Note(
+            agent_id="a",
+            key="k/1",
+            value=rng.choice([*VALUES, (1, 2), {"t": (1,)}]),
+            created_at=t,
+            expires_at=t,
+        )
+        assert json.dumps(_note_fields(note)) == json.dumps(dump(note))
 
 
 VALUES: list[Any] = [

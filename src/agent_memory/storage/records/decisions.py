@@ -17,6 +17,7 @@ from agent_memory.storage.records.base import (
     KEY_ATTRS,
     REQUEST_TOKEN,
     dump_compact,
+    json_time,
     new_request_token,
     stored,
     strip_keys,
@@ -290,12 +291,6 @@ class DecisionRecords(QuotaRecords):
             consistent=q.consistent,
             keep=keep,
         )
-
-
-def json_time(t: datetime) -> str:
-    """A UTC time as pydantic's JSON mode writes it (``...T08:01:40.000005Z``, no fraction when
-    it is zero): what the stored records hold."""
-    return t.isoformat()[:-6] + "Z"
 
 
 def decision_fields(d: Decision) -> dict[str, Any]:
