@@ -400,11 +400,13 @@ def _stored_text(item: Mapping[str, Any], gsi: Sequence[str | None]) -> tuple[st
     :data:`_ENCODER` as before. NaN and infinity, which orjson would write as null, never get
     here: the item rules refuse them first (``row`` checks every value it was not told is checked,
     and updates check what they set and add)."""
-    if not any(gsi):
-        rest = {k: v for k, v in item.items() if k != "pk" and k != "sk"}
-    else:
-        in_columns = {"pk", "sk", *(name for name, value in zip(KEY_COLUMNS[2:], gsi, strict=True) if value)}
-        rest = {k: v for k, v in item.items() if k not in in_columns}
+    rest = dict(item)  # (a copy less a few keys: a third of the time of a filtering comprehension)
+    rest.pop("pk", None)
+    rest.pop("sk", None)
+    if any(gsi):
+        for name, value in zip(KEY_COLUMNS[2:], gsi, strict=True):
+            if value:
+                rest.pop(name, None)
     try:
         raw = orjson.dumps(rest)
     except TypeError:  # orjson.JSONEncodeError
