@@ -231,7 +231,12 @@ def row(
                 f"attribute '{where}' is not valid Unicode (it has a lone surrogate); send UTF-8 text"
             ) from exc
     stored = _encode(text, raw) if compress else text
-    return Row(table, pk, sk, text, stored, size, ttl_column, index_columns(sk, gsi))
+    columns = index_columns(sk, gsi) if _INDEX_KEYS[table] else _NO_INDEX_COLUMNS
+    return Row(table, pk, sk, text, stored, size, ttl_column, columns)
+
+
+_NO_INDEX_COLUMNS: tuple[None, None, None, None, None, None] = (None, None, None, None, None, None)
+"""The index columns of an item of a table without indexes (the counters of the state table)."""
 
 
 def load(data: str | bytes) -> Any:
