@@ -225,7 +225,7 @@ def _payload(value: Any, info: ValidationInfo) -> Any:
         return value
     # Size first, on the encoded bytes (one pass in C), before the deep walk: a 4 MB payload of
     # 120k keys is refused in milliseconds instead of seconds of event-loop time (issue #12).
-    small = _certainly_small(value)
+    small = certainly_small(value)
     if not small:
         raw = encoded_size(value)  # 0 if not plain JSON: normalize_json below says what is wrong
         if raw > MAX_PAYLOAD_BYTES:
@@ -245,7 +245,7 @@ def _checked_size(value: Any) -> Any:
     return value
 
 
-def _certainly_small(value: Any) -> bool:
+def certainly_small(value: Any) -> bool:
     """Whether ``value``'s compact JSON (as :func:`encoded_size` measures it) is certainly within
     :data:`MAX_PAYLOAD_BYTES`, told by orjson, several times faster than :mod:`json`: its text of a
     value differs from json's only in floats' exponents (``1e-5``, ``1e16``: json writes ``1e-05``,

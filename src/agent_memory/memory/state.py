@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agent_memory.errors import InvalidInput, NotFound
-from agent_memory.memory.core import ServiceBase, off_loop
+from agent_memory.memory.core import ServiceBase, checked_record, off_loop
 from agent_memory.memory.identity import Caller
 from agent_memory.models import (
     MAX_PAYLOAD_BYTES,
@@ -16,6 +16,7 @@ from agent_memory.models import (
     Page,
     StateCheckpoint,
     bounded_json,
+    certainly_small,
 )
 
 
@@ -90,7 +91,12 @@ class StateService(ServiceBase):
             agent_version=agent_version or self.settings.agent_version or current.agent_version,
         )
         unchanged = frozenset(s for s in STATE_SECTIONS if s not in patch)
-        new_state = await off_loop(AgentState.model_validate, data, context={UNCHANGED: unchanged})
+        if validated and all(certainly_small(data[s]) for s in STATE_SECTIONS if s not in unchanged):
+            # Every value is valid: the server's own, the request model's, or as stored; the
+            # sections merged from both are normalised already and certainly within their limit.
+            new_state = checked_record(AgentState, data)
+        else:
+            new_state = await off_loop(AgentState.model_validate, data, context={UNCHANGED: unchanged})
         charge = self.quotas.charge(caller.agent_id, "checkpoints")
         return await self.store.put_state(new_state, expected_version, checkpoint, request_id, charge)
 
