@@ -987,6 +987,7 @@ async def loop_holds(workdir: Path, rounds_n: int) -> dict[str, float] | None:
         stats = getattr(store.engine, "inline_stats", None)
         if stats is None:
             return None
+        stats.timing = True  # (off by default: reading the thread's CPU time is a system call)
         server = build_server(Settings(agent_id=ME, sqlite_path=db), store=store)
         async with mcp.Client(server) as client:
             rounds = Rounds(client, None)

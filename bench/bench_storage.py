@@ -190,7 +190,9 @@ class Workload:
         page = await self._op("read_inbox", lambda: m.read_inbox(me, limit=10), record)
         assert len(page.items) == PENDING_SIGNALS, len(page.items)
         outcome = Outcome(success=i % 3 != 0, quality_score=0.75, latency_ms=1200.0)
-        await self._op("record_outcome", lambda: m.record_outcome(me, decision.decision_id, outcome), record)
+        # As the tool does: without reading the decision back (code before #14's writes work read it).
+        attach = getattr(m, "attach_outcome", m.record_outcome)
+        await self._op("record_outcome", lambda: attach(me, decision.decision_id, outcome), record)
         published = await self._op(
             "publish_signal",
             lambda: m.publish_signal(

@@ -275,6 +275,8 @@ def _members_size(pairs: Iterable[tuple[Any, Any]]) -> int:
             total += 1
         elif kind is int and -_PLAIN_INT < member < _PLAIN_INT:
             total += (len(str(member).lstrip("-").rstrip("0")) + 1) // 2 + 1 if member else 1
+        elif kind is float and 1e-125 < abs(member) < 1e120:
+            total += (_significant_digits(member) + 1) // 2 + 1
         else:
             total += value_size(member)
     return total

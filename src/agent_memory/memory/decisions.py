@@ -11,11 +11,11 @@ from typing import Any
 from agent_memory.api.requests import new_id
 from agent_memory.api.results import DecisionPage, NoteResult, NoteSummary, ShortTermResult
 from agent_memory.errors import AccessDenied, InvalidInput, NotFound
-from agent_memory.memory.core import ServiceBase, off_loop
+from agent_memory.memory.core import ServiceBase, checked_record, off_loop
 from agent_memory.memory.identity import Caller
 from agent_memory.models import Decision, Note, Outcome, Page
 from agent_memory.storage import cursor as cursors
-from agent_memory.storage.store import DecisionQuery
+from agent_memory.storage.store import DecisionQuery, DecisionRef
 
 NOTES_SHOWN = 5
 """Most notes recall_stm shows (on its first page, taking slots of the page)."""
@@ -52,29 +52,37 @@ class DecisionService(ServiceBase):
         patterns_applied: list[str] | None = None,
         memory_influenced: bool | None = None,
         agent_version: str | None = None,
+        validated: bool = False,
     ) -> tuple[Decision, bool]:
         """``parent_decision_id`` names one of the caller's decisions (checked), or, with
         ``parent_agent_id``, another agent's: that one is not checked, since another agent's
-        decisions are private and an answer would tell whether the id exists (issue #12)."""
+        decisions are private and an answer would tell whether the id exists (issue #12).
+
+        ``validated``: the arguments come from the tool's request model
+        (:class:`agent_memory.api.requests.LogDecision`), which validated them with the record's
+        own field types (and the outcome is a record): the record is built from them without
+        validating them a second time (issue #14). Callers from plain Python leave it False."""
         caller.require_write("log decisions")
         now = self.clock()
         applied = list(dict.fromkeys(patterns_applied or []))
-        decision = await off_loop(
-            Decision,
-            decision_id=decision_id or new_id("dec"),
-            agent_id=caller.agent_id,
-            agent_version=agent_version or self.settings.agent_version,
-            decision_type=decision_type,
-            created_at=now,
-            expires_at=now + timedelta(days=self.settings.decision_ttl_days),
-            context=dict(context or {}),
-            reasoning=dict(reasoning or {}),
-            parent_decision_id=parent_decision_id,
-            parent_agent_id=None if parent_agent_id == caller.agent_id else parent_agent_id,
-            patterns_applied=applied,
-            memory_influenced=bool(applied) if memory_influenced is None else memory_influenced,
-            outcome=outcome,
-        )
+        fields: dict[str, Any] = {
+            "decision_id": decision_id or new_id("dec"),
+            "agent_id": caller.agent_id,
+            "agent_version": agent_version or self.settings.agent_version,
+            "decision_type": decision_type,
+            "created_at": now,
+            "expires_at": now + timedelta(days=self.settings.decision_ttl_days),
+            "context": dict(context or {}),
+            "reasoning": dict(reasoning or {}),
+            "parent_decision_id": parent_decision_id,
+            "parent_agent_id": None if parent_agent_id == caller.agent_id else parent_agent_id,
+            "patterns_applied": applied,
+            "memory_influenced": bool(applied) if memory_influenced is None else memory_influenced,
+            "outcome": outcome,
+        }
+        # The server's own values (id, agent, times, settings) are valid by construction; a time
+        # of a clock in another zone is converted to UTC, a naive one refused, by either way.
+        decision = checked_record(Decision, fields) if validated else await off_loop(Decision, **fields)
         if parent_agent_id is not None and parent_decision_id is None:
             raise InvalidInput("parent_agent_id names the author of parent_decision_id: pass both")
         if (
@@ -92,6 +100,21 @@ class DecisionService(ServiceBase):
     async def record_outcome(
         self, caller: Caller, decision_id: str, outcome: Outcome
     ) -> tuple[Decision, bool]:
+        """Attach ``outcome`` to one of the caller's decisions (once: the same outcome again is a
+        no-op, recorded=False; another is a Conflict). Returns the decision as stored."""
+        ref = await self._own_decision(caller, decision_id)
+        return await self.store.set_outcome(ref, outcome)
+
+    async def attach_outcome(
+        self, caller: Caller, decision_id: str, outcome: Outcome
+    ) -> tuple[DecisionRef, bool]:
+        """:meth:`record_outcome` without reading the decision back: what its id item says of it
+        (id, author, type, time), and whether this call recorded the outcome (the tool answers
+        no more, so it saves the read; issue #14)."""
+        ref = await self._own_decision(caller, decision_id)
+        return ref, await self.store.attach_outcome(ref, outcome) is None
+
+    async def _own_decision(self, caller: Caller, decision_id: str) -> DecisionRef:
         caller.require_write("record outcomes")
         ref = await self.store.get_decision_ref(caller.agent_id, decision_id)
         if ref is None:
@@ -100,7 +123,7 @@ class DecisionService(ServiceBase):
                 "log_decision returned to you (decisions expire after "
                 f"{self.settings.decision_ttl_days} days)"
             )
-        return await self.store.set_outcome(ref, outcome)
+        return ref
 
     async def get_decision(self, caller: Caller, decision_id: str, agent_id: str | None = None) -> Decision:
         """One decision of ``agent_id`` (default: the caller's own; an observer reads any agent's,
@@ -237,8 +260,11 @@ class DecisionService(ServiceBase):
         )
 
     async def store_note(
-        self, caller: Caller, key: str, value: Any, ttl_minutes: int | None = None
+        self, caller: Caller, key: str, value: Any, ttl_minutes: int | None = None, *, validated: bool = False
     ) -> NoteResult:
+        """``validated``: ``key`` and ``value`` come from the tool's request model
+        (:class:`agent_memory.api.requests.StoreStm`), which checked them as the note record does:
+        the note is built without checking them again (issue #14)."""
         caller.require_write("store notes")
         limit = self.settings.note_max_ttl_minutes
         minutes = limit if ttl_minutes is None else ttl_minutes
@@ -247,12 +273,12 @@ class DecisionService(ServiceBase):
                 f"ttl_minutes must be between 1 and {limit} (short-term notes live at most 24 h)"
             )
         now = self.clock()
-        note = await off_loop(
-            Note,
-            agent_id=caller.agent_id,
-            key=key,
-            value=value,
-            created_at=now,
-            expires_at=now + timedelta(minutes=minutes),
-        )
+        fields = {
+            "agent_id": caller.agent_id,
+            "key": key,
+            "value": value,
+            "created_at": now,
+            "expires_at": now + timedelta(minutes=minutes),
+        }
+        note = checked_record(Note, fields) if validated else await off_loop(Note, **fields)
         return NoteResult.of(await self.store.put_note(note, self.quotas.charge(caller.agent_id, "notes")))

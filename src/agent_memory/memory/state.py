@@ -6,15 +6,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from agent_memory.errors import InvalidInput, NotFound
-from agent_memory.memory.core import ServiceBase, off_loop
+from agent_memory.memory.core import ServiceBase, checked_record, off_loop
 from agent_memory.memory.identity import Caller
 from agent_memory.models import (
     MAX_PAYLOAD_BYTES,
     STATE_SECTIONS,
+    UNCHANGED,
     AgentState,
     Page,
     StateCheckpoint,
     bounded_json,
+    certainly_small,
 )
 
 
@@ -47,9 +49,16 @@ class StateService(ServiceBase):
         checkpoint: str | None = None,
         agent_version: str | None = None,
         request_id: str | None = None,
+        validated: bool = False,
     ) -> AgentState:
         """``request_id`` names this update: a retry with the same id and patch after a lost answer
-        gets the first answer instead of ``version_conflict`` (see docs/RELIABILITY.md)."""
+        gets the first answer instead of ``version_conflict`` (see docs/RELIABILITY.md).
+
+        ``validated``: ``patch`` comes from the tool's request model
+        (:class:`agent_memory.api.requests.UpdateState`), which checked and normalised it as a
+        payload: it is not walked again (issue #14). Either way, only the sections the patch
+        touches are checked again once merged: the others are as they were stored, checked when
+        written."""
         caller.require_write("update state")
         unknown = sorted(set(patch) - set(STATE_SECTIONS))
         if unknown:
@@ -57,13 +66,15 @@ class StateService(ServiceBase):
                 f"patch has unknown section(s) {unknown}: patch is a JSON merge patch over "
                 f'{list(STATE_SECTIONS)}, e.g. {{"current": {{"cycle": 143}}}}'
             )
-        # A patch may touch four sections of at most 64 KiB each.
-        patch = await off_loop(
-            bounded_json, dict(patch), "patch", limit=len(STATE_SECTIONS) * MAX_PAYLOAD_BYTES
-        )
+        if not validated:
+            # A patch may touch four sections of at most 64 KiB each.
+            patch = await off_loop(
+                bounded_json, dict(patch), "patch", limit=len(STATE_SECTIONS) * MAX_PAYLOAD_BYTES
+            )
         current = await self.store.get_state(caller.agent_id)
         now = self.clock()
-        data = current.model_dump()
+        # The record's fields as they are (merge_patch copies what it changes, never the input).
+        data = dict(current.__dict__)
         for section in STATE_SECTIONS:
             if section not in patch:
                 continue
@@ -79,7 +90,13 @@ class StateService(ServiceBase):
             updated_by=caller.agent_id,
             agent_version=agent_version or self.settings.agent_version or current.agent_version,
         )
-        new_state = await off_loop(AgentState.model_validate, data)
+        unchanged = frozenset(s for s in STATE_SECTIONS if s not in patch)
+        if validated and all(certainly_small(data[s]) for s in STATE_SECTIONS if s not in unchanged):
+            # Every value is valid: the server's own, the request model's, or as stored; the
+            # sections merged from both are normalised already and certainly within their limit.
+            new_state = checked_record(AgentState, data)
+        else:
+            new_state = await off_loop(AgentState.model_validate, data, context={UNCHANGED: unchanged})
         charge = self.quotas.charge(caller.agent_id, "checkpoints")
         return await self.store.put_state(new_state, expected_version, checkpoint, request_id, charge)
 

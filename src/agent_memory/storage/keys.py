@@ -46,13 +46,21 @@ rewritten by :mod:`agent_memory.storage.records.layout`.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Literal
 
 
+@functools.lru_cache(maxsize=256)
 def iso(ts: datetime) -> str:
-    """Fixed-width UTC timestamp: sorts byte-wise in time order on every backend."""
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Fixed-width UTC timestamp: sorts byte-wise in time order on every backend.
+
+    Cached: one write formats the same few times over and over (a decision's time is in its sort
+    key, two index keys, its id item and its rollup buckets), and formatting costs microseconds."""
+    utc = ts.astimezone(UTC)
+    if utc.year < 1000:  # strftime does not pad such years (isoformat would): keys stay as they were
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return utc.isoformat(timespec="microseconds")[:26] + "Z"
 
 
 def epoch(ts: datetime) -> int:
@@ -206,8 +214,9 @@ Grain = Literal["hour", "day"]
 
 
 def bucket(ts: datetime, grain: Grain) -> str:
-    ts = ts.astimezone(UTC)
-    return ts.strftime("%Y-%m-%dT%H") if grain == "hour" else ts.strftime("%Y-%m-%d")
+    text = iso(ts)  # (cached: a write's rollups take the buckets of the time its keys hold)
+    day_end = text.index("T")
+    return text[: day_end + 3] if grain == "hour" else text[:day_end]
 
 
 def rollup_pk(agent: str, grain: Grain) -> str:

@@ -67,7 +67,7 @@ HANDLERS: dict[str, Handler[Any]] = {
     "log_decision": decisions.log_decision,
     "record_outcome": decisions.record_outcome,
     "recall_stm": forward("recall_stm", Memory.recall_stm),
-    "store_stm": forward("store_stm", Memory.store_note),
+    "store_stm": decisions.store_stm,
     "search_decisions": decisions.search_decisions,
     "store_pattern": forward(
         "store_pattern",
@@ -94,11 +94,7 @@ HANDLERS: dict[str, Handler[Any]] = {
     "ack_signal": forward("ack_signal", Memory.ack_signal, _ack),
     "consume_budget": budgets.consume_budget,
     "get_state": state.get_state,
-    "update_state": forward(
-        "update_state",
-        Memory.update_state,
-        lambda s, caller, req: rs.StateWritten.built(version=s.version, checkpoint=req.checkpoint),
-    ),
+    "update_state": state.update_state,
     "get_analytics": analytics.get_analytics,
 }
 

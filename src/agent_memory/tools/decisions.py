@@ -1,17 +1,23 @@
-"""Decision tools that do more than forward: the metrics of new decisions and outcomes, and the
-history search's order flag."""
+"""Decision tools that do more than forward: the metrics of new decisions and outcomes, the
+history search's order flag, and the writes whose arguments their request models validated
+(a decision, an outcome, a note: the records are built from them without a second validation)."""
 
 from __future__ import annotations
 
 from agent_memory.api import requests as rq
 from agent_memory.api import results as rs
+from agent_memory.memory.core import checked_record
 from agent_memory.memory.identity import Caller
 from agent_memory.models import Outcome
 from agent_memory.tools._common import AppContext
 
+_OUTCOME_FIELDS = tuple(rq.OutcomeArg.model_fields)
+
 
 def _outcome(arg: rq.OutcomeArg) -> Outcome:
-    return Outcome(**arg.model_dump(include=set(rq.OutcomeArg.model_fields)))
+    """The outcome record of validated arguments (the request model checks them as the record
+    does; ``recorded_at`` is stamped now)."""
+    return checked_record(Outcome, {f: getattr(arg, f) for f in _OUTCOME_FIELDS})
 
 
 async def log_decision(app: AppContext, caller: Caller, req: rq.LogDecision) -> rs.LogDecisionResult:
@@ -26,6 +32,7 @@ async def log_decision(app: AppContext, caller: Caller, req: rq.LogDecision) -> 
         parent_agent_id=req.parent_agent_id,
         patterns_applied=req.patterns_applied,
         memory_influenced=req.memory_influenced,
+        validated=True,
     )
     if created:
         app.events.emit_decision(decision)
@@ -34,10 +41,14 @@ async def log_decision(app: AppContext, caller: Caller, req: rq.LogDecision) -> 
 
 async def record_outcome(app: AppContext, caller: Caller, req: rq.RecordOutcome) -> rs.OutcomeResult:
     outcome = _outcome(req)
-    decision, recorded = await app.memory.record_outcome(caller, req.decision_id, outcome)
+    decision, recorded = await app.memory.attach_outcome(caller, req.decision_id, outcome)
     if recorded:
         app.events.emit_outcome(decision.agent_id, decision.decision_type, outcome)
     return rs.OutcomeResult.built(decision_id=decision.decision_id, recorded=recorded)
+
+
+async def store_stm(app: AppContext, caller: Caller, req: rq.StoreStm) -> rs.NoteResult:
+    return await app.memory.store_note(caller, req.key, req.value, req.ttl_minutes, validated=True)
 
 
 async def search_decisions(app: AppContext, caller: Caller, req: rq.SearchDecisions) -> rs.DecisionPage:

@@ -1,5 +1,5 @@
-"""The state tool that does more than forward: get_state, which shows one section whole or all
-sections within the result budget."""
+"""The state tools that do more than forward: get_state, which shows one section whole or all
+sections within the result budget, and update_state, whose patch its request model validated."""
 
 from __future__ import annotations
 
@@ -11,3 +11,15 @@ from agent_memory.tools._common import AppContext
 
 async def get_state(app: AppContext, caller: Caller, req: rq.GetState) -> rs.StateResult:
     return rs.StateResult.of(await app.memory.get_state(caller), req.section)
+
+
+async def update_state(app: AppContext, caller: Caller, req: rq.UpdateState) -> rs.StateWritten:
+    state = await app.memory.update_state(
+        caller,
+        req.patch,
+        req.expected_version,
+        checkpoint=req.checkpoint,
+        request_id=req.request_id,
+        validated=True,
+    )
+    return rs.StateWritten.built(version=state.version, checkpoint=req.checkpoint)

@@ -95,6 +95,13 @@ def dump(record: BaseModel, *exclude: str) -> dict[str, Any]:
     return record.model_dump(mode="json", exclude=set(exclude) or None)
 
 
+def json_time(t: datetime) -> str:
+    """A time in UTC (``tzinfo is UTC``) as pydantic's JSON mode writes it (``...T08:01:40.000005Z``,
+    no fraction when it is zero): what stored records hold. For the item builders that copy a
+    record field by field instead of dumping it (issue #14)."""
+    return t.isoformat()[:-6] + "Z"
+
+
 def dump_compact(record: BaseModel, *exclude: str) -> dict[str, Any]:
     """The record without the fields that hold their default (null, [], {}, false, 0): reading
     it back fills them in again. Decisions are stored this way (docs/BENCHMARKS.md, footprint):

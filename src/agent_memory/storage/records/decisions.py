@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import TypeVar
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from agent_memory import rollups
 from agent_memory.api.results import DecisionSummary
@@ -17,6 +17,7 @@ from agent_memory.storage.records.base import (
     KEY_ATTRS,
     REQUEST_TOKEN,
     dump_compact,
+    json_time,
     new_request_token,
     stored,
     strip_keys,
@@ -74,7 +75,7 @@ class DecisionRecords(QuotaRecords):
         ttl = keys.epoch(d.expires_at)
         token = new_request_token()
         item: Item = {
-            **dump_compact(d, "outcome"),
+            **decision_fields(d),
             "pk": pk,
             "sk": sk,
             "ttl": ttl,
@@ -85,7 +86,7 @@ class DecisionRecords(QuotaRecords):
         }
         delta = rollups.decision_logged(d.memory_influenced)
         if d.outcome is not None:
-            item["outcome"] = dump_compact(d.outcome)
+            item["outcome"] = outcome_fields(d.outcome)
             item["gsi1pk"] = keys.decision_success_pk(d.agent_id, d.outcome.success)
             item["gsi1sk"] = keys.decision_sk(d.created_at, d.decision_id)
             delta = rollups.merge(delta, rollups.outcome_recorded(d.outcome, d.memory_influenced))
@@ -162,11 +163,21 @@ class DecisionRecords(QuotaRecords):
         return _decision(item) if self._live(item) and item is not None else None
 
     async def set_outcome(self, ref: DecisionRef, outcome: Outcome) -> tuple[Decision, bool]:
-        """Attach an outcome once. Same outcome again: no-op (created=False); another: Conflict.
+        """:meth:`attach_outcome`, answering the decision as stored. Requests: 1 transaction and
+        1 consistent get (the decision as stored, returned to the caller)."""
+        current = await self.attach_outcome(ref, outcome)
+        if current is not None:
+            return current, False
+        item = await self.engine.get("decisions", ref.pk, ref.sk)
+        assert item is not None
+        return _decision(item), True
+
+    async def attach_outcome(self, ref: DecisionRef, outcome: Outcome) -> Decision | None:
+        """Attach an outcome once. Returns None when this call attached it; the decision as stored
+        when it already has the same outcome (a no-op); another outcome: Conflict.
 
         One transaction: the decision (conditional on having no outcome), its two rollup items,
-        and the effectiveness counters of the patterns it applied. Requests: 1 transaction and
-        1 consistent get (the decision as stored, returned to the caller).
+        and the effectiveness counters of the patterns it applied. Requests: 1 transaction.
         """
         gsi_sk = keys.decision_sk(ref.created_at, ref.decision_id)
         ops: list[WriteOp] = [
@@ -175,7 +186,7 @@ class DecisionRecords(QuotaRecords):
                 ref.pk,
                 ref.sk,
                 set={
-                    "outcome": dump_compact(outcome),
+                    "outcome": outcome_fields(outcome),
                     "gsi1pk": keys.decision_success_pk(ref.agent_id, outcome.success),
                     "gsi1sk": gsi_sk,
                 },
@@ -205,16 +216,14 @@ class DecisionRecords(QuotaRecords):
             current = _decision(exc.item)
             assert current.outcome is not None
             if _same_outcome(current.outcome, outcome):
-                return current, False
+                return current
             raise Conflict(
                 f"decision {ref.decision_id!r} already has an outcome (success={current.outcome.success}, "
                 f"recorded {keys.iso(current.outcome.recorded_at)}); outcomes are recorded once: "
                 "log a follow-up decision with parent_decision_id to record a later result",
                 current=current,
             ) from exc
-        item = await self.engine.get("decisions", ref.pk, ref.sk)
-        assert item is not None
-        return _decision(item), True
+        return None
 
     async def query_decision_summaries(
         self, q: DecisionQuery, *, limit: int, cursor: str | None, caller_agent: str | None
@@ -282,6 +291,58 @@ class DecisionRecords(QuotaRecords):
             consistent=q.consistent,
             keep=keep,
         )
+
+
+def decision_fields(d: Decision) -> dict[str, Any]:
+    """``dump_compact(d, "outcome")``, built field by field: the fields not at their default, times
+    as pydantic writes them (its dump was a tenth of a decision's write on the embedded store;
+    issue #14). A record of another shape (a subclass, a time not in UTC, a payload of tuples,
+    which validation never leaves) is dumped by pydantic."""
+    if (
+        type(d) is not Decision
+        or d.created_at.tzinfo is not UTC
+        or d.expires_at.tzinfo is not UTC
+        or type(d.context) is not dict
+        or type(d.reasoning) is not dict
+        or type(d.patterns_applied) is not list
+    ):
+        return dump_compact(d, "outcome")
+    out: dict[str, Any] = {"decision_id": d.decision_id, "agent_id": d.agent_id}
+    if d.agent_version is not None:
+        out["agent_version"] = d.agent_version
+    out["decision_type"] = d.decision_type
+    out["created_at"] = json_time(d.created_at)
+    out["expires_at"] = json_time(d.expires_at)
+    if d.context:
+        out["context"] = d.context
+    if d.reasoning:
+        out["reasoning"] = d.reasoning
+    if d.parent_decision_id is not None:
+        out["parent_decision_id"] = d.parent_decision_id
+    if d.parent_agent_id is not None:
+        out["parent_agent_id"] = d.parent_agent_id
+    if d.patterns_applied:
+        out["patterns_applied"] = list(d.patterns_applied)
+    if d.memory_influenced:
+        out["memory_influenced"] = True
+    return out
+
+
+def outcome_fields(o: Outcome) -> dict[str, Any]:
+    """``dump_compact(o)``, built field by field (see :func:`decision_fields`)."""
+    if type(o) is not Outcome or o.recorded_at.tzinfo is not UTC or type(o.errors) is not list:
+        return dump_compact(o)
+    out: dict[str, Any] = {"success": o.success}
+    if o.quality_score is not None:
+        out["quality_score"] = o.quality_score
+    if o.latency_ms is not None:
+        out["latency_ms"] = o.latency_ms
+    if o.signals_generated:
+        out["signals_generated"] = o.signals_generated
+    if o.errors:
+        out["errors"] = list(o.errors)
+    out["recorded_at"] = json_time(o.recorded_at)
+    return out
 
 
 def _decision(item: Item) -> Decision:

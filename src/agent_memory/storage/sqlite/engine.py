@@ -68,6 +68,7 @@ from agent_memory.item_rules import (
 from agent_memory.storage import usage
 from agent_memory.storage.engine import (
     Check,
+    Cond,
     ConditionFailed,
     Delete,
     IndexName,
@@ -161,6 +162,9 @@ _PUT_SQL = (
     "INSERT OR REPLACE INTO items (tbl, pk, sk, data, ttl, gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, gsi3sk) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_INSERT_SQL = _PUT_SQL.replace("INSERT OR REPLACE", "INSERT", 1)
+"""A put whose only condition is that its item does not exist: the key's unique index decides it
+(see _write_sync)."""
 _DELETE_SQL = "DELETE FROM items WHERE tbl = ? AND pk = ? AND sk = ?"
 # A write reads the rowid and ttl of the items it reads too: an item it changes in place is
 # rewritten by rowid, and only in the columns that change (see _write_sync).
@@ -213,7 +217,12 @@ def _changed(new: tuple[Any, ...], old: tuple[Any, ...]) -> tuple[int, ...]:
     return tuple(k for k, (a, b) in enumerate(zip(new, old, strict=True)) if a != b or type(a) is not type(b))
 
 
+_WRITE_OPS = frozenset((Put, Update, Delete, Check))
+"""The operation classes, told by exact type before the slower isinstance (subclasses pass too)."""
+
 _PRESENCE = frozenset(("item_exists", "item_not_exists"))
+_CREATE = (Cond.not_exists(),)
+"""The conditions of a put that creates its item (Cond is a frozen dataclass: compared by value)."""
 """Condition kinds decided by whether the item exists."""
 _PRESENT: Item = {}
 """Stands for an item that exists, for conditions of :data:`_PRESENCE` kinds."""
@@ -314,13 +323,15 @@ class _OverBudget(Exception):
 
 
 class InlineStats:
-    """How long the calls run on the event loop's thread held it, for the bench: seconds of the
-    thread's CPU time (wall time would also count the moments the OS ran other processes, which
-    hold up the loop whatever it runs)."""
+    """How many calls ran on the event loop's thread, and, while :attr:`timing` is on (the bench
+    turns it on), how long each held it: seconds of the thread's CPU time (wall time would also
+    count the moments the OS ran other processes, which hold up the loop whatever it runs). Off,
+    a call reads no clock: reading the thread's CPU time is a system call, two per call."""
 
     def __init__(self, keep: int = 100_000) -> None:
         self.calls = 0
         self.to_worker = 0
+        self.timing = False
         self.durations: collections.deque[float] = collections.deque(maxlen=keep)
 
     def add(self, seconds: float) -> None:
@@ -548,7 +559,7 @@ class SqliteEngine:
         check_transaction(len(ops))
         targets: list[tuple[TableName, str, str]] = []
         for op in ops:
-            if not isinstance(op, Put | Update | Delete | Check):
+            if type(op) not in _WRITE_OPS and not isinstance(op, Put | Update | Delete | Check):
                 raise TypeError(f"not a write operation: {op!r}")
             key = target(op)
             if key in targets:  # (a list: transactions are short, and most are one operation)
@@ -596,9 +607,10 @@ class SqliteEngine:
         disk is full, on the worker thread with its retries."""
         if inline and self._inline is not None:
             wait: _LockWait | None = None
+            stats = self.inline_stats
             try:
                 while not self._closed:
-                    started = time.thread_time()
+                    started = time.thread_time() if stats.timing else 0.0
                     try:
                         return fn(self._inline)
                     except _OverBudget:
@@ -614,12 +626,15 @@ class SqliteEngine:
                             budget, first = wait.budget, wait.call_deadline
                             raise self._translate(exc, budget, deadline_first=first) from exc
                     finally:
-                        self.inline_stats.add(time.thread_time() - started)
+                        if stats.timing:
+                            stats.add(time.thread_time() - started)
+                        else:
+                            stats.calls += 1
                     await self._lock_queue.wait(wait)
             finally:
                 if wait is not None:
                     self._lock_queue.leave(wait)
-            self.inline_stats.to_worker += 1
+            stats.to_worker += 1
         return await self._retrying(lambda: fn(self._db))
 
     def _checkpoint_soon(self) -> None:
@@ -936,10 +951,29 @@ class SqliteEngine:
         call per kind of statement. ``returning``: the item an update leaves (engine.update)."""
         if conn is self._inline and sum(len(r.data) for r in put_rows.values()) > INLINE_MAX_BYTES:
             raise _OverBudget
-        reads = [i for i, op in enumerate(ops) if op.conditions or isinstance(op, Update)]
+        # A put whose one condition is that its item does not exist is not read: it is inserted,
+        # and the key's unique index refuses it if the item exists (one key fewer to read per
+        # such put: a decision and its id item, a signal and its inbox entries). Only then, or
+        # when a later operation's condition fails, are such items read, to report the first
+        # failing operation in order with its item, as a read would have.
+        creates = [i for i, op in enumerate(ops) if isinstance(op, Put) and op.conditions == _CREATE]
+        created = frozenset(creates)
+        reads = [
+            i for i, op in enumerate(ops) if (op.conditions or isinstance(op, Update)) and i not in created
+        ]
         params: list[str] = []
         for i in reads:
             params += targets[i]
+
+        def existing_create(conn: sqlite3.Connection, before: int) -> None:
+            """Raise ConditionFailed for the first create before operation ``before`` whose item
+            exists."""
+            for i in creates:
+                if i >= before:
+                    return
+                found = self._fetch(conn, *targets[i])
+                if found is not None:
+                    raise ConditionFailed(i, found)
 
         def apply(conn: sqlite3.Connection) -> Item | None:
             stored: dict[int, Sequence[Any]] = {}
@@ -967,12 +1001,26 @@ class SqliteEngine:
                 if all(cond.kind in _PRESENCE for cond in conditions):
                     # Decided by the item's presence: its data is decoded only to report it.
                     if not all(holds(cond, _PRESENT if i in stored else None) for cond in conditions):
+                        existing_create(conn, i)
                         raise ConditionFailed(i, current(i))
                     continue
                 item = current(i)
                 for cond in conditions:
                     if not holds(cond, item):
+                        existing_create(conn, i)
                         raise ConditionFailed(i, item)
+            if creates:
+                changes = conn.total_changes
+                try:
+                    conn.executemany(_INSERT_SQL, [put_rows[i].params() for i in creates])
+                except sqlite3.IntegrityError:
+                    # The creates before the refused one were inserted (a row each; the refused
+                    # statement is undone): it is the first whose item exists.
+                    done = conn.total_changes - changes
+                    if done < len(creates):
+                        i = creates[done]
+                        raise ConditionFailed(i, self._fetch(conn, *targets[i])) from None
+                    raise
             # An item that exists (it was read) is rewritten in place, by rowid, in the columns
             # that change: INSERT OR REPLACE would delete it and insert it anew at the end of the
             # table, rewriting every index entry and two table pages (most updates are counters
@@ -994,6 +1042,8 @@ class SqliteEngine:
                         deletes.append(targets[i])
                     continue
                 if isinstance(op, Put):
+                    if i in created:
+                        continue  # (inserted above)
                     new = put_rows[i]
                 else:
                     new = row(

@@ -22,6 +22,7 @@ from agent_memory.item_rules import (
     MAX_ATTRIBUTE_NAME_BYTES,
     MAX_ITEM_BYTES,
     MAX_PARTITION_KEY_BYTES,
+    MAX_SIGNIFICANT_DIGITS,
     MAX_SORT_KEY_BYTES,
     MAX_TRANSACTION_BYTES,
     as_decimal,
@@ -214,22 +215,28 @@ def row(
     elif isinstance(ttl, int) and not isinstance(ttl, bool):
         # SQLite integers are 64-bit; a (nonsensical but legal) larger ttl is kept as a real.
         ttl_column = ttl if -(2**63) <= ttl < 2**63 else float(ttl)
-    text = stored_json(item, gsi)
+    text, raw = _stored_text(item, gsi)
     # DynamoDB's measure of an item is under twice its compact JSON length (numbers, bools and
     # empty containers are the worst cases), so a small item cannot be over the limit: skip the
     # exact measure, which walks every value (it was a fifth of a write's CPU). A transaction's
     # total is measured exactly when the bounds add up to its limit (check_transaction_size).
     small = len(text) < MAX_ITEM_BYTES // 4
     size = None if small else check_item_size(item, f"item {pk!r}/{sk!r}")
-    try:
-        raw = text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        where = _find_unencodable(item, "") or "?"
-        raise InvalidInput(
-            f"attribute '{where}' is not valid Unicode (it has a lone surrogate); send UTF-8 text"
-        ) from exc
+    if raw is None:
+        try:
+            raw = text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            where = _find_unencodable(item, "") or "?"
+            raise InvalidInput(
+                f"attribute '{where}' is not valid Unicode (it has a lone surrogate); send UTF-8 text"
+            ) from exc
     stored = _encode(text, raw) if compress else text
-    return Row(table, pk, sk, text, stored, size, ttl_column, index_columns(sk, gsi))
+    columns = index_columns(sk, gsi) if _INDEX_KEYS[table] else _NO_INDEX_COLUMNS
+    return Row(table, pk, sk, text, stored, size, ttl_column, columns)
+
+
+_NO_INDEX_COLUMNS: tuple[None, None, None, None, None, None] = (None, None, None, None, None, None)
+"""The index columns of an item of a table without indexes (the counters of the state table)."""
 
 
 def load(data: str | bytes) -> Any:
@@ -385,12 +392,31 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(","
 def stored_json(item: Mapping[str, Any], gsi: Sequence[str | None]) -> str:
     """The ``data`` column of an item: its attributes but those its key columns hold (``gsi``: the
     six index key columns as filled for the row)."""
-    if not any(gsi):
-        rest = {k: v for k, v in item.items() if k != "pk" and k != "sk"}
-    else:
-        in_columns = {"pk", "sk", *(name for name, value in zip(KEY_COLUMNS[2:], gsi, strict=True) if value)}
-        rest = {k: v for k, v in item.items() if k not in in_columns}
-    return _ENCODER.encode(rest)
+    return _stored_text(item, gsi)[0]
+
+
+def _stored_text(item: Mapping[str, Any], gsi: Sequence[str | None]) -> tuple[str, bytes | None]:
+    """:func:`stored_json` and, when orjson encoded it, its UTF-8 (else None: the caller encodes).
+
+    orjson encodes an item several times faster than :mod:`json` and writes the same compact
+    text (UTF-8, no escaping beyond JSON's), but for floats with an exponent (``1e-05`` is
+    ``1e-5``, ``1e+16`` is ``1e16``: the same number to every reader). What it refuses (integers
+    beyond 64 bits, which the item rules allow up to 38 digits; a lone surrogate) is encoded by
+    :data:`_ENCODER` as before. NaN and infinity, which orjson would write as null, never get
+    here: the item rules refuse them first (``row`` checks every value it was not told is checked,
+    and updates check what they set and add)."""
+    rest = dict(item)  # (a copy less a few keys: a third of the time of a filtering comprehension)
+    rest.pop("pk", None)
+    rest.pop("sk", None)
+    if any(gsi):
+        for name, value in zip(KEY_COLUMNS[2:], gsi, strict=True):
+            if value:
+                rest.pop(name, None)
+    try:
+        raw = orjson.dumps(rest)
+    except TypeError:  # orjson.JSONEncodeError
+        return _ENCODER.encode(rest), None
+    return raw.decode("utf-8"), raw
 
 
 def index_columns(
@@ -476,6 +502,9 @@ _KINDS = ("item_exists", "item_not_exists", *_ATTR_KINDS)
 
 def check_conditions(conditions: Sequence[Cond]) -> None:
     for cond in conditions:
+        kind = cond.kind if type(cond) is Cond else None
+        if kind in _PRESENCE_KINDS:
+            continue  # (the common case: nothing more to check)
         if not isinstance(cond, Cond) or cond.kind not in _KINDS:
             raise ValueError(f"unknown condition {cond!r}")
         if cond.kind in _ATTR_KINDS and (not isinstance(cond.attr, str) or not cond.attr):
@@ -484,6 +513,9 @@ def check_conditions(conditions: Sequence[Cond]) -> None:
             check_value(cond.value, f"{cond.attr} (condition value)")
         if cond.kind == "at_most" and (isinstance(cond.value, bool) or not isinstance(cond.value, int)):
             raise ValueError(f"condition at_most on {cond.attr} needs an integer, not {cond.value!r}")
+
+
+_PRESENCE_KINDS = frozenset(("item_exists", "item_not_exists"))
 
 
 def holds(cond: Cond, item: Mapping[str, Any] | None) -> bool:
@@ -527,26 +559,32 @@ def check_update(op: Update) -> None:
 def _plain_update(op: Update) -> bool:
     """Whether ``op`` certainly passes :func:`check_update` (the common case, told in one pass):
     short string names, none of them a key or in two groups, plain values and numbers."""
-    count = 0
-    for group in (op.set, op.add, op.remove):
+    sets, adds, removes = op.set, op.add, op.remove
+    for group in (sets, adds, removes):
         for name in group:
             if type(name) is not str or not name or len(name) > _MAX_PLAIN_NAME or name in _KEY_NAMES:
                 return False
-            count += 1
-    if count != len({*op.set, *op.add, *op.remove}):
+    if sets and adds and not sets.keys().isdisjoint(adds):
         return False
-    for value in op.set.values():
+    if removes and len({*sets, *adds, *removes}) != len(sets) + len(adds) + len(removes):
+        return False
+    for value in sets.values():
         kind = type(value)
         if not (kind is str or kind is bool or value is None or plain_value(value, 0)):
             return False
-    for delta in op.add.values():
+    for delta in adds.values():
         kind = type(delta)
-        if not ((kind is int or kind is float) and plain_value(delta, 0)):
+        if kind is int:
+            if not -_PLAIN_INT < delta < _PLAIN_INT:
+                return False
+        elif kind is not float or not plain_value(delta, 0):
             return False
     return True
 
 
 _KEY_NAMES = frozenset(("pk", "sk"))
+_PLAIN_INT = 10**MAX_SIGNIFICANT_DIGITS
+"""Integers of fewer digits are stored as they are (item_rules: 38 significant digits)."""
 
 
 def updated(op: Update, current: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -554,6 +592,9 @@ def updated(op: Update, current: Mapping[str, Any] | None) -> dict[str, Any]:
     item.update(op.set)
     for name, delta in op.add.items():
         base = item.get(name, 0)
+        if type(base) is int and type(delta) is int and -_PLAIN_INT < base + delta < _PLAIN_INT:
+            item[name] = base + delta  # (the common case: a counter, storable as it is)
+            continue
         if not _is_number(base):
             # The stored data, not the request, decides this: DynamoDB answers ValidationException.
             raise InvalidInput(
