@@ -170,12 +170,12 @@ class PatternService(ServiceBase):
         include_shared: bool = True,
         limit: int = 10,
         agent_id: str | None = None,
-        context_checked: bool = False,
+        validated: bool = False,
     ) -> list[Pattern]:
         """Active patterns ranked by confidence: the caller's own and, if asked, those shared
         with it. With ``context``, only patterns whose every condition holds for it.
 
-        ``context_checked``: ``context`` is a JSON object validated and normalised already (the
+        ``validated``: ``context`` is a JSON object validated and normalised already (the
         tool's request model did it, as :func:`~agent_memory.models.bounded_json` would), so it
         is not walked again."""
         owner = agent_id or caller.agent_id
@@ -183,7 +183,7 @@ class PatternService(ServiceBase):
         ctx: dict[str, Any] | None
         if context is None:
             ctx = None
-        elif context_checked and type(context) is dict:
+        elif validated and type(context) is dict:
             ctx = context
         else:
             ctx = await off_loop(bounded_json, dict(context), "context")

@@ -44,11 +44,11 @@ class SignalService(RegistryService):
         context: Mapping[str, Any] | None = None,
         ttl_hours: float | None = None,
         signal_id: str | None = None,
-        payload_checked: bool = False,
+        validated: bool = False,
     ) -> PublishResult:
         """Publish to every target in one transaction; answers ids and flags, not the signal.
 
-        ``payload_checked``: ``data`` and ``context`` were validated and normalised by the rules
+        ``validated``: ``data`` and ``context`` were validated and normalised by the rules
         of the signal's payload fields already (the tool's request model has the same fields), so
         the signal is built without walking them again."""
         caller.require_write("publish signals")
@@ -92,7 +92,7 @@ class SignalService(RegistryService):
             "created_at": now,
             "expires_at": now + timedelta(hours=hours),
         }
-        if payload_checked:
+        if validated:
             # Every other field is validated; the payload's walk (a large one's cost, which
             # off_loop keeps off the event loop) was done by the request model.
             signal = Signal.model_validate(values, context=STORED)

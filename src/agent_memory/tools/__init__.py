@@ -79,7 +79,7 @@ HANDLERS: dict[str, Handler[Any]] = {
         Memory.recall_patterns,
         lambda found, caller, req: rs.PatternList.of(found, caller.agent_id),
         # The request model validated and normalised the context: the service need not again.
-        fixed={"context_checked": True},
+        fixed={"validated": True},
     ),
     "share_pattern": forward("share_pattern", Memory.share_pattern),
     "pattern_history": forward(
@@ -89,7 +89,7 @@ HANDLERS: dict[str, Handler[Any]] = {
     ),
     "learn_patterns": patterns.learn_patterns,
     # The request model checked data and context by the signal's own payload rules.
-    "publish_signal": forward("publish_signal", Memory.publish_signal, fixed={"payload_checked": True}),
+    "publish_signal": forward("publish_signal", Memory.publish_signal, fixed={"validated": True}),
     "read_inbox": forward("read_inbox", Memory.read_inbox_summaries),
     "ack_signal": forward("ack_signal", Memory.ack_signal, _ack),
     "consume_budget": budgets.consume_budget,
