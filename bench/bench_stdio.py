@@ -6,8 +6,9 @@ Starts ``python -m agent_memory.cli serve --agent-id bench`` as a subprocess (th
 in a temporary directory, via AGENT_MEMORY_SQLITE_PATH) and, beside it, a minimal MCPServer with
 one tool ``noop() -> str`` (an ``async def`` returning "ok", like the memory's tools, which are
 all async) - the same SDK, transport and client code, doing nothing. Both are called through
-``mcp.Client(mcp.StdioServerParameters(...))`` in the same run, in rounds: each round calls the
-no-op tool once and every memory tool once, so both see the same noise. The table gives each
+``mcp.Client(mcp.StdioServerParameters(...))`` in the same run, in rounds: each round calls every
+memory tool once, each call right after a no-op call and before the replay's (see
+:func:`interleaved`), so all see the same noise. The table gives each
 tool's p50/p95 and its p50 over the no-op p50 (goal <= 1.5x).
 
 ``--profile`` also breaks every tool's call down in-process (``build_server`` with the SDK's
@@ -214,7 +215,8 @@ def ok(tool: str, result: Any) -> dict[str, Any]:
 
 
 class Rounds:
-    """The calls of one round, in order, with what each passes to the next."""
+    """The calls of one client, tool by tool, with what each passes to the next: the decisions and
+    signals it made (record_outcome and ack_signal consume the latest) and the state's version."""
 
     def __init__(self, memory: mcp.Client, noop: mcp.Client | None) -> None:
         self.memory = memory
@@ -222,7 +224,9 @@ class Rounds:
         self.priming = False
         """Add REPLAY_PRIME to every call's arguments (a replay server's untimed priming round)."""
         self.samples = Samples()
-        self.version = 0
+        self.ids: list[str] = []
+        self.signals: list[str] = []
+        self.version: int | None = None
         self.last: dict[str, Any] = {}
         """The last CallToolResult of each tool."""
 
@@ -250,48 +254,84 @@ class Rounds:
             out[tool] = (result_size(result), summarize(times).p50_ms)
         return out
 
-    async def round(self, i: int, *, record: bool) -> None:
-        c = self.call
-        if self.noop is not None:
-            await c(NOOP, {}, record)
+    async def args(self, tool: str, i: int) -> dict[str, Any]:
+        """The arguments of call ``i`` of ``tool``."""
         ctx = context_of(i)
-        logged = await c(
-            "log_decision",
-            {
+        if tool == NOOP or tool in ("recall_stm", "read_inbox", "get_state"):
+            return {}
+        if tool == "log_decision":
+            return {
                 "decision_type": DECISION_TYPE,
                 "context": ctx,
                 "reasoning": {"chosen": "whaleMovements", "score": 0.8},
-            },
-            record,
-        )
-        decision_id = logged["decision_id"]
-        await c(
-            "record_outcome",
-            {"decision_id": decision_id, "success": i % 3 != 0, "quality_score": 0.75},
-            record,
-        )
-        await c("recall_stm", {}, record)
-        await c("store_stm", {"key": f"note-{i % 20}", "value": {"seen": i, "queue": ["a", "b"]}}, record)
-        await c("search_decisions", {"decision_type": DECISION_TYPE}, record)
-        published = await c(
-            "publish_signal",
-            {
+            }
+        if tool == "record_outcome":
+            return {"decision_id": self.ids.pop(), "success": i % 3 != 0, "quality_score": 0.75}
+        if tool == "store_stm":
+            return {"key": f"note-{i % 20}", "value": {"seen": i, "queue": ["a", "b"]}}
+        if tool == "search_decisions":
+            # The default page of 10, as recall_stm returns (the goals are at default page sizes).
+            return {"decision_type": DECISION_TYPE}
+        if tool == "publish_signal":
+            return {
                 "signal_type": "WHALE_ACTIVITY",
                 "data": {"whale_count": ctx["whale_count"]},
                 "target_agents": [ME, *PEERS],
                 "confidence": 0.85,
-            },
-            record,
-        )
-        inbox = await c("read_inbox", {}, record)
-        assert len(inbox["entries"]) == 6, len(inbox["entries"])
-        await c("ack_signal", {"signal_id": published["signal_id"], "status": "processed"}, record)
-        state = await c("get_state", {}, record)
-        updated = await c(
-            "update_state", {"patch": {"current": {"cycle": i}}, "expected_version": state["version"]}, record
-        )
-        self.version = updated["version"]
-        await c("recall_patterns", {"context": ctx, "decision_type": DECISION_TYPE}, record)
+            }
+        if tool == "ack_signal":
+            return {"signal_id": self.signals.pop(), "status": "processed"}
+        if tool == "update_state":
+            if self.version is None:  # the version read or written last, else read once
+                self.version = ok("get_state", await self.memory.call_tool("get_state", {}))["version"]
+            return {"patch": {"current": {"cycle": i}}, "expected_version": self.version}
+        if tool == "recall_patterns":
+            return {"context": ctx, "decision_type": DECISION_TYPE}
+        raise ValueError(tool)
+
+    async def step(
+        self, tool: str, i: int, record: bool, args: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Call ``tool`` (with ``args``, else its arguments for call ``i``) and keep what later
+        calls need."""
+        out = await self.call(tool, await self.args(tool, i) if args is None else args, record)
+        if tool == "log_decision":
+            self.ids.append(out["decision_id"])
+        elif tool == "publish_signal":
+            self.signals.append(out["signal_id"])
+        elif tool in ("get_state", "update_state"):
+            self.version = out["version"]
+        return out
+
+    async def round(self, i: int, *, record: bool) -> None:
+        """Round ``i``: the no-op (with a no-op client) and every memory tool once, in order. Each
+        round logs a decision and records its outcome, publishes a signal to itself and two peers
+        and acks it (read_inbox sees 6 pending), reads and updates the state, recalls patterns with
+        a context and searches decisions of one type."""
+        if self.noop is not None:
+            await self.step(NOOP, i, record)
+        for tool in TOOLS:
+            out = await self.step(tool, i, record)
+            if tool == "read_inbox":
+                assert len(out["entries"]) == 6, len(out["entries"])
+
+
+async def interleaved(ours: Rounds, replays: Rounds, i: int, *, record: bool) -> None:
+    """Round ``i`` of ours and of the replay, tool by tool: the replay's untimed priming call (the
+    real work), then the no-op, ours and the replay's timed call of the tool with the priming
+    call's arguments. Each server is thus called after the same few calls to the others: none
+    answers its call straight after idling through a whole round of the others' (which a process
+    pays in cold caches and wake-ups), nor straight after calls of its own."""
+    for tool in TOOLS:
+        args = await replays.args(tool, i)
+        replays.priming = True
+        await replays.step(tool, i, record=False, args=args)
+        replays.priming = False
+        await ours.step(NOOP, i, record)
+        out = await ours.step(tool, i, record)
+        if tool == "read_inbox":
+            assert len(out["entries"]) == 6, len(out["entries"])
+        await replays.call(tool, args, record)
 
 
 def memory_params(db: Path, profile_to: Path | None = None) -> mcp.StdioServerParameters:
@@ -343,11 +383,7 @@ async def measure(workdir: Path, iterations: int, warmup: int) -> tuple[Samples,
         rounds = Rounds(memory, noop)
         total = warmup + iterations
         for i in range(total):
-            await rounds.round(i, record=i >= warmup)
-            replays.priming = True  # the replay's real work, untimed, then the same round replayed
-            await replays.round(i, record=False)
-            replays.priming = False
-            await replays.round(i, record=i >= warmup)
+            await interleaved(rounds, replays, i, record=i >= warmup)
             if (i + 1) % 50 == 0:
                 progress(f"round {i + 1}/{total}")
         checks = await rounds.client_checks()
@@ -552,9 +588,6 @@ class CpuRun:
         self.memory_pid = memory_pid
         self.cpu: dict[str, list[int]] = {}
         self.calls: dict[str, int] = {}
-        self.ids: list[str] = []
-        self.signals: list[str] = []
-        self.version: int | None = None
         self.i = 0
 
     async def block(self, tool: str, n: int, record: bool) -> None:
@@ -568,61 +601,8 @@ class CpuRun:
             self.calls[tool] = self.calls.get(tool, 0) + n
 
     async def one(self, tool: str, record: bool) -> None:
-        c, i = self.rounds.call, self.i
         self.i += 1
-        ctx = context_of(i)
-        if tool == NOOP:
-            await c(NOOP, {}, record)
-        elif tool == "log_decision":
-            out = await c(
-                "log_decision",
-                {
-                    "decision_type": DECISION_TYPE,
-                    "context": ctx,
-                    "reasoning": {"chosen": "whaleMovements", "score": 0.8},
-                },
-                record,
-            )
-            self.ids.append(out["decision_id"])
-        elif tool == "record_outcome":
-            await c(
-                "record_outcome",
-                {"decision_id": self.ids.pop(), "success": i % 3 != 0, "quality_score": 0.75},
-                record,
-            )
-        elif tool == "recall_stm":
-            await c("recall_stm", {}, record)
-        elif tool == "store_stm":
-            await c("store_stm", {"key": f"note-{i % 20}", "value": {"seen": i, "queue": ["a", "b"]}}, record)
-        elif tool == "search_decisions":
-            await c("search_decisions", {"decision_type": DECISION_TYPE}, record)
-        elif tool == "publish_signal":
-            out = await c(
-                "publish_signal",
-                {
-                    "signal_type": "WHALE_ACTIVITY",
-                    "data": {"whale_count": ctx["whale_count"]},
-                    "target_agents": [ME, *PEERS],
-                    "confidence": 0.85,
-                },
-                record,
-            )
-            self.signals.append(out["signal_id"])
-        elif tool == "read_inbox":
-            await c("read_inbox", {}, record)
-        elif tool == "ack_signal":
-            await c("ack_signal", {"signal_id": self.signals.pop(), "status": "processed"}, record)
-        elif tool == "get_state":
-            await c("get_state", {}, record)
-        elif tool == "update_state":
-            if self.version is None:  # the version written last, else read once
-                self.version = ok("get_state", await self.rounds.memory.call_tool("get_state", {}))["version"]
-            patch = {"patch": {"current": {"cycle": i}}, "expected_version": self.version}
-            self.version = (await c("update_state", patch, record))["version"]
-        elif tool == "recall_patterns":
-            await c("recall_patterns", {"context": ctx, "decision_type": DECISION_TYPE}, record)
-        else:
-            raise ValueError(tool)
+        await self.rounds.step(tool, self.i - 1, record)
 
     def per_call_ms(self, tool: str) -> float:
         return sum(self.cpu[tool]) / self.calls[tool] / 1e6
@@ -828,8 +808,15 @@ def main(argv: Sequence[str] | None = None) -> None:
             breakdown, report = asyncio.run(profile(Path(tmp), args.profile_rounds, misses))
     notes = [
         f"{machine_note()} {args.iterations} rounds after {args.warmup} warm-up rounds; each round calls "
-        f"`{NOOP}` once and each memory tool once (in the order of the table), so the ratio compares "
-        "latencies measured in the same run.",
+        "each memory tool once, in the order of the table, and each tool's call is made in four steps: "
+        f"the replay's untimed priming call, then, timed, `{NOOP}`, ours and the replay's (interleaved "
+        "this way since 2026-12-02: before, a round called the no-op and every tool of ours, then the "
+        "replay's whole round, so ours answered its round's first call and the no-op its every call after "
+        "idling through some 20 calls to the other servers, and the replay every call straight after its "
+        "own priming call; a process answering after an idle spell pays for cold caches and wake-ups, "
+        "which inflated ours over the replay, most of all for the round's first tool, log_decision). Each "
+        "server thus answers after the same few calls to the others, and every ratio compares latencies "
+        "of the same minutes.",
         "",
         "- Client: `mcp.Client(mcp.StdioServerParameters(...))` (MCP Python SDK, the same client code for "
         "both servers); latency = `call_tool` round trip as the agent sees it. That includes the Python "
@@ -845,9 +832,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         f'- Floor: an MCPServer with one `async def {NOOP}() -> str` returning "ok", over stdio (the SDK '
         'validates and wraps its result, `{"result": "ok"}`, against its output schema).',
         "- Replay: the memory's own server (`build_server`, same SDK path, middleware and output schemas) "
-        "whose tools answer with a result kept from a real call, without the memory's work: each round is "
-        "first sent to it untimed as a priming round (the real work, on its own seeded store, results "
-        "kept), then again with the same arguments, timed, each call answered with the result the same "
+        "whose tools answer with a result kept from a real call, without the memory's work: each call is "
+        "first sent to it untimed as a priming call (the real work, on its own seeded store, result "
+        "kept), then again with the same arguments, timed, and answered with the result the priming "
         "call just returned (the replayed result's size is in the table); served by the SDK's stdio loop "
         "(ours runs behind `server.stdio.AnsweredLines`, which counts as our work). Ours / replay = how "
         f"much of a call is our own work (goal <= {REPLAY_GOAL}x: at most 20 %).",
