@@ -18,6 +18,8 @@ from typing import Annotated, Any, Literal, Union, cast, get_args, get_origin
 import orjson
 from pydantic import BaseModel, PlainSerializer
 
+from agent_memory.memo import Memo
+
 PREVIEW_CHARS = 160
 """Longest preview of a free-form field (context, reasoning, data, a note's value) in a list."""
 SIGNIFICANT_DIGITS = 4
@@ -35,14 +37,11 @@ def round_float(value: float) -> float | int:
     rounded = round(value, max(digits, 0))
     result = int(rounded) if digits <= 0 else rounded
     if type(value) is float:
-        if len(_ROUNDED) >= _ROUNDED_KEPT:
-            _ROUNDED.clear()
-        _ROUNDED[value] = result
+        _ROUNDED.keep(value, result)
     return result
 
 
-_ROUNDED: dict[float, float | int] = {}
-_ROUNDED_KEPT = 4096
+_ROUNDED: Memo[float, float | int] = Memo(4096)
 """Floats remembered rounded: results repeat a few (scores, rates, latencies) many times, and
 rounding one cost a logarithm and a ``round``. Finite, non-zero floats only (0.0 == -0.0)."""
 

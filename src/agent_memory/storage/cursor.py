@@ -20,6 +20,7 @@ from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore
 from typing import Any
 
 from agent_memory.errors import InvalidInput
+from agent_memory.memo import Memo
 from agent_memory.storage.engine import Key
 
 _NAMES = ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk")
@@ -33,9 +34,8 @@ _DIGEST_ENCODE = (
 )
 """The C encoder of ``json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))``,
 made once (``json.dumps`` with options builds one per call, which cost more than the hash)."""
-_DIGESTS: dict[tuple[Any, ...], str] = {}
 _REMEMBERED = frozenset((str, bool, type(None)))
-_DIGESTS_KEPT = 1024
+_DIGESTS: Memo[tuple[Any, ...], str] = Memo(1024)
 """Digests remembered: most queries repeat (an agent's notes, its patterns), and a page that has a
 successor needs its query's digest."""
 
@@ -47,11 +47,7 @@ def query_digest(*parts: Any) -> str:
         if type(part) not in _REMEMBERED:  # (1 == True: only parts of these types are keys)
             return _digest(parts)
     found = _DIGESTS.get(parts)
-    if found is None:
-        if len(_DIGESTS) >= _DIGESTS_KEPT:
-            _DIGESTS.clear()
-        found = _DIGESTS[parts] = _digest(parts)
-    return found
+    return _DIGESTS.keep(parts, _digest(parts)) if found is None else found
 
 
 def _digest(parts: tuple[Any, ...]) -> str:

@@ -37,6 +37,7 @@ from agent_memory.item_rules import (
     plain_value,
     size_bound,
 )
+from agent_memory.memo import Memo
 from agent_memory.storage.engine import TABLES, TTL_ATTRIBUTE, Cond, Put, TableName, Update, WriteOp
 
 __all__ = [
@@ -338,20 +339,17 @@ def decode_data(value: str | bytes) -> str | bytes:
     if found is None:
         found = _inflate(value)
         if len(found) <= _INFLATED_MAX_BYTES:
-            if len(_INFLATED) >= _INFLATED_KEPT:
-                _INFLATED.clear()
-            _INFLATED[value] = found
+            _INFLATED.keep(value, found)
     return found
 
 
-_INFLATED: dict[bytes, bytes] = {}
-_INFLATED_KEPT = 2048
 _INFLATED_MAX_BYTES = 4096
-"""Compressed data columns remembered with their JSON, for items of at most this many bytes of
-JSON, at most :data:`_INFLATED_KEPT` of them (at most 16 MB; a decision takes about 1 KB): a row's
-bytes name their JSON for ever, and reads return to the same rows (an agent's recent decisions on
-every recall_stm, its patterns on every recall_patterns), whose inflating was a fifth of a small
-row's load."""
+_INFLATED: Memo[bytes, bytes] = Memo(2048)
+"""Compressed data columns remembered with their JSON, for items of at most
+:data:`_INFLATED_MAX_BYTES` of JSON, 2,048 of them (at most 16 MB with their keys; a decision takes
+about 1 KB): a row's bytes name their JSON for ever, and reads return to the same rows (an agent's
+recent decisions on every recall_stm, its patterns on every recall_patterns), whose inflating was
+a fifth of a small row's load."""
 
 
 def _inflate(value: bytes) -> bytes:
