@@ -23,6 +23,7 @@ RANK = {
             "text",
             "deadline",
             "histogram",
+            "memo",
             "rollups",
         ),
         0,
