@@ -321,9 +321,10 @@ class Decision(Record):
 
     def content_equals(self, other: Decision) -> bool:
         """Same payload as a retry would send (ignores the times the server stamped)."""
-        fields: tuple[str, ...] = ("decision_type", "context", "reasoning", "patterns_applied")
-        fields += ("parent_decision_id", "parent_agent_id")
-        return all(getattr(self, f) == getattr(other, f) for f in fields)
+        fields = ("decision_type", "patterns_applied", "parent_decision_id", "parent_agent_id")
+        return all(getattr(self, f) == getattr(other, f) for f in fields) and all(
+            limits.same_value(getattr(self, f), getattr(other, f)) for f in ("context", "reasoning")
+        )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -570,9 +571,9 @@ class Signal(Record):
     processing_status: dict[str, Delivery] = Field(default_factory=dict)
 
     def content_equals(self, other: Signal) -> bool:
-        fields = ("signal_type", "target_agents", "severity", "confidence", "data", "context")
-        return all(getattr(self, f) == getattr(other, f) for f in fields) and (
-            self.recommended_action == other.recommended_action
+        fields = ("signal_type", "target_agents", "severity", "confidence", "recommended_action")
+        return all(getattr(self, f) == getattr(other, f) for f in fields) and all(
+            limits.same_value(getattr(self, f), getattr(other, f)) for f in ("data", "context")
         )
 
 

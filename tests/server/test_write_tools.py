@@ -75,6 +75,28 @@ async def test_log_decision_stores_what_the_validating_api_stores(
         assert (await hunter.ok("log_decision", **plain))["created"] is False
 
 
+async def test_a_retry_with_round_integers_beyond_2_53_is_the_same_write(
+    engine: ItemEngine, clock: FakeClock
+) -> None:
+    """DynamoDB reads 10**23 back as the float 1e23 (its numbers do not say int or float): a retry
+    of the same call is still recognised as the same decision or signal, and a different number
+    is still a different payload."""
+    async with team(engine, clock, "hunter") as [hunter]:
+        ctx = {"n": 10**23, "nested": [{"m": -(10**40)}], "f": 1e23}
+        decision = {"decision_type": "SOURCE_SELECTION", "context": ctx, "reasoning": {"r": 10**30}}
+        assert (await hunter.ok("log_decision", **decision, decision_id="big"))["created"] is True
+        assert (await hunter.ok("log_decision", **decision, decision_id="big"))["created"] is False
+        other = await hunter.error(
+            "log_decision", **{**decision, "context": {**ctx, "n": 10**23 + 1}}, decision_id="big"
+        )
+        assert other.startswith("conflict:") and "different content" in other
+        signal = {"signal_type": "WHALE", "data": ctx, "target_agents": ["hunter"], "confidence": 0.5}
+        assert (await hunter.ok("publish_signal", **signal, signal_id="big"))["created"] is True
+        assert (await hunter.ok("publish_signal", **signal, signal_id="big"))["created"] is False
+        changed = await hunter.error("publish_signal", **{**signal, "data": {"n": 10**24}}, signal_id="big")
+        assert changed.startswith("conflict:") and "different content" in changed
+
+
 async def test_record_outcome_answers_without_reading_back_and_records_once(
     engine: ItemEngine, clock: FakeClock
 ) -> None:
