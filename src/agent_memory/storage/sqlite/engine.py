@@ -764,7 +764,7 @@ class SqliteEngine:
                 self._group_polling = True
                 asyncio.get_running_loop().call_later(_poll_delay(self._group_polls), self._poll_group)
                 self._group_polls += 1
-                locked = _Locked(exc)
+                locked = _Locked(exc.with_traceback(None))  # (its traceback: a cycle through this frame)
                 for _, future in group:
                     future.set_result(locked)
                 return
