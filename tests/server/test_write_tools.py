@@ -161,3 +161,12 @@ async def test_bad_write_arguments_are_still_refused(engine: ItemEngine, clock: 
         grown = await hunter.error("update_state", patch={"current": {"b": "y" * 40_000}}, expected_version=1)
         assert grown.startswith("invalid_input:") and "65536" in grown
         assert (await hunter.ok("get_state"))["version"] == 1
+
+
+async def test_a_stdio_server_commits_each_write_alone(engine: ItemEngine, clock: FakeClock) -> None:
+    """One agent's calls come one at a time over stdio: the embedded store's group commit would
+    only make each write wait a turn of the event loop (storage/sqlite/engine.py)."""
+    grouped = getattr(engine, "group_writes", None)
+    async with team(engine, clock, "hunter") as [hunter]:
+        await hunter.ok("log_decision", decision_type="SOURCE_SELECTION", context={}, reasoning={})
+        assert getattr(engine, "group_writes", None) is (None if grouped is None else False)

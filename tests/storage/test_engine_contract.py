@@ -6,6 +6,7 @@ backends, so a behaviour pinned here is a behaviour the record layer may rely on
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -331,6 +332,47 @@ async def test_transaction_reports_the_first_failing_operation(engine: ItemEngin
             ]
         )
     assert (failed.value.index, failed.value.item) == (1, {"pk": "x", "sk": "s", "v": 1})
+
+
+async def test_concurrent_transactions_each_stand_or_fail_alone(engine: ItemEngine) -> None:
+    """Writes in flight together (the embedded engine commits them in one SQLite transaction):
+    each is applied whole or not at all, a failed condition fails only its own write, with its
+    own index and item, and a condition sees what the writes before it in the same moment did."""
+    await put(engine, "ltm", {"pk": "taken", "sk": "s", "owner": "someone"})
+    await put(engine, "ltm", {"pk": "n", "sk": "s", "v": 0})
+
+    async def ok(k: int) -> None:
+        await engine.write(
+            [
+                Put("ltm", {"pk": f"a{k}", "sk": "s", "k": k}, (Cond.not_exists(),)),
+                Update("ltm", "n", "s", add={"v": 1}),
+            ]
+        )
+
+    failing = engine.write(
+        [
+            Put("ltm", {"pk": "half", "sk": "s"}),
+            Update("ltm", "n", "s", add={"v": 100}),
+            Put("ltm", {"pk": "taken", "sk": "s", "owner": "me"}, (Cond.not_exists(),)),
+        ]
+    )
+    bumps = [engine.update(Update("ltm", "c", "s", add={"n": 1})) for _ in range(3)]
+    results = await asyncio.gather(ok(0), ok(1), failing, ok(2), *bumps, ok(0), return_exceptions=True)
+    failed = results[2]
+    assert isinstance(failed, ConditionFailed)
+    assert (failed.index, failed.item) == (2, {"pk": "taken", "sk": "s", "owner": "someone"})
+    # Two writes creating a0 in the same moment: one creates it, the other sees it and fails.
+    first, again = sorted((results[0], results[-1]), key=lambda r: r is not None)
+    assert first is None and isinstance(again, ConditionFailed) and again.index == 0
+    assert again.item == {"pk": "a0", "sk": "s", "k": 0}
+    assert results[1] is None and results[3] is None
+    assert sorted(r["n"] for r in results[4:7]) == [1, 2, 3]  # type: ignore[index]
+    assert await engine.get("ltm", "half", "s") is None
+    assert await engine.get("ltm", "n", "s") == {"pk": "n", "sk": "s", "v": 3}
+    assert await engine.get("ltm", "taken", "s") == {"pk": "taken", "sk": "s", "owner": "someone"}
+    for k in range(3):
+        assert await engine.get("ltm", f"a{k}", "s") == {"pk": f"a{k}", "sk": "s", "k": k}
+    assert await engine.get("ltm", "c", "s") == {"pk": "c", "sk": "s", "n": 3}
 
 
 async def test_transaction_over_the_item_limit_is_refused_whole(engine: ItemEngine) -> None:

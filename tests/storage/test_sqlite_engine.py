@@ -12,12 +12,14 @@ from typing import Any
 
 import pytest
 
+from agent_memory.deadline import deadline
 from agent_memory.errors import (
     ConfigurationError,
     InvalidInput,
     LimitExceeded,
     StorageBusy,
     StorageUnavailable,
+    StorageUnreachable,
 )
 from agent_memory.storage import usage
 from agent_memory.storage.engine import Check, Cond, ConditionFailed, Delete, Put, Update
@@ -797,3 +799,158 @@ async def test_inline_writes_are_checkpointed_by_the_worker(db: Path) -> None:
         assert busy == 0 and wal_frames > 0
         # Almost everything was already copied into the database before this last checkpoint.
         assert checkpointed == wal_frames
+
+
+# --- writes in flight together: one transaction ---------------------------------------------------
+
+
+def _commits(engine: SqliteEngine) -> list[str]:
+    """The COMMITs of the engine's loop connection, from now on."""
+    seen: list[str] = []
+    assert engine._inline is not None
+    engine._inline.set_trace_callback(lambda sql: seen.append(sql) if sql == "COMMIT" else None)
+    return seen
+
+
+async def test_writes_in_flight_together_are_committed_once(db: Path) -> None:
+    async with sqlite_engine(db) as engine:
+        await engine.write([Put("state", {"pk": "first", "sk": "s"})])  # (the first write purges)
+        commits = _commits(engine)
+        await asyncio.gather(*(engine.write([Put("state", {"pk": f"p{k}", "sk": "s"})]) for k in range(5)))
+        assert len(commits) == 1
+        for k in range(5):
+            assert await engine.get("state", f"p{k}", "s") == {"pk": f"p{k}", "sk": "s"}
+        await engine.write([Put("state", {"pk": "alone", "sk": "s"})])  # a write alone: its own
+        assert len(commits) == 2
+
+
+async def test_a_failed_condition_in_a_group_undoes_only_its_own_write(db: Path) -> None:
+    async with sqlite_engine(db) as engine:
+        await engine.write([Put("state", {"pk": "n", "sk": "s", "v": 0})])
+        commits = _commits(engine)
+        bump = [Update("state", "n", "s", add={"v": 1})]
+        results = await asyncio.gather(
+            engine.write([*bump, Put("state", {"pk": "a", "sk": "s"})]),
+            # Its condition sees what the write before it in the group did (v == 1).
+            engine.write(
+                [
+                    Put("state", {"pk": "c", "sk": "s"}),
+                    Update("state", "n", "s", add={"v": 1}, conditions=(Cond.eq("v", 0),)),
+                ]
+            ),
+            engine.write([*bump, Put("state", {"pk": "b", "sk": "s"})]),
+            return_exceptions=True,
+        )
+        assert len(commits) == 1
+        assert results[0] is None and results[2] is None
+        failed = results[1]
+        assert isinstance(failed, ConditionFailed)
+        assert (failed.index, failed.item) == (1, {"pk": "n", "sk": "s", "v": 1})
+        assert await engine.get("state", "n", "s") == {"pk": "n", "sk": "s", "v": 2}
+        assert await engine.get("state", "b", "s") == {"pk": "b", "sk": "s"}
+        assert await engine.get("state", "c", "s") is None
+
+
+async def test_a_group_that_finds_the_file_locked_waits_as_one(db: Path) -> None:
+    async with sqlite_engine(db, lock_timeout=10) as engine:
+        await engine.write([Put("state", {"pk": "first", "sk": "s"})])
+        commits = _commits(engine)
+        holder = raw(db)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            writes = [
+                asyncio.create_task(engine.update(Update("state", "n", "s", add={"v": 1}))) for _ in range(4)
+            ]
+            await asyncio.sleep(0.2)
+            assert not any(w.done() for w in writes)  # nothing answered: nothing was committed
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert sorted(item["v"] for item in await asyncio.gather(*writes)) == [1, 2, 3, 4]
+        assert len(commits) == 1  # the group's next poll found the lock free and took them all
+        assert await engine.get("state", "n", "s") == {"pk": "n", "sk": "s", "v": 4}
+
+
+async def test_grouped_writes_waiting_for_a_lock_fail_at_their_own_deadlines(db: Path) -> None:
+    async with sqlite_engine(db, lock_timeout=0.3) as engine:
+        await engine.write([Put("state", {"pk": "first", "sk": "s"})])
+        holder = raw(db)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            started = time.monotonic()
+
+            async def soon() -> None:
+                with deadline(0.1):
+                    await engine.write([Put("state", {"pk": "soon", "sk": "s"})])
+
+            results = await asyncio.gather(
+                soon(), engine.write([Put("state", {"pk": "late", "sk": "s"})]), return_exceptions=True
+            )
+            took = time.monotonic() - started
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert isinstance(results[0], StorageUnreachable) and "deadline" in results[0].message
+        assert isinstance(results[1], StorageBusy) and "locked by another process" in results[1].message
+        assert 0.3 <= took < 1.0
+        assert await engine.get("state", "soon", "s") is None
+        assert await engine.get("state", "late", "s") is None
+
+
+async def test_a_write_of_a_group_over_the_budget_runs_alone_on_the_worker(db: Path) -> None:
+    async with sqlite_engine(db) as engine:
+        big = {"pk": "big", "sk": "s", "text": "x" * (INLINE_MAX_BYTES + 1)}
+        await engine.write([Put("state", big)])
+        to_worker = engine.inline_stats.to_worker
+        results = await asyncio.gather(
+            engine.write([Put("state", {"pk": "a", "sk": "s"})]),
+            engine.update(Update("state", "big", "s", add={"n": 1})),  # reads the big item
+            engine.write([Put("state", {"pk": "b", "sk": "s"})]),
+        )
+        assert results[1] == {**big, "n": 1}
+        assert engine.inline_stats.to_worker == to_worker + 1
+        assert await engine.get("state", "a", "s") == {"pk": "a", "sk": "s"}
+        assert await engine.get("state", "b", "s") == {"pk": "b", "sk": "s"}
+
+
+async def test_a_write_cancelled_before_its_group_commits_is_not_written(db: Path) -> None:
+    async with sqlite_engine(db) as engine:
+        await engine.write([Put("state", {"pk": "first", "sk": "s"})])
+        kept = asyncio.create_task(engine.write([Put("state", {"pk": "kept", "sk": "s"})]))
+        dropped = asyncio.create_task(engine.write([Put("state", {"pk": "dropped", "sk": "s"})]))
+        await asyncio.sleep(0)  # both are waiting for their group now
+        dropped.cancel()
+        await kept
+        with pytest.raises(asyncio.CancelledError):
+            await dropped
+        assert await engine.get("state", "kept", "s") == {"pk": "kept", "sk": "s"}
+        assert await engine.get("state", "dropped", "s") is None
+
+
+class _FailingCommit:
+    """The engine's loop connection, whose next COMMIT fails (as a full disk or an I/O error would)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.fail = 1
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        if sql == "COMMIT" and self.fail:
+            self.fail -= 1
+            raise sqlite3.OperationalError("disk I/O error")
+        return self.conn.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.conn, name)
+
+
+async def test_a_group_whose_commit_fails_writes_each_alone_and_once(db: Path) -> None:
+    async with sqlite_engine(db) as engine:
+        await engine.write([Put("state", {"pk": "first", "sk": "s"})])
+        assert engine._inline is not None
+        failing = _FailingCommit(engine._inline)
+        engine._inline = failing  # type: ignore[assignment]
+        bumps = [engine.update(Update("state", "n", "s", add={"v": 1})) for _ in range(3)]
+        assert sorted(item["v"] for item in await asyncio.gather(*bumps)) == [1, 2, 3]
+        assert failing.fail == 0
+        assert await engine.get("state", "n", "s") == {"pk": "n", "sk": "s", "v": 3}

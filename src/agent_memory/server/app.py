@@ -68,6 +68,9 @@ async def _services(
     async with contextlib.AsyncExitStack() as stack:
         if store is None:
             store = await stack.enter_async_context(open_store(settings, clock))
+        if not http and hasattr(store.engine, "group_writes"):
+            # One agent's calls, one at a time: nothing to commit together (storage/sqlite/engine.py).
+            store.engine.group_writes = False
         # An agent is registered on its first tool call (tools/_common.run), not at start-up: a
         # server started with a mistyped id must not put that typo in the registry.
         # The per-agent rate limit guards a server that many agents share (HTTP); a stdio server is

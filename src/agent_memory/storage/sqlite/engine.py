@@ -18,11 +18,17 @@ cost more CPU than the SQL itself, and waiting for locks there made the write lo
 milliseconds (issue #14). Long calls (scans, purges, checkpoints, larger pages) always run on the
 thread, which waits for locks with SQLite's busy timeout, then a jittered retry; the inline
 connection never checkpoints (the thread does, after every :data:`CHECKPOINT_EVERY` inline
-writes, and restarts the WAL past :data:`WAL_RESTART_FRAMES`). A write is one ``BEGIN IMMEDIATE``
-transaction that reads its target rows, evaluates the conditions in Python and applies
-everything or nothing, without returning to the event loop while it holds the write lock. Other
-processes are kept out by SQLite's file locks (WAL mode: readers never wait for writers); only a
-lock held past the call's deadline reaches the caller, as ``storage_busy``.
+writes, and restarts the WAL past :data:`WAL_RESTART_FRAMES`). A write reads its target rows,
+evaluates the conditions in Python and applies everything or nothing inside a ``BEGIN IMMEDIATE``
+transaction, without returning to the event loop while it holds the write lock. The writes of a
+process that arrive in the same turn of the event loop share one transaction (group commit,
+:meth:`SqliteEngine._commit_group`): each under its own savepoint, so that a failed condition
+rolls back that write alone, and each caller answered only once the one COMMIT is done; with tens
+of calls in flight this saves a commit and the rewrite of the pages they share (the rollup and
+quota items, the B-tree pages) per write, and with several processes on one file, the page cache
+each transaction of another process makes SQLite drop. Other processes are kept out by SQLite's
+file locks (WAL mode: readers never wait for writers); only a lock held past the call's deadline
+reaches the caller, as ``storage_busy``.
 
 Guards (see docs/RELIABILITY.md): the file and its WAL are created 0600; a file of a newer schema
 is refused before anything in it changes; the WAL is truncated to :data:`JOURNAL_SIZE_LIMIT` after
@@ -239,6 +245,13 @@ _INDEX_KEY_NAMES: dict[str, tuple[str, str]] = {f"gsi{n}": (f"gsi{n}pk", f"gsi{n
 _BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
+def _poll_delay(tries: int) -> float:
+    """Seconds to wait before polling a held lock again, after ``tries`` polls."""
+    if tries < len(INLINE_RETRY_DELAYS):
+        return INLINE_RETRY_DELAYS[tries]
+    return random.uniform(0.5, 1.0) * INLINE_RETRY_MAX_DELAY
+
+
 class _LockWait:
     """The waits of an inline call that found the file locked by another process: it yields to
     the event loop between attempts (:data:`INLINE_RETRY_DELAYS`, then jittered waits of up to
@@ -270,10 +283,7 @@ class _LockWait:
         return max(0.0, self._until - time.monotonic())
 
     def next_delay(self) -> float:
-        if self._tries < len(INLINE_RETRY_DELAYS):
-            delay = INLINE_RETRY_DELAYS[self._tries]
-        else:
-            delay = random.uniform(0.5, 1.0) * INLINE_RETRY_MAX_DELAY
+        delay = _poll_delay(self._tries)
         self._tries += 1
         return max(0.0, min(delay, self._until - time.monotonic()))
 
@@ -318,6 +328,20 @@ class _LockQueue:
                 return
 
 
+_ALONE = object()
+"""What a grouped write's caller is told when the group could not take its write: run it alone."""
+
+
+class _Locked:
+    """What a grouped write's caller is told when the group found the file locked by another
+    process (``error``): it joins the group's next attempt, or fails if its time is up."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: sqlite3.Error) -> None:
+        self.error = error
+
+
 class _OverBudget(Exception):
     """An inline call met more than :data:`INLINE_MAX_BYTES`: it is redone on the worker thread."""
 
@@ -350,6 +374,11 @@ class SqliteEngine:
     seconds; ``scan_page`` rows are read per scan step; ``quick_check_seconds`` bounds the integrity
     check at start-up (0: none).
     """
+
+    group_writes = True
+    """Whether the writes of this process that arrive in the same turn of the event loop are
+    committed together (:meth:`_commit_group`). It costs a write a turn of the loop: a server
+    with one caller, whose writes come one at a time (stdio), turns it off."""
 
     reads_on_loop = True
     """Reads run on the event loop's thread (or on the one worker thread): awaiting several in turn
@@ -390,6 +419,12 @@ class SqliteEngine:
         self._inline: sqlite3.Connection | None = None
         self._inline_writes = 0
         self._lock_queue = _LockQueue()
+        self._group: list[tuple[Callable[[sqlite3.Connection], Item | None], asyncio.Future[Any]]] = []
+        """Writes waiting for :meth:`_commit_group` (touched only on the event loop's thread)."""
+        self._group_polling = False
+        """Whether the group waits for another process's lock (a poll is scheduled)."""
+        self._group_polls = 0
+        """The group's polls of a held lock so far (their delays: :func:`_poll_delay`)."""
         self.inline_stats = InlineStats()
         # The purge schedule is kept on the event loop's thread: a write that is due to purge goes
         # to the worker thread.
@@ -592,8 +627,13 @@ class SqliteEngine:
         if len(ops) > 1:
             check_transaction_size(ops, put_rows)
         purge = self._purge_due()
-        write = functools.partial(self._write_sync, ops, targets, put_rows, purge, returning)
-        result = await self._run(write, inline=not purge)
+        apply = self._write_apply(ops, targets, put_rows, purge, returning)
+        size = sum(len(r.data) for r in put_rows.values())
+        write = functools.partial(self._write_sync, apply, size)
+        if purge or size > INLINE_MAX_BYTES or self._inline is None or not self.group_writes:
+            result = await self._run(write, inline=not purge)
+        else:
+            result = await self._grouped(apply, write)
         if self._inline_writes >= CHECKPOINT_EVERY:
             self._inline_writes = 0
             self._checkpoint_soon()
@@ -636,6 +676,121 @@ class SqliteEngine:
                     self._lock_queue.leave(wait)
             stats.to_worker += 1
         return await self._retrying(lambda: fn(self._db))
+
+    async def _grouped(
+        self, apply: Callable[[sqlite3.Connection], Item | None], write: Callable[[sqlite3.Connection], T]
+    ) -> Item | T | None:
+        """A write on the event loop's thread, committed with the other writes of this process
+        that arrive before the loop runs its next callbacks (:meth:`_commit_group`). The caller is
+        answered only once that transaction is committed. While another process holds the lock
+        the group waits for it as one (its polls are those of :class:`_LockWait`), each write
+        until its own lock timeout or deadline; a write the group cannot take (a storage fault,
+        its data over the budget) runs alone (``write``, through :meth:`_run`), as if it had not
+        been grouped."""
+        loop = asyncio.get_running_loop()
+        wait: _LockWait | None = None
+        while True:
+            future: asyncio.Future[Any] = loop.create_future()
+            self._group.append((apply, future))
+            if len(self._group) == 1 and not self._group_polling:
+                loop.call_soon(self._commit_group)
+            outcome = await future
+            if type(outcome) is _Locked:
+                wait = wait or _LockWait(self.lock_timeout)
+                if wait.expired():
+                    error = outcome.error
+                    raise self._translate(error, wait.budget, deadline_first=wait.call_deadline) from error
+                continue
+            if outcome is _ALONE:
+                return await self._run(write, inline=True)
+            return cast("Item | None", outcome)
+
+    def _poll_group(self) -> None:
+        self._group_polling = False
+        self._commit_group()
+
+    def _commit_group(self) -> None:
+        """Apply the waiting writes in one IMMEDIATE transaction, each under its own savepoint:
+        a write whose condition fails (or that raises) is rolled back to its savepoint alone and
+        its caller gets its error; one COMMIT makes all the others durable at once (one commit,
+        one WAL append of the pages they share: the rollup and quota items, the B-tree pages),
+        and only then are their callers answered. Nothing the group cannot decide is reported
+        from here: when the transaction cannot start or commit (a lock held by another process, a
+        full disk, any SQLite error), or a write's data is over the inline budget, that write
+        (or, for the transaction, every write) is rolled back and runs alone."""
+        group = [(apply, future) for apply, future in self._group if not future.done()]
+        self._group = []
+        conn = self._inline
+        if not group:
+            return
+        if conn is None or self._closed or self.corruption is not None or self.read_only is not None:
+            for _, future in group:
+                future.set_result(_ALONE)
+            return
+        alone = len(group) == 1  # its own transaction: no savepoint needed
+        stats = self.inline_stats
+        started = time.thread_time() if stats.timing else 0.0
+        outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for apply, future in group:
+                    if not alone:
+                        conn.execute("SAVEPOINT w")
+                    try:
+                        outcomes.append((future, True, apply(conn)))
+                    except sqlite3.Error:
+                        raise
+                    except Exception as exc:  # this write's own failure: a condition, a bad update
+                        conn.execute("ROLLBACK" if alone else "ROLLBACK TO w")
+                        over = isinstance(exc, _OverBudget)
+                        outcomes.append((future, over, _ALONE if over else exc))
+                    if not alone:
+                        conn.execute("RELEASE w")
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    try:
+                        conn.execute("ROLLBACK")
+                    except sqlite3.Error as exc:
+                        log.warning("rollback failed on %s: %s", self.path, exc)
+                raise
+        except BaseException as exc:
+            if isinstance(exc, sqlite3.Error) and sqlite_result_code(exc) in _BUSY:
+                # Another process holds the lock: the group tries again after a poll's delay
+                # (the writes that arrive meanwhile join it), each write until its own time runs
+                # out (see _grouped).
+                self._group_polling = True
+                asyncio.get_running_loop().call_later(_poll_delay(self._group_polls), self._poll_group)
+                self._group_polls += 1
+                locked = _Locked(exc.with_traceback(None))  # (its traceback: a cycle through this frame)
+                for _, future in group:
+                    future.set_result(locked)
+                return
+            if isinstance(exc, sqlite3.DatabaseError):
+                self._damaged(exc)
+            for _, future in group:
+                if not future.done():
+                    future.set_result(_ALONE)
+            if not isinstance(exc, sqlite3.Error):
+                raise
+            return
+        finally:  # (one call on the loop's thread; once committed, one per write)
+            if stats.timing:
+                stats.add(time.thread_time() - started)
+            else:
+                stats.calls += 1
+        stats.calls += len(group) - 1
+        self._inline_writes += len(group)
+        self._group_polls = 0
+        for future, ok, value in outcomes:
+            if future.done():
+                continue
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
 
     def _checkpoint_soon(self) -> None:
         """A passive checkpoint on the worker thread, not awaited: it copies what the inline
@@ -936,21 +1091,31 @@ class SqliteEngine:
         return self._transaction(self._db, purge)
 
     def _write_sync(
+        self, apply: Callable[[sqlite3.Connection], Item | None], size: int, conn: sqlite3.Connection
+    ) -> Item | None:
+        """One attempt at a write (``apply``, of :meth:`_write_apply`, writing ``size`` bytes of
+        rows) in its own IMMEDIATE transaction."""
+        if conn is self._inline and size > INLINE_MAX_BYTES:
+            raise _OverBudget
+        result = self._transaction(conn, apply)
+        if conn is self._inline:
+            self._inline_writes += 1
+        return result
+
+    def _write_apply(
         self,
         ops: list[WriteOp],
         targets: list[tuple[TableName, str, str]],
         put_rows: dict[int, Row],
         purge: bool,
         returning: bool,
-        conn: sqlite3.Connection,
-    ) -> Item | None:
-        """One attempt at a write: the whole read-check-apply cycle in one IMMEDIATE transaction.
+    ) -> Callable[[sqlite3.Connection], Item | None]:
+        """A write's read-check-apply cycle, to run inside a transaction (its own, or a group's
+        under a savepoint: :meth:`_commit_group`).
 
         Only the items a condition or an update needs are read (an unconditioned put or delete
         does not look at what it replaces), in one statement; the rows are then written with one
         call per kind of statement. ``returning``: the item an update leaves (engine.update)."""
-        if conn is self._inline and sum(len(r.data) for r in put_rows.values()) > INLINE_MAX_BYTES:
-            raise _OverBudget
         # A put whose one condition is that its item does not exist is not read: it is inserted,
         # and the key's unique index refuses it if the item exists (one key fewer to read per
         # such put: a decision and its id item, a signal and its inbox entries). Only then, or
@@ -1076,10 +1241,7 @@ class SqliteEngine:
                 self._purge(conn)
             return result
 
-        result = self._transaction(conn, apply)
-        if conn is self._inline:
-            self._inline_writes += 1
-        return result
+        return apply
 
     def _purge(self, conn: sqlite3.Connection) -> None:
         # Inside the caller's transaction: it already holds the write lock, so purging costs no extra
