@@ -356,8 +356,14 @@ async def test_the_client_has_a_default_timeout_and_retries_only_what_is_safe_to
 
 
 CLIENT_MAY_IMPORT = ("agent_memory.api", "agent_memory.client", "agent_memory.models", "agent_memory.errors")
-CLIENT_MAY_IMPORT_ALSO = ("agent_memory", "agent_memory.limits", "agent_memory.item_rules")
-"""The record and error layers' own modules (constants and rules of the records)."""
+CLIENT_MAY_IMPORT_ALSO = (
+    "agent_memory",
+    "agent_memory.limits",
+    "agent_memory.item_rules",
+    "agent_memory.memo",
+)
+"""The record and error layers' own modules (constants and rules of the records, the bounded memo
+the API's rounding keeps)."""
 
 
 def _allowed(module: str) -> bool:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,18 @@ from tests.fixtures.sqlite import sqlite_engine
 def raw(path: Path) -> sqlite3.Connection:
     """A plain connection to the engine's file, in autocommit mode, as another process would have."""
     return sqlite3.connect(path, isolation_level=None, timeout=0.1, check_same_thread=False)
+
+
+@contextlib.contextmanager
+def lock_held(path: Path) -> Iterator[None]:
+    """Another process's connection holding the file's write lock until the block ends."""
+    holder = raw(path)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
 
 
 def nested(levels: int) -> Any:
@@ -95,16 +109,11 @@ async def test_reopening_is_idempotent_and_keeps_the_data(db: Path) -> None:
 async def test_opening_an_up_to_date_file_does_not_wait_for_writers(db: Path) -> None:
     async with sqlite_engine(db):
         pass
-    holder = raw(db)
-    holder.execute("BEGIN IMMEDIATE")
-    try:
+    with lock_held(db):
         started = time.monotonic()
         async with sqlite_engine(db, busy_timeout=0.05, lock_timeout=0.2) as engine:
             assert await engine.get("state", "p", "s") is None
         assert time.monotonic() - started < 1.0
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
 
 
 async def test_concurrent_opens_of_a_fresh_file_all_succeed(db: Path) -> None:
@@ -417,17 +426,12 @@ async def test_purge_is_bounded_per_round(db: Path) -> None:
 
 async def test_a_lock_held_too_long_becomes_storage_unavailable(db: Path) -> None:
     async with sqlite_engine(db, busy_timeout=0.05, lock_timeout=0.3) as engine:
-        holder = raw(db)
-        holder.execute("BEGIN IMMEDIATE")
-        try:
+        with lock_held(db):
             with pytest.raises(StorageUnavailable) as unavailable:
                 await engine.write([Put("state", {"pk": "p", "sk": "s"})])
             assert "locked" in str(unavailable.value) and str(db) in str(unavailable.value)
             # WAL: reads go on while another process holds the write lock.
             assert await engine.get("state", "p", "s") is None
-        finally:
-            holder.execute("ROLLBACK")
-            holder.close()
         await engine.write([Put("state", {"pk": "p", "sk": "s"})])
         assert await engine.get("state", "p", "s") == {"pk": "p", "sk": "s"}
 
@@ -674,9 +678,7 @@ async def test_reads_answer_while_a_write_waits_for_another_process(db: Path) ->
         await engine.write([Put("state", {"pk": "r", "sk": "s"})])
         big = {"pk": "big", "sk": "s", "text": "x" * (INLINE_MAX_BYTES + 1)}
         await engine.write([Put("state", big)])
-        holder = raw(db)
-        holder.execute("BEGIN IMMEDIATE")
-        try:
+        with lock_held(db):
             waiting = asyncio.create_task(engine.write([Put("state", {"pk": "w", "sk": "s"})]))
             await asyncio.sleep(0.2)
             assert not waiting.done()  # it waits for the lock without holding up the loop
@@ -685,9 +687,6 @@ async def test_reads_answer_while_a_write_waits_for_another_process(db: Path) ->
             # A read over the inline budget runs on the worker thread: the waiting write leaves it free.
             assert await engine.get("state", "big", "s") == big
             assert time.monotonic() - started < 0.5
-        finally:
-            holder.execute("ROLLBACK")
-            holder.close()
         await waiting
         assert await engine.get("state", "w", "s") == {"pk": "w", "sk": "s"}
 
@@ -696,9 +695,7 @@ async def test_writes_waiting_for_another_process_poll_the_lock_one_at_a_time(db
     async with sqlite_engine(db, lock_timeout=10) as engine:
         await engine.write([Put("state", {"pk": "first", "sk": "s"})])  # (the first write purges)
         stats = engine.inline_stats
-        holder = raw(db)
-        holder.execute("BEGIN IMMEDIATE")
-        try:
+        with lock_held(db):
             before = stats.calls
             writes = [
                 asyncio.create_task(engine.write([Put("state", {"pk": f"w{i}", "sk": "s", "i": i})]))
@@ -707,9 +704,6 @@ async def test_writes_waiting_for_another_process_poll_the_lock_one_at_a_time(db
             await asyncio.sleep(0.3)
             assert not any(w.done() for w in writes)
             attempts = stats.calls - before
-        finally:
-            holder.execute("ROLLBACK")
-            holder.close()
         await asyncio.gather(*writes)
         # Each tried once; then only the first in line polled (each of 20 polling on its own made
         # about 10 attempts per call in the first 25 ms alone).
@@ -722,9 +716,7 @@ async def test_writes_waiting_for_another_process_poll_the_lock_one_at_a_time(db
 async def test_a_cancelled_write_hands_its_turn_in_line_to_the_next(db: Path) -> None:
     async with sqlite_engine(db, lock_timeout=10) as engine:
         await engine.write([Put("state", {"pk": "first", "sk": "s"})])
-        holder = raw(db)
-        holder.execute("BEGIN IMMEDIATE")
-        try:
+        with lock_held(db):
             writes = [
                 asyncio.create_task(engine.write([Put("state", {"pk": f"w{i}", "sk": "s"})]))
                 for i in range(4)
@@ -733,9 +725,6 @@ async def test_a_cancelled_write_hands_its_turn_in_line_to_the_next(db: Path) ->
             writes[0].cancel()  # the first in line, polling
             writes[2].cancel()  # one waiting for its turn
             await asyncio.sleep(0.1)
-        finally:
-            holder.execute("ROLLBACK")
-            holder.close()
         done = await asyncio.wait_for(asyncio.gather(*writes, return_exceptions=True), 5)
         assert [isinstance(r, asyncio.CancelledError) for r in done] == [True, False, True, False]
         assert [await engine.get("state", f"w{i}", "s") is not None for i in range(4)] == [
@@ -749,18 +738,13 @@ async def test_a_cancelled_write_hands_its_turn_in_line_to_the_next(db: Path) ->
 async def test_writes_waiting_in_line_are_busy_past_the_lock_timeout(db: Path) -> None:
     async with sqlite_engine(db, lock_timeout=0.3) as engine:
         await engine.write([Put("state", {"pk": "first", "sk": "s"})])
-        holder = raw(db)
-        holder.execute("BEGIN IMMEDIATE")
-        try:
+        with lock_held(db):
             started = time.monotonic()
             results = await asyncio.gather(
                 *(engine.write([Put("state", {"pk": f"w{i}", "sk": "s"})]) for i in range(5)),
                 return_exceptions=True,
             )
             assert time.monotonic() - started < 2.0
-        finally:
-            holder.execute("ROLLBACK")
-            holder.close()
         assert all(isinstance(r, StorageBusy) and "locked by another process" in r.message for r in results)
         for i in range(5):
             assert await engine.get("state", f"w{i}", "s") is None
@@ -855,17 +839,12 @@ async def test_a_group_that_finds_the_file_locked_waits_as_one(db: Path) -> None
     async with sqlite_engine(db, lock_timeout=10) as engine:
         await engine.write([Put("state", {"pk": "first", "sk": "s"})])
         commits = _commits(engine)
-        holder = raw(db)
-        holder.execute("BEGIN IMMEDIATE")
-        try:
+        with lock_held(db):
             writes = [
                 asyncio.create_task(engine.update(Update("state", "n", "s", add={"v": 1}))) for _ in range(4)
             ]
             await asyncio.sleep(0.2)
             assert not any(w.done() for w in writes)  # nothing answered: nothing was committed
-        finally:
-            holder.execute("ROLLBACK")
-            holder.close()
         assert sorted(item["v"] for item in await asyncio.gather(*writes)) == [1, 2, 3, 4]
         assert len(commits) == 1  # the group's next poll found the lock free and took them all
         assert await engine.get("state", "n", "s") == {"pk": "n", "sk": "s", "v": 4}
@@ -874,9 +853,7 @@ async def test_a_group_that_finds_the_file_locked_waits_as_one(db: Path) -> None
 async def test_grouped_writes_waiting_for_a_lock_fail_at_their_own_deadlines(db: Path) -> None:
     async with sqlite_engine(db, lock_timeout=0.3) as engine:
         await engine.write([Put("state", {"pk": "first", "sk": "s"})])
-        holder = raw(db)
-        holder.execute("BEGIN IMMEDIATE")
-        try:
+        with lock_held(db):
             started = time.monotonic()
 
             async def soon() -> None:
@@ -887,9 +864,6 @@ async def test_grouped_writes_waiting_for_a_lock_fail_at_their_own_deadlines(db:
                 soon(), engine.write([Put("state", {"pk": "late", "sk": "s"})]), return_exceptions=True
             )
             took = time.monotonic() - started
-        finally:
-            holder.execute("ROLLBACK")
-            holder.close()
         assert isinstance(results[0], StorageUnreachable) and "deadline" in results[0].message
         assert isinstance(results[1], StorageBusy) and "locked by another process" in results[1].message
         assert 0.3 <= took < 1.0
