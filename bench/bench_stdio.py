@@ -311,9 +311,13 @@ class Rounds:
         if self.noop is not None:
             await self.step(NOOP, i, record)
         for tool in TOOLS:
-            out = await self.step(tool, i, record)
-            if tool == "read_inbox":
-                assert len(out["entries"]) == 6, len(out["entries"])
+            checked(tool, await self.step(tool, i, record))
+
+
+def checked(tool: str, out: dict[str, Any]) -> None:
+    """What a round's result must show: read_inbox sees the 5 seeded signals and the round's own."""
+    if tool == "read_inbox":
+        assert len(out["entries"]) == 6, len(out["entries"])
 
 
 async def interleaved(ours: Rounds, replays: Rounds, i: int, *, record: bool) -> None:
@@ -328,9 +332,7 @@ async def interleaved(ours: Rounds, replays: Rounds, i: int, *, record: bool) ->
         await replays.step(tool, i, record=False, args=args)
         replays.priming = False
         await ours.step(NOOP, i, record)
-        out = await ours.step(tool, i, record)
-        if tool == "read_inbox":
-            assert len(out["entries"]) == 6, len(out["entries"])
+        checked(tool, await ours.step(tool, i, record))
         await replays.call(tool, args, record)
 
 

@@ -750,11 +750,7 @@ class SqliteEngine:
                 if conn.in_transaction:
                     conn.execute("COMMIT")
             except BaseException:
-                if conn.in_transaction:
-                    try:
-                        conn.execute("ROLLBACK")
-                    except sqlite3.Error as exc:
-                        log.warning("rollback failed on %s: %s", self.path, exc)
+                self._rollback(conn)
                 raise
         except BaseException as exc:
             if isinstance(exc, sqlite3.Error) and sqlite_result_code(exc) in _BUSY:
@@ -1068,20 +1064,23 @@ class SqliteEngine:
                 result = body(conn)
                 conn.execute("COMMIT")
             except BaseException:
-                if conn.in_transaction:
-                    try:
-                        conn.execute("ROLLBACK")
-                    except sqlite3.Error as exc:  # the original failure is the one to report
-                        log.warning("rollback failed on %s: %s", self.path, exc)
+                self._rollback(conn)
                 raise
         except sqlite3.DatabaseError as exc:
-            code = sqlite_result_code(exc)
-            if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
-                self._corrupt(str(exc))
-            elif code == sqlite3.SQLITE_FULL and conn is self._conn:
+            self._damaged(exc)
+            if sqlite_result_code(exc) == sqlite3.SQLITE_FULL and conn is self._conn:
                 health.checkpoint_after_full(conn)
             raise
         return result
+
+    def _rollback(self, conn: sqlite3.Connection) -> None:
+        """Roll back ``conn``'s open transaction after a failure; a rollback that fails too is
+        logged (the original failure is the one to report)."""
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error as exc:
+                log.warning("rollback failed on %s: %s", self.path, exc)
 
     def _purge_sync(self, now: float | None, limit: int) -> int:
         def purge(conn: sqlite3.Connection) -> int:
