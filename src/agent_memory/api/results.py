@@ -243,6 +243,21 @@ class NoteSummary(Result):
         shown, cut = preview(n.value)
         return cls.built(key=n.key, value=shown, truncated=cut or None, expires_at=n.expires_at)
 
+    @classmethod
+    def of_stored(cls, data: Mapping[str, Any]) -> NoteSummary:
+        """What :meth:`of` gives for the note of ``data``, its fields as the stores keep them
+        (plus key attributes the caller checked are all else it holds), without building the
+        :class:`Note` (its two times parsed, its dict copied without the keys: most of a note's
+        share of recall_stm; issue #14). Raises KeyError or ValueError where ``stored(Note, ...)``
+        would validate the item instead: the caller builds the record then."""
+        _stored_time(data["created_at"])
+        if "agent_id" not in data:  # (required: a note without it is validated, so refused)
+            raise KeyError("agent_id")
+        shown, cut = preview(data["value"])
+        return cls.built(
+            key=data["key"], value=shown, truncated=cut or None, expires_at=_stored_time(data["expires_at"])
+        )
+
 
 class ShortTermResult(Result):
     window_hours: int
