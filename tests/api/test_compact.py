@@ -128,6 +128,10 @@ def test_times_in_results_are_utc_to_the_second() -> None:
     assert utc_seconds(WHEN.astimezone(timezone(timedelta(hours=-5)))) == "2026-12-02T05:38:54Z"
     early = datetime(999, 1, 2, 3, 4, 5, tzinfo=UTC)
     assert utc_seconds(early) == early.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # Remembered texts are those of the same instant, whatever the offset it was given in.
+    for _ in range(2):
+        for t in (WHEN, WHEN.replace(microsecond=0), WHEN.astimezone(timezone(timedelta(hours=2))), early):
+            assert utc_seconds(t) == t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def test_text_is_the_standard_encoders() -> None:

@@ -1,6 +1,7 @@
-"""Summaries made from the stored items (``query_decision_summaries``, what recall_stm and
-search_decisions answer) are the summaries of the records read back (``DecisionSummary.of``), on
-every backend; an item of another shape is still built, so refused by validation, as before."""
+"""Summaries made from the stored items (``query_decision_summaries`` and ``query_note_summaries``,
+what recall_stm and search_decisions answer) are the summaries of the records read back
+(``DecisionSummary.of``, ``NoteSummary.of``), on every backend; an item of another shape is still
+built, so refused by validation, as before."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from agent_memory.api.compact import PREVIEW_CHARS, dump, to_text
-from agent_memory.api.results import DecisionSummary
+from agent_memory.api.results import DecisionSummary, NoteSummary
 from agent_memory.memory.identity import Caller
 from agent_memory.models import Outcome
 from agent_memory.storage import keys
@@ -92,3 +93,45 @@ async def test_an_item_of_another_shape_is_validated_as_before(engine: ItemEngin
         await memory.store.query_decisions(q, limit=10, cursor=None)
     with pytest.raises(ValidationError):
         await memory.store.query_decision_summaries(q, limit=10, cursor=None, caller_agent=HUNTER.agent_id)
+
+
+async def _notes_both_ways(memory: Any, agent: str) -> None:
+    store = memory.store
+    for resumable in (True, False):
+        cursor: str | None = None
+        while True:
+            fast = await store.query_note_summaries(agent, limit=2, cursor=cursor, resumable=resumable)
+            slow = await store.query_notes(agent, limit=2, cursor=cursor, resumable=resumable)
+            built = [NoteSummary.of(n) for n in slow.items]
+            assert fast.next_cursor == slow.next_cursor
+            assert fast.items == built
+            assert to_text([dump(s) for s in fast.items]) == to_text([dump(s) for s in built])
+            if not fast.next_cursor or not resumable:
+                break
+            cursor = fast.next_cursor
+
+
+async def test_note_summaries_of_stored_items_are_those_of_the_records(engine: ItemEngine) -> None:
+    memory = memory_on(engine, FakeClock())
+    await memory.register(HUNTER)
+    values: list[Any] = [*CONTEXTS, "short", "y" * (PREVIEW_CHARS + 1), 3, 2.5, None, [1, "a"], True]
+    for i, value in enumerate(values):
+        await memory.store_note(HUNTER, f"note-{i:02d}", value, ttl_minutes=30 + i)
+    await _notes_both_ways(memory, HUNTER.agent_id)
+
+
+async def test_a_note_item_of_another_shape_is_validated_as_before(engine: ItemEngine) -> None:
+    memory = memory_on(engine)
+    await memory.register(HUNTER)
+    await memory.store_note(HUNTER, "odd", {"a": 1})
+    pk = keys.note_pk(HUNTER.agent_id)
+    item = (await engine.query("state", pk)).items[0]
+    for odd in ({**item, "unknown_field": 1}, {**item, "expires_at": "2027-01-01T00:00:00"}):
+        await engine.write([Put("state", odd)])
+        with pytest.raises(ValidationError):
+            await memory.store.query_notes(HUNTER.agent_id, limit=10, cursor=None)
+        with pytest.raises(ValidationError):
+            await memory.store.query_note_summaries(HUNTER.agent_id, limit=10, cursor=None)
+    # A time in another offset is read in UTC, by both.
+    await engine.write([Put("state", {**item, "expires_at": "2030-01-01T02:00:00+02:00"})])
+    await _notes_both_ways(memory, HUNTER.agent_id)

@@ -146,11 +146,21 @@ def preview(value: Any, limit: int = PREVIEW_CHARS) -> tuple[Any, bool]:
 
 def utc_seconds(t: datetime) -> str:
     """A time in results: UTC, to the second (``2026-12-02T05:38:54Z``)."""
-    if t.tzinfo is not UTC:
+    if t.tzinfo is UTC:
+        found = _SECONDS.get(t)
+        if found is not None:
+            return found
+    else:
         t = t.astimezone(UTC)
     if t.year < 1000:  # strftime does not pad such years; isoformat would
         return t.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return t.isoformat()[:19] + "Z"
+    return _SECONDS.keep(t, t.isoformat()[:19] + "Z")
+
+
+_SECONDS: Memo[datetime, str] = Memo(4096)
+"""Times in UTC remembered with their text: results repeat the same times (a decision's, a note's
+expiry) on every read, and an aware time's ``isoformat`` cost several times a dict look-up (a
+tenth of a page of summaries' dump; issue #14). Equal keys are the same instant, so the same text."""
 
 
 # --------------------------------------------------------------------------------------------------

@@ -157,11 +157,11 @@ class DecisionService(ServiceBase):
         """
         origin, inner = cursors.split_origin(cursor)
         since = origin or cursors.floor_origin(self.clock() - timedelta(hours=self.settings.stm_window_hours))
-        notes: list[Note] = []
+        notes: list[NoteSummary] = []
         more_notes = False
         if cursor is None:
             page = (
-                await self.store.query_notes(
+                await self.store.query_note_summaries(
                     caller.agent_id, limit=min(NOTES_SHOWN, limit - 1), cursor=None, resumable=False
                 )
                 if limit > 1
@@ -181,7 +181,7 @@ class DecisionService(ServiceBase):
         return ShortTermResult.built(
             window_hours=self.settings.stm_window_hours,
             decisions=decisions.items,
-            notes=[NoteSummary.of(n) for n in notes],
+            notes=notes,
             more_notes=more_notes or None,
             pending_signals=pending,
             next_cursor=cursors.with_origin(decisions.next_cursor, since),

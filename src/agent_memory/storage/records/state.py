@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Any
 
+from agent_memory.api.results import NoteSummary
 from agent_memory.errors import Conflict, VersionConflict
 from agent_memory.models import AgentState, Note, Page, StateCheckpoint
 from agent_memory.storage import keys
 from agent_memory.storage.engine import Cond, ConditionFailed, Item, Put, WriteOp
 from agent_memory.storage.records.base import (
+    KEY_ATTRS,
     QUOTA_MARK,
     REQUEST_TOKEN,
     content_token,
@@ -157,6 +159,31 @@ class StateRecords(QuotaRecords):
             resumable=resumable,
         )
 
+    async def query_note_summaries(
+        self, agent: str, *, limit: int, cursor: str | None, resumable: bool = True
+    ) -> Page[NoteSummary]:
+        """:meth:`query_notes` as the summaries recall_stm shows (``NoteSummary.of`` of each note),
+        made from the stored items without building each :class:`Note` first (an item of another
+        shape is built, so validated, as before)."""
+
+        def summary(item: Item) -> NoteSummary:
+            if item.keys() <= _NOTE_ITEM_KEYS:
+                try:
+                    return NoteSummary.of_stored(item)
+                except (KeyError, ValueError):
+                    pass
+            return NoteSummary.of(stored(Note, strip_keys(item)))
+
+        return await self._page(
+            "state",
+            keys.note_pk(agent),
+            summary,
+            limit=limit,
+            cursor=cursor,
+            digest_parts=(),
+            resumable=resumable,
+        )
+
 
 def _state_fields(s: AgentState) -> dict[str, Any]:
     """``dump(s)``, copied field by field (pydantic's dump was a twentieth of an update's CPU;
@@ -206,3 +233,7 @@ def _note_fields(n: Note) -> dict[str, Any]:
 
 
 _PLAIN_VALUE_TYPES = frozenset((dict, list, str, int, float, bool, type(None)))
+
+
+_NOTE_ITEM_KEYS = frozenset(Note.model_fields) | KEY_ATTRS
+"""What a note's item holds: its fields and key attributes (request token, quota mark)."""

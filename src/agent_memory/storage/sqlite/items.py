@@ -335,21 +335,26 @@ def decode_data(value: str | bytes) -> str | bytes:
     """The JSON an item's data column holds (bytes: UTF-8, as :func:`json.loads` takes it)."""
     if isinstance(value, str):
         return value
-    found = _INFLATED.get(value)
-    if found is None:
-        found = _inflate(value)
-        if len(found) <= _INFLATED_MAX_BYTES:
-            _INFLATED.keep(value, found)
+    return (_INFLATED.get(value) or _inflated(value))[0]
+
+
+def _inflated(value: bytes) -> tuple[bytes, bool]:
+    """The JSON of a compressed data column, and whether orjson may read it (:func:`_plain`)."""
+    raw = _inflate(value)
+    found = (raw, _plain(raw))
+    if len(raw) <= _INFLATED_MAX_BYTES:
+        _INFLATED.keep(value, found)
     return found
 
 
 _INFLATED_MAX_BYTES = 4096
-_INFLATED: Memo[bytes, bytes] = Memo(2048)
-"""Compressed data columns remembered with their JSON, for items of at most
-:data:`_INFLATED_MAX_BYTES` of JSON, 2,048 of them (at most 16 MB with their keys; a decision takes
-about 1 KB): a row's bytes name their JSON for ever, and reads return to the same rows (an agent's
-recent decisions on every recall_stm, its patterns on every recall_patterns), whose inflating was
-a fifth of a small row's load."""
+_INFLATED: Memo[bytes, tuple[bytes, bool]] = Memo(2048)
+"""Compressed data columns remembered with their JSON (and whether orjson may read it), for items
+of at most :data:`_INFLATED_MAX_BYTES` of JSON, 2,048 of them (at most 16 MB with their keys; a
+decision takes about 1 KB): a row's bytes name their JSON for ever, and reads return to the same
+rows (an agent's recent decisions on every recall_stm, its patterns on every recall_patterns),
+whose inflating was a fifth of a small row's load, and the digit scan of :func:`_plain` a quarter
+of what was left of its decoding (issue #14)."""
 
 
 def _inflate(value: bytes) -> bytes:
@@ -449,7 +454,19 @@ def load_json(data: str | bytes) -> Any:
         raw = data.encode("utf-8") if isinstance(data, str) else data
     except UnicodeEncodeError:
         return json.loads(data)
-    if _LONG_RUN not in raw.translate(_DIGITS_AS_ZERO):
+    return _loads(raw, _plain(raw), data)
+
+
+def _plain(raw: bytes) -> bool:
+    """Whether orjson reads the JSON ``raw`` as :mod:`json` does, as far as a scan tells: no run
+    of :data:`_LONG_RUN` digits (see :func:`load_json`)."""
+    return _LONG_RUN not in raw.translate(_DIGITS_AS_ZERO)
+
+
+def _loads(raw: bytes, plain: bool, data: str | bytes) -> Any:
+    """The value of the JSON ``data`` (``raw``: its UTF-8), by orjson when ``plain`` and it takes
+    the text, else by :mod:`json`."""
+    if plain:
         try:
             return orjson.loads(raw)
         except ValueError:  # orjson.JSONDecodeError, for any text it does not take
@@ -465,7 +482,11 @@ def load_row(found: Sequence[Any]) -> dict[str, Any]:
     their order, then each index sort key left NULL as the item's sort key (see
     :func:`index_columns`)."""
     data = found[0]
-    item: dict[str, Any] = load_json(data if type(data) is str else decode_data(data))
+    if type(data) is str:
+        item: dict[str, Any] = load_json(data)
+    else:  # (decode_data and load_json, the digit scan remembered with the JSON)
+        raw, plain = _INFLATED.get(data) or _inflated(data)
+        item = _loads(raw, plain, raw)
     pk, sk, g1pk, g1sk, g2pk, g2sk, g3pk, g3sk = found[1:9]
     if pk is not None:
         item["pk"] = pk
