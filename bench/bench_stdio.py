@@ -28,8 +28,10 @@ import json
 import os
 import pstats
 import re
+import sqlite3
 import sys
 import tempfile
+import threading
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -393,13 +395,65 @@ async def measure(workdir: Path, iterations: int, warmup: int) -> tuple[Samples,
     return rounds.samples, replays.samples, {t: (*c, replayed.get(t, 0)) for t, c in checks.items()}
 
 
+_SQLITE_NS = [0]
+"""Nanoseconds spent in the sqlite3 module's calls on the main thread (the event loop's: the
+stdio server runs its SQL there), while :func:`profile` times them."""
+
+
+def _sqlite_timed(call: Any) -> Any:
+    main = threading.main_thread().ident
+
+    def timed(*args: Any) -> Any:
+        if threading.get_ident() != main:  # (checkpoints and purges on the worker thread)
+            return call(*args)
+        start = now_ns()
+        try:
+            return call(*args)
+        finally:
+            _SQLITE_NS[0] += now_ns() - start
+
+    return timed
+
+
+class _TimedCursor(sqlite3.Cursor):
+    """A cursor whose fetches count in :data:`_SQLITE_NS` (a query's rows are computed as they
+    are fetched)."""
+
+    def fetchall(self) -> list[Any]:
+        return _sqlite_timed(super().fetchall)()  # type: ignore[no-any-return]
+
+    def fetchone(self) -> Any:
+        return _sqlite_timed(super().fetchone)()
+
+    def fetchmany(self, size: int | None = None) -> list[Any]:
+        fetch = super().fetchmany
+        return _sqlite_timed(fetch)() if size is None else _sqlite_timed(fetch)(size)  # type: ignore[no-any-return]
+
+
+class _TimedConnection(sqlite3.Connection):
+    """A connection whose statements (and their cursors' fetches) count in :data:`_SQLITE_NS`:
+    SQLite's own work of a call - its B-trees, its page cache, the WAL frames a commit writes -
+    in the C calls of the sqlite3 module, apart from the Python around them."""
+
+    def cursor(self, factory: Any = _TimedCursor) -> Any:  # type: ignore[override]
+        return super().cursor(factory)
+
+    def execute(self, *args: Any) -> Any:  # type: ignore[override]
+        return _sqlite_timed(super().execute)(*args)
+
+    def executemany(self, *args: Any) -> Any:  # type: ignore[override]
+        return _sqlite_timed(super().executemany)(*args)
+
+
 async def profile(workdir: Path, rounds_n: int, focus: Sequence[str]) -> tuple[str, str]:
     """Where a call's time goes, in-process: ``build_server`` on the embedded store and the SDK's
     in-memory ``Client`` (no subprocess, no JSON-RPC framing), with timers around three stages of
     every call - the tool body (``agent_memory.tools._common.run``: registration, ``Memory``,
     storage), the SDK's result conversion (``FuncMetadata.convert_result``: validate, dump, text
     content) and the client's output-schema check (``ClientSession.validate_tool_result``) - and a
-    cProfile of the calls of the ``focus`` tools. Returns (markdown table, cProfile text)."""
+    cProfile of the calls of the ``focus`` tools. Of the tool body, the part spent in SQLite's own
+    calls on the event loop's thread is timed apart (:class:`_TimedConnection`: the store's
+    connections are opened with it). Returns (markdown table, cProfile text)."""
     from mcp.client.session import ClientSession
     from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
 
@@ -420,11 +474,12 @@ async def profile(workdir: Path, rounds_n: int, focus: Sequence[str]) -> tuple[s
     original_validate = ClientSession.validate_tool_result
 
     async def timed_run(state: Any, spec: Any, handler: Any, arguments: Any, *rest: Any) -> Any:
-        start = now_ns()
+        start, sql = now_ns(), _SQLITE_NS[0]
         try:
             return await original_run(state, spec, handler, arguments, *rest)
         finally:
             add(spec.name, "body", now_ns() - start)
+            add(spec.name, "sqlite", _SQLITE_NS[0] - sql)
 
     def timed_convert(self: FuncMetadata, result: Any) -> Any:
         start = now_ns()
@@ -440,9 +495,15 @@ async def profile(workdir: Path, rounds_n: int, focus: Sequence[str]) -> tuple[s
         finally:
             add(name, "check", now_ns() - start)
 
+    original_connect = sqlite3.connect
+
+    def connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        return original_connect(*args, **kwargs, factory=_TimedConnection)
+
     _common.run = timed_run  # type: ignore[assignment]
     FuncMetadata.convert_result = timed_convert  # type: ignore[method-assign]
     ClientSession.validate_tool_result = timed_validate  # type: ignore[method-assign]
+    sqlite3.connect = connect  # type: ignore[assignment]
     profiler = cProfile.Profile()
     try:
         async with open_store("sqlite", sqlite_path=db) as store:
@@ -477,6 +538,7 @@ async def profile(workdir: Path, rounds_n: int, focus: Sequence[str]) -> tuple[s
                     for i in range(10 + rounds_n, 10 + rounds_n + min(rounds_n, 50)):
                         await rounds.round(i, record=False)
     finally:
+        sqlite3.connect = original_connect
         _common.run = original_run
         FuncMetadata.convert_result = original_convert  # type: ignore[method-assign]
         ClientSession.validate_tool_result = original_validate  # type: ignore[method-assign]
@@ -485,25 +547,27 @@ async def profile(workdir: Path, rounds_n: int, focus: Sequence[str]) -> tuple[s
     for tool in (NOOP, *TOOLS):
         total = timed.ns[tool]
         measured.setdefault((NOOP, "body"), [0] * len(total))
-        body, convert, check = (measured[(tool, k)] for k in ("body", "convert", "check"))
+        measured.setdefault((NOOP, "sqlite"), [0] * len(total))
+        body, sql, convert, check = (measured[(tool, k)] for k in ("body", "sqlite", "convert", "check"))
         other = [t - b - c - v for t, b, c, v in zip(total, body, convert, check, strict=True)]
         p50 = summarize(total).p50_ms
-        parts = [summarize(x).p50_ms for x in (body, convert, check, other)]
+        parts = [summarize(x).p50_ms for x in (body, sql, convert, check, other)]
         cells = [f"{fmt_ms(v)} ({v / p50:.0%})" for v in parts]
         if tool == NOOP:
-            cells[0] = "-"
+            cells[:2] = ["-", "-"]
         rows.append([f"{NOOP} (SDK floor)" if tool == NOOP else tool, fmt_ms(p50), *cells])
     breakdown = markdown_table(
         [
             "tool (in-process)",
             "call p50 ms",
             "tool body ms",
+            "of which SQLite ms",
             "SDK result conversion ms",
             "client schema check ms",
             "other SDK ms",
         ],
         rows,
-        "lrrrrr",
+        "lrrrrrr",
     )
     text = io.StringIO()
     if focus:
@@ -849,8 +913,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"\n\nWhere the time goes ({args.profile_rounds} rounds in-process: `build_server` + the SDK's "
             "in-memory `Client`, no subprocess, no JSON-RPC framing; medians per call, share of the call's "
             "p50 in brackets). Tool body = `agent_memory.tools._common.run` (registration, `Memory`, "
-            "storage); SDK result conversion = `FuncMetadata.convert_result` (validate the returned model, "
-            "dump it, render the text content); client schema check = `ClientSession.validate_tool_result`."
+            "storage); of which SQLite = the body's time inside the sqlite3 module's calls (statements, "
+            "their fetches, BEGIN and COMMIT with the WAL frames a commit writes: SQLite's own work, "
+            "the Python around it excluded; the store's connections are opened with a timing "
+            "subclass of `sqlite3.Connection` for this pass); SDK result conversion = "
+            "`FuncMetadata.convert_result` (validate the returned model, dump it, render the text "
+            "content); client schema check = `ClientSession.validate_tool_result`."
             "\n\n" + breakdown
         )
     publish("stdio", markdown, write=args.write_docs)
