@@ -438,11 +438,16 @@ class _TimedConnection(sqlite3.Connection):
     def cursor(self, factory: Any = _TimedCursor) -> Any:  # type: ignore[override]
         return super().cursor(factory)
 
+    # What Connection.execute does, with a cursor of ours (the C method makes a plain one).
     def execute(self, *args: Any) -> Any:  # type: ignore[override]
-        return _sqlite_timed(super().execute)(*args)
+        cursor = self.cursor()
+        _sqlite_timed(cursor.execute)(*args)
+        return cursor
 
     def executemany(self, *args: Any) -> Any:  # type: ignore[override]
-        return _sqlite_timed(super().executemany)(*args)
+        cursor = self.cursor()
+        _sqlite_timed(cursor.executemany)(*args)
+        return cursor
 
 
 async def profile(workdir: Path, rounds_n: int, focus: Sequence[str]) -> tuple[str, str]:
