@@ -184,6 +184,48 @@ async def test_an_item_written_by_an_update_is_kept_as_plain_json(db: Path) -> N
     assert kinds == {"put": "blob", "add": "text", "set": "blob"}
 
 
+async def test_signal_items_are_stored_as_plain_json_and_compressed_ones_read_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The signals table's items (a signal, its inbox entries and refs) all expire with their
+    signal: they are stored as plain JSON. A store whose signal items were compressed (written
+    before) answers every signal read and acknowledgement as one written now, and an item it
+    rewrites is then plain."""
+    answers: dict[str, list[Any]] = {}
+    kinds: dict[str, set[str]] = {}
+    for name, plain in (("compressed", frozenset[str]()), ("plain", rows.PLAIN_TABLES)):
+        db, clock = tmp_path / f"{name}.db", FakeClock()
+        monkeypatch.setattr(rows, "PLAIN_TABLES", plain)
+        async with sqlite_engine(db) as engine, team(engine, clock, HUNTER, RISK, "observer") as agents:
+            hunter, risk, observer = agents
+            for i in range(2):
+                await hunter.ok(
+                    "publish_signal",
+                    signal_id=f"s-{i}",
+                    signal_type="WHALES",
+                    data={"note": "whales moving " * 20, "i": i},
+                    target_agents=[RISK, "observer"],
+                    confidence=0.8,
+                )
+            conn = sqlite3.connect(db)
+            kinds[name] = {k for (k,) in conn.execute("SELECT typeof(data) FROM items WHERE tbl = 'signals'")}
+            conn.close()
+            monkeypatch.setattr(rows, "PLAIN_TABLES", frozenset(("signals",)))  # as this version writes
+            answers[name] = [
+                await risk.ok("read_inbox"),
+                await risk.ok("ack_signal", signal_id="s-0", status="processed"),
+                await risk.ok("read_inbox", status="processed"),
+                await observer.ok("read_inbox"),
+                await hunter.resource("memory://signals/s-0"),
+            ]
+        conn = sqlite3.connect(db)
+        acked = "SELECT typeof(data) FROM items WHERE tbl = 'signals' AND (pk LIKE '%#signal#s-0' OR sk LIKE 'processed#%')"
+        assert {k for (k,) in conn.execute(acked)} == {"text"}
+        conn.close()
+    assert kinds == {"compressed": {"blob", "text"}, "plain": {"text"}}  # (refs are too short to compress)
+    assert answers["compressed"] == answers["plain"]
+
+
 async def test_damaged_data_is_refused_as_storage_corrupt(db: Path) -> None:
     async with sqlite_engine(db) as engine:
         await engine.write([_put({"pk": "p", "sk": "s", "context": {"text": "whales " * 60}})])

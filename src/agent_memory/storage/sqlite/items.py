@@ -41,6 +41,7 @@ from agent_memory.memo import Memo
 from agent_memory.storage.engine import TABLES, TTL_ATTRIBUTE, Cond, Put, TableName, Update, WriteOp
 
 __all__ = [
+    "PLAIN_TABLES",
     "Row",
     "check_conditions",
     "check_table",
@@ -190,7 +191,7 @@ def row(
     it, and there are few of them, so it is kept as plain JSON (compressing and decompressing a
     busy day's rollup on every decision made a million-decision store's log_decision 1.2x slower
     than a small one's). Records (a decision given its outcome by an update included) are
-    compressed."""
+    compressed, but the items of :data:`PLAIN_TABLES`."""
     if key is not None:
         _, pk, sk = key
     else:
@@ -231,10 +232,17 @@ def row(
             raise InvalidInput(
                 f"attribute '{where}' is not valid Unicode (it has a lone surrogate); send UTF-8 text"
             ) from exc
-    stored = _encode(text, raw) if compress else text
+    stored = _encode(text, raw) if compress and table not in PLAIN_TABLES else text
     columns = index_columns(sk, gsi) if _INDEX_KEYS[table] else _NO_INDEX_COLUMNS
     return Row(table, pk, sk, text, stored, size, ttl_column, columns)
 
+
+PLAIN_TABLES: frozenset[TableName] = frozenset(("signals",))
+"""Tables whose items are stored as plain JSON. Every item of the signals table (a signal, its
+inbox entries, its refs) expires with its signal, within 14 days (limits.MAX_SIGNAL_TTL_HOURS), and
+is purged then: compressing them saved few bytes for long, and cost a publish to three targets four
+compressions and an ack two, a seventh of either tool's work in-process (issue #14: the first
+compression of a call finds zlib's code and the primed compressor out of the CPU's caches)."""
 
 _NO_INDEX_COLUMNS: tuple[None, None, None, None, None, None] = (None, None, None, None, None, None)
 """The index columns of an item of a table without indexes (the counters of the state table)."""
