@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC
-from typing import Any
+from typing import Any, TypeVar
 
 from agent_memory.api.results import NoteSummary
 from agent_memory.errors import Conflict, VersionConflict
@@ -23,6 +24,8 @@ from agent_memory.storage.records.base import (
     write_once,
 )
 from agent_memory.storage.records.quotas import Charge, Counted, QuotaRecords
+
+R = TypeVar("R")
 
 NOTE_ATTEMPTS = 3
 """Writes of one note key that may overtake a counted note write before it gives up (retryable)."""
@@ -149,15 +152,7 @@ class StateRecords(QuotaRecords):
     ) -> Page[Note]:
         """Live notes by key. ``resumable=False``: ``next_cursor`` only says whether more exist
         (:data:`~agent_memory.storage.records.base.MORE`, not a cursor). Requests: 1+ queries."""
-        return await self._page(
-            "state",
-            keys.note_pk(agent),
-            lambda item: stored(Note, strip_keys(item)),
-            limit=limit,
-            cursor=cursor,
-            digest_parts=(),
-            resumable=resumable,
-        )
+        return await self._note_page(agent, _note, limit, cursor, resumable)
 
     async def query_note_summaries(
         self, agent: str, *, limit: int, cursor: str | None, resumable: bool = True
@@ -172,17 +167,26 @@ class StateRecords(QuotaRecords):
                     return NoteSummary.of_stored(item)
                 except (KeyError, ValueError):
                     pass
-            return NoteSummary.of(stored(Note, strip_keys(item)))
+            return NoteSummary.of(_note(item))
 
+        return await self._note_page(agent, summary, limit, cursor, resumable)
+
+    async def _note_page(
+        self, agent: str, convert: Callable[[Item], R], limit: int, cursor: str | None, resumable: bool
+    ) -> Page[R]:
         return await self._page(
             "state",
             keys.note_pk(agent),
-            summary,
+            convert,
             limit=limit,
             cursor=cursor,
             digest_parts=(),
             resumable=resumable,
         )
+
+
+def _note(item: Item) -> Note:
+    return stored(Note, strip_keys(item))
 
 
 def _state_fields(s: AgentState) -> dict[str, Any]:
