@@ -355,12 +355,18 @@ class PatternCondition(Record):
         return condition_holds(self.field, self.op, self.value, context)
 
     def describe(self) -> str:
-        if self.op == "exists":
-            return f"{self.field} exists"
-        return f"{self.field} {_SYMBOLS[self.op]} {_json_scalar(self.value)}"
+        return describe_condition(self.field, self.op, self.value)
 
 
 _SYMBOLS = {"eq": "=", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "in": "in"}
+
+
+def describe_condition(field: str, op: str, value: Any) -> str:
+    """How a condition ``field op value`` (:class:`PatternCondition`) reads; callable on a stored
+    condition's values without building the record."""
+    if op == "exists":
+        return f"{field} exists"
+    return f"{field} {_SYMBOLS[op]} {_json_scalar(value)}"
 
 
 def condition_holds(field: str, op: str, value: Any, context: dict[str, Any]) -> bool:

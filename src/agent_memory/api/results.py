@@ -29,6 +29,7 @@ from agent_memory.models import (
     Pattern,
     PatternEvidence,
     Signal,
+    describe_condition,
 )
 
 Time = Annotated[datetime, PlainSerializer(utc_seconds, return_type=str)]
@@ -371,6 +372,55 @@ class PatternSummary(Result):
                 author_applied_count=fb.author_applied_count,
             )
             if fb.applied_count
+            else None,
+            truncated=cut,
+        )
+
+    @classmethod
+    def of_stored(
+        cls,
+        data: Mapping[str, Any],
+        caller_agent: str | None,
+        *,
+        confidence: float,
+        success_rate: float,
+        sample_size: int,
+        version: int,
+        applied: int,
+        successes: int,
+        author_applied: int,
+        evidence: PatternEvidence | None,
+    ) -> PatternSummary:
+        """What :meth:`of` gives for the pattern of ``data``, its fields as the stores keep them
+        (conditions as dicts), given the values its record would hold for the numbers and its
+        counters, without building the :class:`Pattern` (issue #14). The caller checked the shape
+        (``storage.records.patterns.plain_pattern``); tests hold the two paths to the same summaries."""
+        conditions = data["conditions"]
+        described = [describe_condition(c["field"], c.get("op", "eq"), c.get("value")) for c in conditions]
+        when = " AND ".join(described) or "always"
+        when_shown, when_cut = preview(when)
+        desc_shown, desc_cut = preview(data["description"])
+        cut = [n for n, c in (("description", desc_cut), ("when", when_cut)) if c] or None
+        agent, status = data["agent_id"], data.get("status", "active")
+        return cls.built(
+            pattern_id=data["pattern_id"],
+            version=version,
+            agent_id=None if agent == caller_agent else agent,
+            description=desc_shown,
+            when=when_shown,
+            confidence=confidence,
+            success_rate=success_rate,
+            sample_size=sample_size,
+            decision_type=data.get("decision_type"),
+            domain=data.get("domain", "general"),
+            shared_with=data.get("shared_with") or None,
+            status=None if status == "active" else status,
+            applied_success_rate=successes / applied if applied else None,
+            evidence=evidence,
+            feedback=PatternReports.built(
+                applied_count=applied, applied_successes=successes, author_applied_count=author_applied
+            )
+            if applied
             else None,
             truncated=cut,
         )

@@ -7,12 +7,13 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from agent_memory.api.requests import new_id
-from agent_memory.api.results import PatternResult
+from agent_memory.api.results import PatternResult, PatternSummary
 from agent_memory.errors import AccessDenied, InvalidInput, NotFound
 from agent_memory.memory.core import ServiceBase, off_loop
 from agent_memory.memory.identity import Caller
 from agent_memory.memory.stats import wilson_interval
 from agent_memory.models import Pattern, PatternCondition, PatternEvidence, bounded_json, condition_holds
+from agent_memory.storage.records.patterns import PlainPattern, pattern_of, plain_pattern
 from agent_memory.storage.records.trusted import stored
 
 LEARNED_PREFIX = "lp_"
@@ -27,24 +28,64 @@ SHARED_EXTRA = 10
 _CONDITION_FIELDS = frozenset(PatternCondition.model_fields)
 
 
-def with_evidence(pattern: Pattern) -> Pattern:
-    """Another agent's pattern with what the memory measured about it (its stated confidence,
-    success rate and sample size stay as the author's claims)."""
-    fb = pattern.feedback
-    if pattern.source == "learned":
-        measured, basis = float(pattern.confidence), "learned"
+def measured_evidence(source: str, confidence: float, applied: int, successes: int) -> PatternEvidence:
+    """What the memory measured about another agent's pattern of these figures (see :func:`with_evidence`)."""
+    if source == "learned":
+        measured, basis = float(confidence), "learned"
     else:
-        lower = wilson_interval(fb.applied_successes, fb.applied_count)[0] if fb.applied_count else 0.0
+        lower = wilson_interval(successes, applied)[0] if applied else 0.0
         measured, basis = float(round(lower, 6)), "applications"
-    # Built from values computed here (a float and one of the two bases), not validated again;
-    # the copy is ``pattern.model_copy(update={"evidence": evidence})`` less its generic steps.
-    evidence = stored(PatternEvidence, {"measured_confidence": measured, "basis": basis})
+    # Built from values computed here (a float and one of the two bases), not validated again.
+    return stored(PatternEvidence, {"measured_confidence": measured, "basis": basis})
+
+
+def with_evidence(pattern: Pattern, evidence: PatternEvidence | None = None) -> Pattern:
+    """Another agent's pattern with what the memory measured about it (its stated confidence,
+    success rate and sample size stay as the author's claims); ``evidence``: that, computed already."""
+    if evidence is None:
+        fb = pattern.feedback
+        evidence = measured_evidence(
+            pattern.source, pattern.confidence, fb.applied_count, fb.applied_successes
+        )
+    # The copy is ``pattern.model_copy(update={"evidence": evidence})`` less its generic steps.
     seen: Pattern = object.__new__(Pattern)
     object.__setattr__(seen, "__dict__", {**pattern.__dict__, "evidence": evidence})
     object.__setattr__(seen, "__pydantic_fields_set__", {*pattern.__pydantic_fields_set__, "evidence"})
     object.__setattr__(seen, "__pydantic_extra__", None)
     object.__setattr__(seen, "__pydantic_private__", None)
     return seen
+
+
+Found = tuple[Pattern | PlainPattern, PatternEvidence | None]
+"""A pattern recall found: its record, or its item when of the shape the store writes (not built:
+:func:`_record` and :func:`_summary` make what the caller needs), and the evidence of another
+agent's pattern (None for the caller's own)."""
+
+
+def _record(found: Found) -> Pattern:
+    pattern, evidence = found
+    if isinstance(pattern, Pattern):
+        return pattern
+    record = pattern_of(pattern.item, entry=pattern.entry)
+    return record if evidence is None else with_evidence(record, evidence)
+
+
+def _summary(found: Found, caller_agent: str) -> PatternSummary:
+    pattern, evidence = found
+    if isinstance(pattern, Pattern):
+        return PatternSummary.of(pattern, caller_agent)
+    return PatternSummary.of_stored(
+        pattern.item,
+        caller_agent,
+        confidence=pattern.confidence,
+        success_rate=pattern.success_rate,
+        sample_size=pattern.sample_size,
+        version=pattern.version,
+        applied=pattern.applied,
+        successes=pattern.successes,
+        author_applied=pattern.author_applied,
+        evidence=evidence,
+    )
 
 
 class PatternService(ServiceBase):
@@ -178,6 +219,61 @@ class PatternService(ServiceBase):
         ``validated``: ``context`` is a JSON object validated and normalised already (the
         tool's request model did it, as :func:`~agent_memory.models.bounded_json` would), so it
         is not walked again."""
+        found = await self._recall(
+            caller,
+            context=context,
+            domain=domain,
+            decision_type=decision_type,
+            min_confidence=min_confidence,
+            include_shared=include_shared,
+            limit=limit,
+            agent_id=agent_id,
+            validated=validated,
+        )
+        return [_record(f) for f in found]
+
+    async def recall_pattern_summaries(
+        self,
+        caller: Caller,
+        *,
+        context: Mapping[str, Any] | None = None,
+        domain: str | None = None,
+        decision_type: str | None = None,
+        min_confidence: float = 0.0,
+        include_shared: bool = True,
+        limit: int = 10,
+        agent_id: str | None = None,
+        validated: bool = False,
+    ) -> list[PatternSummary]:
+        """:meth:`recall_patterns` as the summaries the tool shows (``PatternSummary.of`` of each
+        pattern as ``caller`` sees it), made from the stored items without building each
+        :class:`Pattern` first (an item of another shape is built, so validated, as before)."""
+        found = await self._recall(
+            caller,
+            context=context,
+            domain=domain,
+            decision_type=decision_type,
+            min_confidence=min_confidence,
+            include_shared=include_shared,
+            limit=limit,
+            agent_id=agent_id,
+            validated=validated,
+        )
+        return [_summary(f, caller.agent_id) for f in found]
+
+    async def _recall(
+        self,
+        caller: Caller,
+        *,
+        context: Mapping[str, Any] | None,
+        domain: str | None,
+        decision_type: str | None,
+        min_confidence: float,
+        include_shared: bool,
+        limit: int,
+        agent_id: str | None,
+        validated: bool,
+    ) -> list[Found]:
         owner = agent_id or caller.agent_id
         caller.require_read(owner, "patterns")
         ctx: dict[str, Any] | None
@@ -212,13 +308,22 @@ class PatternService(ServiceBase):
             item["conditions"] = conditions
             return all(c.holds(ctx) for c in conditions)
 
-        own = self.store.query_own_patterns(
+        own = self.store.query_own_pattern_items(
             owner, min_confidence=min_confidence, limit=limit, cursor=None, keep=keep_item
         )
+
+        def figures(f: Found) -> tuple[float, int, int, str, str]:
+            """Confidence, sample size, applications, author and id: what ranks a pattern found."""
+            p = f[0]
+            if isinstance(p, Pattern):
+                return (p.confidence, p.sample_size, p.feedback.applied_count, p.agent_id, p.pattern_id)
+            return (p.confidence, p.sample_size, p.applied, p.item["agent_id"], p.item["pattern_id"])
+
         if not (include_shared and owner == caller.agent_id):
-            found = (await own).items
-            found.sort(key=lambda p: (-p.confidence, -p.sample_size, p.pattern_id))
-            return found[:limit]
+            mine = [_own(item) for item in (await own).items]
+            by_figures = [(figures(f), f) for f in mine]
+            by_figures.sort(key=lambda x: (-x[0][0], -x[0][1], x[0][4]))
+            return [f for _, f in by_figures[:limit]]
 
         def keep_foreign(item: dict[str, Any]) -> bool:
             return item.get("agent_id") != caller.agent_id and keep_item(item)
@@ -236,22 +341,50 @@ class PatternService(ServiceBase):
         )[: limit + SHARED_EXTRA]
         # The entries carry the patterns' content; nothing is read from the authors' partitions
         # (a per-agent IAM policy allows this recall: docs/SCALING.md#least-privilege-and-sharing).
-        foreign = []
-        for pattern in await self.store.shared_entry_patterns(ranked):
-            if pattern.status != "active" or not pattern.visible_to(caller.agent_id):
-                continue
-            seen = with_evidence(pattern)
-            if seen.evidence is not None and seen.evidence.measured_confidence >= min_confidence:
+        mine = [_own(item) for item in own_page.items]  # (built before the entries, as they were)
+        foreign: list[Found] = []
+        for item in await self.store.shared_entry_items(ranked):
+            seen = _foreign(item, caller.agent_id)
+            if seen is not None and seen[1] is not None and seen[1].measured_confidence >= min_confidence:
                 foreign.append(seen)
 
-        def rank(p: Pattern) -> tuple[float, bool, int, str, str]:
-            if p.evidence is None:  # the caller's own: its own figures
-                return (-p.confidence, False, -p.sample_size, p.agent_id, p.pattern_id)
+        def rank(f: Found) -> tuple[float, bool, int, str, str]:
+            confidence, sample_size, applied, author, pattern_id = figures(f)
+            evidence = f[1]
+            if evidence is None:  # the caller's own: its own figures
+                return (-confidence, False, -sample_size, author, pattern_id)
             # Another agent's: measured evidence only, never its stated sample size; shared with
             # the caller by name before shared with everyone.
-            named = (p.agent_id, p.pattern_id) in named_keys
-            score = p.evidence.measured_confidence
-            return (-score, not named, -p.feedback.applied_count, p.agent_id, p.pattern_id)
+            named = (author, pattern_id) in named_keys
+            return (-evidence.measured_confidence, not named, -applied, author, pattern_id)
 
-        found = sorted([*own_page.items, *foreign], key=rank)
+        found = sorted([*mine, *foreign], key=rank)
         return found[:limit]
+
+
+def _own(item: dict[str, Any]) -> Found:
+    """A pattern of the caller's recall from its own item (the reader's own, or the agent it reads)."""
+    plain = plain_pattern(item)
+    if plain is not None:
+        return (plain, None)
+    pattern = pattern_of(item)
+    return (pattern, pattern.evidence)
+
+
+def _foreign(item: dict[str, Any], reader: str) -> Found | None:
+    """Another agent's pattern from ``reader``'s index entry, with its evidence; None when it is
+    not active or not visible to ``reader``."""
+    plain = plain_pattern(item, entry=True)
+    if plain is None:
+        pattern = pattern_of(item, entry=True)
+        if pattern.status != "active" or not pattern.visible_to(reader):
+            return None
+        seen = with_evidence(pattern)
+        return (seen, seen.evidence)
+    shared = item.get("shared_with", ())
+    visible = reader == item["agent_id"] or "*" in shared or reader in shared
+    if item.get("status", "active") != "active" or not visible:
+        return None
+    source = item.get("source", "manual")
+    evidence = measured_evidence(source, plain.confidence, plain.applied, plain.successes)
+    return (plain, evidence)

@@ -76,8 +76,8 @@ HANDLERS: dict[str, Handler[Any]] = {
     ),
     "recall_patterns": forward(
         "recall_patterns",
-        Memory.recall_patterns,
-        lambda found, caller, req: rs.PatternList.of(found, caller.agent_id),
+        Memory.recall_pattern_summaries,
+        lambda found, caller, req: rs.PatternList.built(patterns=found),
         # The request model validated and normalised the context: the service need not again.
         fixed={"validated": True},
     ),

@@ -5,11 +5,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from agent_memory.errors import Conflict, LimitExceeded, NotFound, VersionConflict
 from agent_memory.limits import MAX_SHARED_PATTERNS
-from agent_memory.models import Page, Pattern, PatternFeedback
+from agent_memory.models import Page, Pattern, PatternCondition, PatternFeedback
 from agent_memory.storage import keys
 from agent_memory.storage.engine import (
     Cond,
@@ -342,6 +342,22 @@ class PatternRecords(QuotaRecords):
     ) -> Page[Pattern]:
         """Active patterns of one author by confidence, highest first (gsi1; DAX-cacheable).
         Requests: 1+ queries, and 1 get per pattern found that has had readers."""
+        page = await self.query_own_pattern_items(
+            agent, min_confidence=min_confidence, limit=limit, cursor=cursor, keep=keep
+        )
+        return Page(items=[_pattern(item) for item in page.items], next_cursor=page.next_cursor)
+
+    async def query_own_pattern_items(
+        self,
+        agent: str,
+        *,
+        min_confidence: float,
+        limit: int,
+        cursor: str | None,
+        keep: Callable[[Item], bool] | None,
+    ) -> Page[Item]:
+        """:meth:`query_own_patterns` as the items read, each with the counters the author sees
+        (:func:`plain_pattern` or :func:`pattern_of` of each is the pattern): the same reads."""
         page = await self._page(
             "ltm",
             keys.pattern_pk(agent),
@@ -355,7 +371,8 @@ class PatternRecords(QuotaRecords):
             consistent=False,
             keep=keep,
         )
-        return await self._counted_page(page, consistent=False)
+        items = await self._with_reports(page.items, consistent=False)
+        return Page(items=items, next_cursor=page.next_cursor)
 
     async def query_shared_patterns(
         self,
@@ -433,6 +450,11 @@ class PatternRecords(QuotaRecords):
         """The patterns of per-reader index entries, each with its application counters (read
         from its reports item, a partition of no single agent). Requests: 1 get per entry
         (eventually consistent, DAX-cacheable)."""
+        return [_pattern(item, _NOT_ENTRY_PATTERN) for item in await self.shared_entry_items(entries)]
+
+    async def shared_entry_items(self, entries: Sequence[Item]) -> list[Item]:
+        """:meth:`shared_entry_patterns` as the items (entries under their reports items' counters;
+        :func:`plain_pattern` or :func:`pattern_of` of each, ``entry=True``, is the pattern)."""
         reports = await self.together(
             *(
                 self.engine.get(
@@ -446,7 +468,7 @@ class PatternRecords(QuotaRecords):
         )
         # The entry's content under its reports item's counters; keys and rank are not the pattern's.
         pairs = zip(entries, reports, strict=True)
-        return [_pattern({**e, **r} if r else e, _NOT_ENTRY_PATTERN) for e, r in pairs]
+        return [{**e, **r} if r else e for e, r in pairs]
 
     async def backfill_shared_index(self) -> int:
         """Migration of the sharing index, run at start-up; marker items record what ran:
@@ -628,3 +650,76 @@ def _pattern(item: Item, drop: frozenset[str] = _NOT_PATTERN) -> Pattern:
         },
     )
     return stored(Pattern, data)
+
+
+def pattern_of(item: Item, *, entry: bool = False) -> Pattern:
+    """The pattern of a pattern item (``entry``: of a per-reader index entry) with its counters."""
+    return _pattern(item, _NOT_ENTRY_PATTERN if entry else _NOT_PATTERN)
+
+
+class PlainPattern(NamedTuple):
+    """A pattern item of the shape the store writes, with the values its :class:`Pattern` would
+    hold for what recall ranks and shows (:func:`plain_pattern`)."""
+
+    item: Item
+    entry: bool
+    confidence: float
+    success_rate: float
+    sample_size: int
+    version: int
+    applied: int
+    successes: int
+    author_applied: int
+
+
+_PATTERN_FIELDS = frozenset(Pattern.model_fields).difference(("evidence",))
+_PATTERN_REQUIRED = frozenset(n for n, info in Pattern.model_fields.items() if info.is_required())
+_CONDITION_FIELDS = frozenset(PatternCondition.model_fields)
+
+
+def plain_pattern(item: Item, *, entry: bool = False) -> PlainPattern | None:
+    """The values :func:`pattern_of` gives for what recall reads of ``item``, without building the
+    :class:`Pattern` (building a page of them was most of recall_patterns' own work; issue #14);
+    None for an item of another shape, which :func:`pattern_of` builds (so validates) as before.
+    A value that :func:`pattern_of` would raise for raises here alike. Tests hold the two paths to
+    the same answers (tests/storage/test_stored_summaries.py)."""
+    drop = _NOT_ENTRY_PATTERN if entry else _NOT_PATTERN
+    names = {k for k in item if k not in drop}
+    if not (_PATTERN_REQUIRED <= names <= _PATTERN_FIELDS):
+        return None
+    conditions = item.get("conditions")
+    if type(conditions) is not list:  # (the store writes every field: a default left out is another shape)
+        return None
+    for c in conditions:
+        if type(c) is not dict or "field" not in c or not c.keys() <= _CONDITION_FIELDS:
+            return None
+    feedback = (
+        int(item.get("fb_applied", 0)),
+        int(item.get("fb_successes", 0)),
+        int(item.get("fb_author_applied", 0)),
+        int(item.get("fb_author_successes", 0)),
+        int(item.get("fb_access", 0)),
+    )
+    for name in ("created_at", "updated_at", "fb_last"):
+        value = item.get(name)
+        if value is None and name == "fb_last":
+            continue
+        if type(value) is not str:
+            return None
+        try:
+            if datetime.fromisoformat(value).tzinfo is None:
+                return None
+        except ValueError:
+            return None
+    confidence, success_rate = item["confidence"], item["success_rate"]
+    sample_size, version = item["sample_size"], item.get("version", 1)
+    if type(confidence) not in _NUMBERS or type(success_rate) not in _NUMBERS:
+        return None
+    if type(sample_size) is not int or type(version) is not int:
+        return None
+    return PlainPattern(
+        item, entry, float(confidence), float(success_rate), sample_size, version, *feedback[:3]
+    )
+
+
+_NUMBERS = (int, float)
