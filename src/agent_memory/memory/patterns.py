@@ -13,7 +13,7 @@ from agent_memory.memory.core import ServiceBase, off_loop
 from agent_memory.memory.identity import Caller
 from agent_memory.memory.stats import wilson_interval
 from agent_memory.models import Pattern, PatternCondition, PatternEvidence, bounded_json, condition_holds
-from agent_memory.storage.records.patterns import PlainPattern, pattern_of, plain_pattern
+from agent_memory.storage.records.patterns import CONDITION_FIELDS, PlainPattern, pattern_of, plain_pattern
 from agent_memory.storage.records.trusted import stored
 
 LEARNED_PREFIX = "lp_"
@@ -25,7 +25,6 @@ SHARED_SCAN = 200
 and with everyone); each author contributes at most limits.MAX_SHARED_PATTERNS."""
 SHARED_EXTRA = 10
 """Candidates fetched beyond ``limit`` so that evidence can reorder the top of the list."""
-_CONDITION_FIELDS = frozenset(PatternCondition.model_fields)
 
 
 def measured_evidence(source: str, confidence: float, applied: int, successes: int) -> PatternEvidence:
@@ -299,7 +298,7 @@ class PatternService(ServiceBase):
             if ctx is None:
                 return True
             raw = item.get("conditions") or []
-            if all(type(c) is dict and "field" in c and c.keys() <= _CONDITION_FIELDS for c in raw):
+            if all(type(c) is dict and "field" in c and c.keys() <= CONDITION_FIELDS for c in raw):
                 # As stored (the record's fields, defaults left out): tested as they are; only the
                 # patterns kept are built, their conditions with them.
                 return all(condition_holds(c["field"], c.get("op", "eq"), c.get("value"), ctx) for c in raw)

@@ -674,7 +674,8 @@ class PlainPattern(NamedTuple):
 
 _PATTERN_FIELDS = frozenset(Pattern.model_fields).difference(("evidence",))
 _PATTERN_REQUIRED = frozenset(n for n, info in Pattern.model_fields.items() if info.is_required())
-_CONDITION_FIELDS = frozenset(PatternCondition.model_fields)
+CONDITION_FIELDS = frozenset(PatternCondition.model_fields)
+"""The fields of a stored condition of the shape the store writes (a dict of them)."""
 
 
 def plain_pattern(item: Item, *, entry: bool = False) -> PlainPattern | None:
@@ -682,7 +683,7 @@ def plain_pattern(item: Item, *, entry: bool = False) -> PlainPattern | None:
     :class:`Pattern` (building a page of them was most of recall_patterns' own work; issue #14);
     None for an item of another shape, which :func:`pattern_of` builds (so validates) as before.
     A value that :func:`pattern_of` would raise for raises here alike. Tests hold the two paths to
-    the same answers (tests/storage/test_stored_summaries.py)."""
+    the same answers (tests/storage/test_pattern_summaries.py)."""
     drop = _NOT_ENTRY_PATTERN if entry else _NOT_PATTERN
     names = {k for k in item if k not in drop}
     if not (_PATTERN_REQUIRED <= names <= _PATTERN_FIELDS):
@@ -691,7 +692,7 @@ def plain_pattern(item: Item, *, entry: bool = False) -> PlainPattern | None:
     if type(conditions) is not list:  # (the store writes every field: a default left out is another shape)
         return None
     for c in conditions:
-        if type(c) is not dict or "field" not in c or not c.keys() <= _CONDITION_FIELDS:
+        if type(c) is not dict or "field" not in c or not c.keys() <= CONDITION_FIELDS:
             return None
     feedback = (
         int(item.get("fb_applied", 0)),
