@@ -331,22 +331,6 @@ class PatternRecords(QuotaRecords):
             start = page.last_key
         return authors
 
-    async def query_own_patterns(
-        self,
-        agent: str,
-        *,
-        min_confidence: float,
-        limit: int,
-        cursor: str | None,
-        keep: Callable[[Item], bool] | None,
-    ) -> Page[Pattern]:
-        """Active patterns of one author by confidence, highest first (gsi1; DAX-cacheable).
-        Requests: 1+ queries, and 1 get per pattern found that has had readers."""
-        page = await self.query_own_pattern_items(
-            agent, min_confidence=min_confidence, limit=limit, cursor=cursor, keep=keep
-        )
-        return Page(items=[_pattern(item) for item in page.items], next_cursor=page.next_cursor)
-
     async def query_own_pattern_items(
         self,
         agent: str,
@@ -356,8 +340,10 @@ class PatternRecords(QuotaRecords):
         cursor: str | None,
         keep: Callable[[Item], bool] | None,
     ) -> Page[Item]:
-        """:meth:`query_own_patterns` as the items read, each with the counters the author sees
-        (:func:`plain_pattern` or :func:`pattern_of` of each is the pattern): the same reads."""
+        """Active patterns of one author by confidence, highest first (gsi1; DAX-cacheable), as
+        the items read, each with the counters the author sees (:func:`plain_pattern` or
+        :func:`pattern_of` of each is the pattern). Requests: 1+ queries, and 1 get per pattern
+        found that has had readers."""
         page = await self._page(
             "ltm",
             keys.pattern_pk(agent),
