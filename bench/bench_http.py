@@ -330,6 +330,20 @@ def summary(results: Results, clients: Sequence[int]) -> str:
             f"- {tool} server CPU per call at {c} clients over the no-op's: {', '.join(cpu)} "
             "(a server bound by its CPU answers calls/s in about the inverse ratio)."
         )
+    for tool in TOOLS:
+        short = [(w, by) for w, by in results.items() if by[(tool, c)].ratio < GOAL]
+        if short:
+            # A server bound by its CPU: calls/s >= GOAL x the no-op's needs CPU per call <= the
+            # no-op's / GOAL, which leaves (1 / GOAL - 1) x the no-op's CPU for the memory's work.
+            cells = [
+                f"{w} worker(s) <= {by[(NOOP, c)].cpu_ms * (1 / GOAL - 1):.2f} ms, "
+                f"today {by[(tool, c)].cpu_ms - by[(NOOP, c)].cpu_ms:.2f} ms"
+                for w, by in short
+            ]
+            lines.append(
+                f"- What the goal leaves {tool} at {c} clients for the memory's own work (server CPU "
+                f"per call over the no-op's, at most 1/{GOAL} - 1 of the no-op's): {'; '.join(cells)}."
+            )
     client = [by[(name, c)].client_ms for by in results.values() for name in (NOOP, *TOOLS)]
     lines.append(
         f"- The load generator's own CPU per call at {c} clients: {min(client):.2f}-{max(client):.2f} ms "

@@ -773,10 +773,18 @@ def stdio_summary(samples: Samples, replays: Samples) -> str:
     floor = samples.summary(NOOP).p50_ms
     vs_noop = {t: samples.summary(t).p50_ms / floor for t in TOOLS}
     vs_replay = {t: samples.summary(t).p50_ms / replays.summary(t).p50_ms for t in TOOLS}
+    over = [t for t in TOOLS if vs_replay[t] > REPLAY_GOAL]
+    # Ours <= REPLAY_GOAL x the replay leaves (REPLAY_GOAL - 1) x the replay's p50 for our work.
+    budgets = "; ".join(
+        f"{t} {samples.summary(t).p50_ms - replays.summary(t).p50_ms:.3f} ms, allowed "
+        f"{replays.summary(t).p50_ms * (REPLAY_GOAL - 1):.3f} ms"
+        for t in over
+    )
     return (
         f"- p50 <= {GOAL}x the no-op's ({floor:.3f} ms in this run): {_verdict(vs_noop, GOAL)}.\n"
         f"- p50 <= {REPLAY_GOAL}x the replay's (our own work <= 20 % of a call): "
         f"{_verdict(vs_replay, REPLAY_GOAL)}."
+        + (f"\n- Our own work (p50 over the replay's) where it is over: {budgets}." if over else "")
     )
 
 
