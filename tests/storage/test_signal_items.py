@@ -5,12 +5,14 @@
 - a signal item holds a delivery per acknowledgement only (a target without one is pending) and
   no index keys; the source keeps no ref to its own signal among its targets;
 - signals written before (a pending delivery per target, the type index keys, a ref for the source
-  itself) read, acknowledge and conflict exactly as those written now.
+  itself) read, acknowledge and conflict exactly as those written now;
+- the head an acknowledgement reads (the tool's path: no Signal built) is that of the signal read
+  back, for items of every shape, and it writes and answers as ``ack_signal`` does.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -18,11 +20,14 @@ from pydantic import ValidationError
 
 from agent_memory.api.compact import PREVIEW_CHARS, dump, to_text
 from agent_memory.api.results import SignalSummary
-from agent_memory.errors import AccessDenied, Conflict, InvalidInput
+from agent_memory.errors import AccessDenied, Conflict, InvalidInput, NotFound
 from agent_memory.memory.identity import Caller
 from agent_memory.memory.service import Memory
+from agent_memory.models import Signal
 from agent_memory.storage import keys
 from agent_memory.storage.engine import ItemEngine, Put
+from agent_memory.storage.records.base import dump as dump_record
+from agent_memory.storage.records.signals import SignalHead, signal_head
 from tests.support import FakeClock, memory_on
 
 HUNTER, RISK, EXEC = Caller("market-hunter"), Caller("risk-manager"), Caller("trade-executor")
@@ -224,3 +229,100 @@ async def test_signals_written_before_read_and_acknowledge_the_same(engine: Item
     # Whatever the layout, the pending counts and the inboxes agree.
     assert (await memory.recall_stm(EXEC)).pending_signals == 2
     assert [s.signal_id for s in (await memory.read_inbox_summaries(EXEC)).entries] == ["new-1", "old-1"]
+
+
+async def _head_both_ways(memory: Memory, source: str, signal_id: str) -> SignalHead:
+    """The head an acknowledgement reads, checked against the head of the signal read back."""
+    head = await memory.store.get_signal_head(source, signal_id)
+    signal = await memory.store.get_signal(source, signal_id)
+    assert head is not None and signal is not None
+    assert head == signal_head(signal)
+    assert list(head.doc) == list(signal_head(signal).doc)  # the same text on the embedded store
+    assert to_text(head.doc) == to_text(dump_record(signal, "processing_status"))
+    return head
+
+
+async def test_the_head_an_ack_reads_is_that_of_the_signal(engine: ItemEngine) -> None:
+    memory = await _team(engine)
+    for i, payload in enumerate(PAYLOADS):
+        await memory.publish_signal(
+            HUNTER,
+            signal_type="W",
+            target_agents=[RISK.agent_id, EXEC.agent_id],
+            **{"confidence": 0.85, **payload},
+            signal_id=f"sig-{i}",
+        )
+        await _head_both_ways(memory, HUNTER.agent_id, f"sig-{i}")
+    await memory.ack_signal(RISK, "sig-1", "processed")
+    await _head_both_ways(memory, HUNTER.agent_id, "sig-1")
+    await _as_written_before(engine, HUNTER.agent_id, "sig-2")
+    await _head_both_ways(memory, HUNTER.agent_id, "sig-2")
+
+
+async def test_a_signal_item_of_another_shape_gives_the_head_of_its_signal(engine: ItemEngine) -> None:
+    memory = await _team(engine)
+    await memory.publish_signal(
+        HUNTER,
+        signal_type="W",
+        data={"n": 1},
+        target_agents=[RISK.agent_id],
+        confidence=0.5,
+        recommended_action="HOLD",
+        signal_id="s-odd",
+    )
+    key = (keys.signal_pk(HUNTER.agent_id, "s-odd"), keys.SIGNAL_SK)
+    item = await engine.get("signals", *key)
+    assert item is not None
+    created = datetime.fromisoformat(item["created_at"])
+    without = {k: v for k, v in item.items() if k not in ("recommended_action", "context")}
+    shapes = [
+        {**item, "created_at": created.isoformat()},  # +00:00, not Z
+        {**item, "created_at": created.astimezone(timezone(timedelta(hours=2))).isoformat()},
+        {**item, "created_at": created.replace(microsecond=0).isoformat()[:-6] + ".000000Z"},
+        {**item, "confidence": 1},  # DynamoDB gives back 1.0 as 1
+        without,  # fields at their default left out
+    ]
+    for shape in shapes:
+        await engine.write([Put("signals", shape)])
+        head = await _head_both_ways(memory, HUNTER.agent_id, "s-odd")
+        assert head.doc["created_at"].endswith("Z")
+    for refused in ({**item, "unknown_field": 1}, {**item, "created_at": "yesterday"}):
+        await engine.write([Put("signals", refused)])
+        with pytest.raises(ValidationError):
+            await memory.store.get_signal_head(HUNTER.agent_id, "s-odd")
+
+
+async def test_acknowledge_writes_and_answers_as_ack(engine: ItemEngine) -> None:
+    clock = FakeClock(step=timedelta(0))  # both acknowledgements at the same time
+    memory = await _team(engine, clock)
+    targets = [HUNTER.agent_id, RISK.agent_id, EXEC.agent_id]
+    decision, _ = await memory.log_decision(RISK, "RISK_ASSESSMENT", decision_id="risk-1")
+    for signal_id in ("by-ack", "by-acknowledge"):
+        await memory.publish_signal(
+            HUNTER, signal_type="W", data={"n": 1}, target_agents=targets, confidence=0.5, signal_id=signal_id
+        )
+    entry, acked = await memory.ack_signal(RISK, "by-ack", "processed", decision.decision_id)
+    assert acked and entry.delivery.decision_id == decision.decision_id
+    assert await memory.acknowledge_signal(RISK, "by-acknowledge", "processed", decision.decision_id)
+
+    async def written(signal_id: str) -> list[Any]:
+        signal = await engine.get("signals", keys.signal_pk(HUNTER.agent_id, signal_id), keys.SIGNAL_SK)
+        inbox = await engine.query("signals", keys.inbox_pk(RISK.agent_id), sk_prefix="processed#")
+        (done,) = [i for i in inbox.items if i["signal"]["signal_id"] == signal_id]
+        return [
+            to_text({k: v for k, v in item.items() if k not in ("pk", "sk", "request_token")}).replace(
+                signal_id, "ID"
+            )
+            for item in (signal, done)
+            if item is not None
+        ]
+
+    assert await written("by-ack") == await written("by-acknowledge")
+    # Again the same: a no-op; otherwise a Conflict carrying the signal as the caller sees it.
+    assert not await memory.acknowledge_signal(RISK, "by-acknowledge", "processed", decision.decision_id)
+    with pytest.raises(Conflict) as conflict:
+        await memory.acknowledge_signal(RISK, "by-acknowledge", "rejected")
+    assert isinstance(conflict.value.current, Signal)
+    assert list(conflict.value.current.processing_status) == [RISK.agent_id]
+    with pytest.raises(NotFound):
+        await memory.acknowledge_signal(Caller("stranger"), "by-acknowledge", "processed")

@@ -3,9 +3,10 @@ reads its inbox and acknowledges."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeVar
 
 from agent_memory.api.requests import new_id
 from agent_memory.api.results import InboxPage, PublishResult
@@ -18,6 +19,19 @@ from agent_memory.models import DeliveryStatus, InboxEntry, Page, Severity, Sign
 from agent_memory.storage.store import STORED
 
 
+class _Addressed(Protocol):
+    """A signal as a read gives it (:class:`Signal`, or the head an acknowledgement takes)."""
+
+    @property
+    def source_agent(self) -> str: ...
+
+    @property
+    def target_agents(self) -> list[str]: ...
+
+
+S = TypeVar("S", bound=_Addressed)
+
+
 def _delivery_view(caller: Caller, signal: Signal) -> Signal:
     """A signal as ``caller`` may see it: its publisher and observers see every delivery; a target
     sees its own only (another target's status and linked decision are that target's business)."""
@@ -25,6 +39,17 @@ def _delivery_view(caller: Caller, signal: Signal) -> Signal:
         return signal
     own = {a: d for a, d in signal.processing_status.items() if a == caller.agent_id}
     return signal.model_copy(update={"processing_status": own})
+
+
+@contextmanager
+def _seen_by(caller: Caller) -> Iterator[None]:
+    """A Conflict raised in the block carries the current signal as ``caller`` may see it."""
+    try:
+        yield
+    except Conflict as exc:
+        if isinstance(exc.current, Signal):
+            exc.current = _delivery_view(caller, exc.current)
+        raise
 
 
 class SignalService(RegistryService):
@@ -143,8 +168,41 @@ class SignalService(RegistryService):
         decision_id: str | None = None,
         from_agent: str | None = None,
     ) -> tuple[InboxEntry, bool]:
+        """Acknowledge a signal addressed to the caller, once: its entry as it now is, and whether
+        this call acknowledged it (the same status and decision again is a no-op; another is a
+        Conflict)."""
+        signal = await self._to_ack(caller, signal_id, decision_id, from_agent, self.store.get_signal)
+        with _seen_by(caller):
+            entry, created = await self.store.ack(caller.agent_id, signal, status, decision_id)
+        view = _delivery_view(caller, entry.signal)
+        return (entry if view is entry.signal else entry.model_copy(update={"signal": view})), created
+
+    async def acknowledge_signal(
+        self,
+        caller: Caller,
+        signal_id: str,
+        status: Literal["processed", "rejected"],
+        decision_id: str | None = None,
+        from_agent: str | None = None,
+    ) -> bool:
+        """:meth:`ack_signal` without building the entry nor the signal: whether this call
+        acknowledged it (the tool answers no more, so it saves their making; issue #14)."""
+        signal = await self._to_ack(caller, signal_id, decision_id, from_agent, self.store.get_signal_head)
+        with _seen_by(caller):
+            return await self.store.acknowledge(caller.agent_id, signal, status, decision_id) is None
+
+    async def _to_ack(
+        self,
+        caller: Caller,
+        signal_id: str,
+        decision_id: str | None,
+        from_agent: str | None,
+        read: Callable[[str, str], Coroutine[Any, Any, S | None]],
+    ) -> S:
+        """The signal ``caller`` acknowledges (as ``read`` gives it): addressed to it, and
+        ``decision_id`` one of its own."""
         caller.require_write("acknowledge signals")
-        signal = await self._find_signal(caller, signal_id, from_agent)
+        signal = await self._find_signal(caller, signal_id, from_agent, read)
         if signal is None:
             raise NotFound(
                 f"no signal {signal_id!r} addressed to you (signals expire; read_inbox lists yours)"
@@ -157,25 +215,25 @@ class SignalService(RegistryService):
             ref = await self.store.get_decision_ref(caller.agent_id, decision_id)
             if ref is None:
                 raise NotFound(f"decision_id {decision_id!r}: no decision of yours with that id")
-        try:
-            entry, created = await self.store.ack(caller.agent_id, signal, status, decision_id)
-        except Conflict as exc:
-            if isinstance(exc.current, Signal):
-                exc.current = _delivery_view(caller, exc.current)
-            raise
-        view = _delivery_view(caller, entry.signal)
-        return (entry if view is entry.signal else entry.model_copy(update={"signal": view})), created
+        return signal
 
     async def get_signal(self, caller: Caller, signal_id: str, from_agent: str | None = None) -> Signal:
-        signal = await self._find_signal(caller, signal_id, from_agent)
+        signal = await self._find_signal(caller, signal_id, from_agent, self.store.get_signal)
         if signal is None:
             raise NotFound(f"no signal {signal_id!r} visible to you")
         return _delivery_view(caller, signal)
 
-    async def _find_signal(self, caller: Caller, signal_id: str, from_agent: str | None) -> Signal | None:
-        """The signal ``signal_id`` names for ``caller``: one it published, or one addressed to it
-        (found through its own refs), or, for an observer, ``from_agent``'s. Signal ids are per
-        source: when two sources used the id for the caller, ``from_agent`` picks one."""
+    async def _find_signal(
+        self,
+        caller: Caller,
+        signal_id: str,
+        from_agent: str | None,
+        read: Callable[[str, str], Coroutine[Any, Any, S | None]],
+    ) -> S | None:
+        """The signal ``signal_id`` names for ``caller``, as ``read`` (source, signal_id) gives it:
+        one it published, or one addressed to it (found through its own refs), or, for an
+        observer, ``from_agent``'s. Signal ids are per source: when two sources used the id for
+        the caller, ``from_agent`` picks one."""
         if from_agent is not None:
             sources = [from_agent]
         elif caller.is_observer:
@@ -184,7 +242,7 @@ class SignalService(RegistryService):
             sources = list(
                 dict.fromkeys([caller.agent_id, *await self.store.signal_sources(caller.agent_id, signal_id)])
             )
-        found = await self.store.together(*(self.store.get_signal(s, signal_id) for s in sources))
+        found = await self.store.together(*(read(s, signal_id) for s in sources))
         visible = [
             s
             for s in found

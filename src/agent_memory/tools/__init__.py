@@ -53,13 +53,10 @@ def forward(
     return handle
 
 
-def _ack(answer: Any, caller: Caller, req: rq.AckSignal) -> rs.AckResult:
-    entry, acknowledged = answer
+def _ack(acknowledged: bool, caller: Caller, req: rq.AckSignal) -> rs.AckResult:
+    # The delivery's decision is the request's: a repeat with another one is a Conflict.
     return rs.AckResult.built(
-        signal_id=req.signal_id,
-        status=req.status,
-        acknowledged=acknowledged,
-        decision_id=entry.delivery.decision_id,
+        signal_id=req.signal_id, status=req.status, acknowledged=acknowledged, decision_id=req.decision_id
     )
 
 
@@ -91,7 +88,7 @@ HANDLERS: dict[str, Handler[Any]] = {
     # The request model checked data and context by the signal's own payload rules.
     "publish_signal": forward("publish_signal", Memory.publish_signal, fixed={"validated": True}),
     "read_inbox": forward("read_inbox", Memory.read_inbox_summaries),
-    "ack_signal": forward("ack_signal", Memory.ack_signal, _ack),
+    "ack_signal": forward("ack_signal", Memory.acknowledge_signal, _ack),
     "consume_budget": budgets.consume_budget,
     "get_state": state.get_state,
     "update_state": state.update_state,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
 from agent_memory import rollups
@@ -25,6 +27,7 @@ from agent_memory.storage.records.base import (
     KEY_ATTRS,
     REQUEST_TOKEN,
     dump,
+    json_time,
     new_request_token,
     stored,
     write_once,
@@ -51,6 +54,27 @@ def signal_refs(s: Signal) -> list[Item]:
         for t in s.target_agents
         if t != source
     ]
+
+
+@dataclass(frozen=True)
+class SignalHead:
+    """What an acknowledgement needs of a stored signal, read without building the
+    :class:`Signal` (its deliveries, its times, every field) and dumping it again for the inbox
+    entry (issue #14): who published it, to whom, when, and its fields as every inbox entry holds
+    them (``doc``: ``dump(signal, "processing_status")``)."""
+
+    signal_id: str
+    source_agent: str
+    target_agents: list[str]
+    created_at: datetime
+    expires_at: datetime
+    doc: dict[str, Any]
+
+
+def signal_head(s: Signal) -> SignalHead:
+    return SignalHead(
+        s.signal_id, s.source_agent, s.target_agents, s.created_at, s.expires_at, dump(s, "processing_status")
+    )
 
 
 class SignalRecords(QuotaRecords):
@@ -143,6 +167,12 @@ class SignalRecords(QuotaRecords):
         item = await self.engine.get("signals", keys.signal_pk(source, signal_id), keys.SIGNAL_SK)
         return _signal(item) if self._live(item) and item is not None else None
 
+    async def get_signal_head(self, source: str, signal_id: str) -> SignalHead | None:
+        """:meth:`get_signal` as the :class:`SignalHead` an acknowledgement takes. Requests: 1
+        consistent get."""
+        item = await self.engine.get("signals", keys.signal_pk(source, signal_id), keys.SIGNAL_SK)
+        return _head(item) if self._live(item) and item is not None else None
+
     async def signal_sources(self, target: str, signal_id: str) -> list[str]:
         """The sources of the live signals ``signal_id`` addressed to ``target`` (normally one;
         two when two sources chose the same id), but ``target`` itself, whose own signals need no
@@ -233,16 +263,37 @@ class SignalRecords(QuotaRecords):
     async def ack(
         self, agent: str, signal: Signal, status: Literal["processed", "rejected"], decision_id: str | None
     ) -> tuple[InboxEntry, bool]:
-        """Mark ``agent``'s delivery of ``signal`` processed/rejected, once.
+        """:meth:`acknowledge`, answering ``agent``'s entry as it now is and whether this call
+        acknowledged it. Requests: as :meth:`acknowledge`."""
+        now = self.clock()
+        delivery = Delivery(status=status, processed_at=now, decision_id=decision_id)
+        earlier = await self.acknowledge(agent, signal_head(signal), status, decision_id, now=now)
+        if earlier is not None:
+            return earlier, False
+        signal_after = signal.model_copy(
+            update={"processing_status": {**signal.processing_status, agent: delivery}}
+        )
+        return InboxEntry(agent_id=agent, signal=signal_after, delivery=delivery), True
+
+    async def acknowledge(
+        self,
+        agent: str,
+        signal: SignalHead,
+        status: Literal["processed", "rejected"],
+        decision_id: str | None,
+        *,
+        now: datetime | None = None,
+    ) -> InboxEntry | None:
+        """Mark ``agent``'s delivery of ``signal`` processed/rejected, once (at ``now``, default
+        the clock's time). Returns None when this call acknowledged it; the entry as stored when
+        an earlier call did, with the same status and decision (a no-op); another: Conflict.
 
         One transaction: remove the pending entry (must exist), add the entry under its new
         status, set the signal's processing_status for this agent, and the rollup counters.
-        Acking again with the same status and decision: no-op; otherwise Conflict.
         Requests: 1 transaction (+1 get on a repeat).
         """
-        now = self.clock()
-        delivery = Delivery(status=status, processed_at=now, decision_id=decision_id)
-        delivery_doc = dump(delivery)
+        now = self.clock() if now is None else now
+        delivery_doc = delivery_fields(status, now, decision_id)
         inbox_pk = keys.inbox_pk(agent)
         pending_sk = keys.inbox_sk("pending", signal.created_at, signal.source_agent, signal.signal_id)
         done_item: Item = {
@@ -250,7 +301,7 @@ class SignalRecords(QuotaRecords):
             "sk": keys.inbox_sk_as(pending_sk, status),
             "ttl": keys.epoch(signal.expires_at),
             "agent_id": agent,
-            "signal": dump(signal, "processing_status"),
+            "signal": signal.doc,
             "delivery": delivery_doc,
         }
         # Rollups: the publish hour counts it acknowledged (and its lag), the expiry hour done.
@@ -289,23 +340,30 @@ class SignalRecords(QuotaRecords):
                 raise NotFound(f"signal {signal.signal_id!r} has expired") from exc
             prior = current.processing_status.get(agent)
             if prior is not None and prior.status == status and prior.decision_id == decision_id:
-                return InboxEntry(agent_id=agent, signal=current, delivery=prior), False
+                return InboxEntry(agent_id=agent, signal=current, delivery=prior)
             state = prior.status if prior else "unknown"
             raise Conflict(
                 f"signal {signal.signal_id!r} was already acknowledged by you as {state!r}; "
                 "a delivery is acknowledged once",
                 current=current,
             ) from exc
-        signal_after = signal.model_copy(
-            update={"processing_status": {**signal.processing_status, agent: delivery}}
-        )
-        return InboxEntry(agent_id=agent, signal=signal_after, delivery=delivery), True
+        return None
 
 
-def _signal(item: Item) -> Signal:
-    """The signal of a signal item, its deliveries in the order of its targets: those the item
-    holds (one per acknowledgement; stores written before hold a pending one per target too),
-    and a pending delivery for each target without one."""
+def delivery_fields(
+    status: Literal["processed", "rejected"], processed_at: datetime, decision_id: str | None
+) -> dict[str, Any]:
+    """``dump(Delivery(status=..., processed_at=..., decision_id=...))``, built directly (as
+    ``records.decisions.decision_fields`` builds a decision's; issue #14): the status is one of
+    the record's, ``decision_id`` names a decision the caller was found to have. A time not in UTC
+    is left to the record to convert (or refuse)."""
+    if processed_at.tzinfo is not UTC:
+        return dump(Delivery(status=status, processed_at=processed_at, decision_id=decision_id))
+    return {"status": status, "processed_at": json_time(processed_at), "decision_id": decision_id}
+
+
+def _fields(item: Item) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The fields of a signal item but its deliveries, and its deliveries by target."""
     prefix = keys.delivery_attr("")
     data: dict[str, Any] = {}
     held: dict[str, Any] = {}
@@ -314,6 +372,14 @@ def _signal(item: Item) -> Signal:
             held[name[len(prefix) :]] = value
         elif name not in KEY_ATTRS:
             data[name] = value
+    return data, held
+
+
+def _signal(item: Item) -> Signal:
+    """The signal of a signal item, its deliveries in the order of its targets: those the item
+    holds (one per acknowledgement; stores written before hold a pending one per target too),
+    and a pending delivery for each target without one."""
+    data, held = _fields(item)
     deliveries: dict[str, Delivery] = {}
     targets = data.get("target_agents")
     for target in targets if type(targets) is list else ():
@@ -324,6 +390,37 @@ def _signal(item: Item) -> Signal:
         deliveries[target] = stored(Delivery, found)
     data["processing_status"] = deliveries
     return stored(Signal, data)
+
+
+_DOC_FIELDS = tuple(name for name in Signal.model_fields if name != "processing_status")
+
+
+def _head(item: Item) -> SignalHead:
+    """``signal_head(_signal(item))`` from the item's fields as they are, when it holds them as
+    the store writes them: every field (in the record's order in ``doc``), the times in UTC as
+    pydantic writes them, a float confidence (DynamoDB gives back 1.0 as 1). An item of another
+    shape is built into its :class:`Signal` first (so converted, or validated, as before)."""
+    data, _ = _fields(item)
+    if len(data) == len(_DOC_FIELDS):
+        try:
+            doc = {name: data[name] for name in _DOC_FIELDS}
+            created, expires = doc["created_at"], doc["expires_at"]
+            created_at, expires_at = datetime.fromisoformat(created), datetime.fromisoformat(expires)
+            source, targets = doc["source_agent"], doc["target_agents"]
+            if (
+                created_at.tzinfo is UTC
+                and expires_at.tzinfo is UTC
+                and json_time(created_at) == created
+                and json_time(expires_at) == expires
+                and type(doc["confidence"]) is float
+                and type(doc["signal_id"]) is str
+                and type(source) is str
+                and type(targets) is list
+            ):
+                return SignalHead(doc["signal_id"], source, targets, created_at, expires_at, doc)
+        except (KeyError, TypeError, ValueError):
+            pass
+    return signal_head(_signal(item))
 
 
 def _inbox(item: Item) -> InboxEntry:
