@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import AbstractContextManager, asynccontextmanager
 
 from agent_memory.errors import StorageUnreachable
 
@@ -29,18 +29,30 @@ def remaining() -> float | None:
     return None if at is None else at - time.monotonic()
 
 
-@contextmanager
-def deadline(seconds: float) -> Iterator[float]:
+class _Deadline:
+    """The block of :func:`deadline` (a class: a generator's context manager cost twice as much,
+    and every tool call opens one; issue #14)."""
+
+    __slots__ = ("_seconds", "_token")
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+
+    def __enter__(self) -> float:
+        at = time.monotonic() + self._seconds
+        outer = _deadline.get()
+        if outer is not None and outer < at:
+            at = outer
+        self._token = _deadline.set(at)
+        return at
+
+    def __exit__(self, *exc: object) -> None:
+        _deadline.reset(self._token)
+
+
+def deadline(seconds: float) -> AbstractContextManager[float]:
     """Run the block under a deadline ``seconds`` from now (or the enclosing one, if sooner)."""
-    at = time.monotonic() + seconds
-    outer = _deadline.get()
-    if outer is not None:
-        at = min(at, outer)
-    token = _deadline.set(at)
-    try:
-        yield at
-    finally:
-        _deadline.reset(token)
+    return _Deadline(seconds)
 
 
 def deadline_passed(what: str, where: str, budget: float) -> StorageUnreachable:

@@ -10,6 +10,9 @@ from agent_memory.memory.core import ServiceBase
 from agent_memory.memory.identity import Caller
 from agent_memory.models import AgentProfile, Page
 
+_REFRESH = timedelta(minutes=1)
+"""A caller's ``last_seen`` is written again once this has passed since (per process)."""
+
 
 class RegistryService(ServiceBase):
     """Registration, the agent list, and which targets of a signal are registered."""
@@ -25,7 +28,7 @@ class RegistryService(ServiceBase):
             return  # a read-only server writes nothing, not even the registry
         now = self.clock()
         last = self._seen.get(caller.agent_id)
-        if last is not None and now - last < timedelta(minutes=1):
+        if last is not None and now - last < _REFRESH:
             return
         profile = AgentProfile(
             agent_id=caller.agent_id,

@@ -11,6 +11,7 @@ and :class:`~agent_memory.api.results.ErrorResult` as structured content.
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -89,12 +90,17 @@ class AppContext:
     events: DecisionEvents
     http: bool = False
 
+    @functools.cached_property
+    def launch_caller(self) -> Caller:
+        """The caller of a stdio server: the agent it was launched for (made once, not per call)."""
+        return Caller(self.settings.agent_id, "agent")
+
 
 def caller_of(state: AppContext) -> Caller:
     """The calling agent: from the verified bearer token over HTTP, from the launch settings over
     stdio. Never from a tool argument."""
     if not state.http:
-        return Caller(state.settings.agent_id, "agent")
+        return state.launch_caller
     token = get_access_token()
     if token is None:  # the auth middleware refuses such requests before they get here
         raise AgentMemoryError("unauthenticated: send a bearer token")
@@ -103,7 +109,15 @@ def caller_of(state: AppContext) -> Caller:
 
 
 def app(ctx: Context[AppContext]) -> AppContext:
-    state = ctx.request_context.lifespan_context
+    # The SDK's Context keeps the request context as a pydantic private attribute, and its
+    # property reads it twice through BaseModel.__getattr__: 3 us of every call (issue #14). It is
+    # read where pydantic keeps it; when it is not there (another SDK version, or outside a
+    # request), through the property, which raises as before.
+    private = ctx.__pydantic_private__
+    request_context = private.get("_request_context") if private else None
+    if request_context is None:
+        request_context = ctx.request_context
+    state = request_context.lifespan_context
     assert isinstance(state, AppContext)
     return state
 
