@@ -82,7 +82,7 @@ class DecisionRecords(QuotaRecords):
             "gsi2pk": keys.decision_type_pk(d.decision_type),
             "gsi2sk": keys.decision_type_sk(d.created_at, d.agent_id, d.decision_id),
             "gsi3pk": keys.decision_timeline_pk(d.agent_id),
-            "gsi3sk": keys.decision_sk(d.created_at, d.decision_id),
+            "gsi3sk": sk,  # (the timeline's sort key is the decision's own)
         }
         delta = rollups.decision_logged(d.memory_influenced)
         if d.outcome is not None:

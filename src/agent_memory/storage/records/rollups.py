@@ -22,15 +22,19 @@ class RollupRow:
 
 def rollup_ops(agent: str, created: datetime, decision_type: str, delta: rollups.Delta) -> list[Update]:
     """The hourly and daily decision-rollup counters of one decision event."""
+    grains: tuple[tuple[keys.Grain, str], ...] = (
+        ("hour", keys.bucket(created, "hour")),
+        ("day", keys.bucket(created, "day")),
+    )
     return [
         Update(
             "state",
             keys.rollup_pk(agent, grain),
-            keys.rollup_sk(keys.bucket(created, grain), decision_type),
-            set={"bucket": keys.bucket(created, grain), "decision_type": decision_type},
+            keys.rollup_sk(bucket, decision_type),
+            set={"bucket": bucket, "decision_type": decision_type},
             add=delta,
         )
-        for grain in ("hour", "day")
+        for grain, bucket in grains
     ]
 
 
