@@ -1,6 +1,6 @@
-"""How writes encode what they store (issue #14): decision items built field by field, rows
-encoded by orjson (json for what it refuses), time keys and quota buckets formatted without
-strptime/strftime per call. Each must give exactly what the general path gives."""
+"""How writes encode what they store (issue #14): decision items and an ack's delivery built field
+by field, rows encoded by orjson (json for what it refuses), time keys and quota buckets formatted
+without strptime/strftime per call. Each must give exactly what the general path gives."""
 
 from __future__ import annotations
 
@@ -8,17 +8,18 @@ import json
 import random
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
 from agent_memory.errors import InvalidInput
-from agent_memory.models import STATE_SECTIONS, AgentState, Decision, Note, Outcome
+from agent_memory.models import STATE_SECTIONS, AgentState, Decision, Delivery, Note, Outcome
 from agent_memory.storage import keys
 from agent_memory.storage.engine import Cond, ConditionFailed, Item, ItemEngine, Put, Update, WriteOp
 from agent_memory.storage.records.base import dump, dump_compact
 from agent_memory.storage.records.decisions import decision_fields, outcome_fields
 from agent_memory.storage.records.quotas import bucket_end, bucket_of
+from agent_memory.storage.records.signals import delivery_fields
 from agent_memory.storage.records.state import _note_fields, _state_fields
 from agent_memory.storage.sqlite.items import load_row, row
 from tests.fixtures.sqlite import sqlite_engine
@@ -62,6 +63,16 @@ def test_decision_and_outcome_fields_are_the_compact_dump() -> None:
         # Same keys, order, types and values as pydantic's dump (json.dumps shows all four).
         assert json.dumps(decision_fields(decision)) == json.dumps(dump_compact(decision, "outcome"))
         assert json.dumps(outcome_fields(outcome)) == json.dumps(dump_compact(outcome))
+
+
+def test_delivery_fields_are_the_dump() -> None:
+    rng = random.Random(14)
+    for _ in range(1000):
+        t = _time(rng)
+        status: Literal["processed", "rejected"] = rng.choice(["processed", "rejected"])
+        decision_id = rng.choice([None, "risk-1"])
+        expected = dump(Delivery(status=status, processed_at=t, decision_id=decision_id))
+        assert json.dumps(delivery_fields(status, t, decision_id)) == json.dumps(expected)
 
 
 def test_state_and_note_items_are_the_dump() -> None:

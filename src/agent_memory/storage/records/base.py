@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from agent_memory.models import Page
 from agent_memory.storage import cursor as cursors
+from agent_memory.storage import keys
 from agent_memory.storage.engine import ConditionFailed, IndexName, Item, ItemEngine, Key, TableName
 from agent_memory.storage.records.trusted import STORED as STORED
 from agent_memory.storage.records.trusted import stored as stored
@@ -98,8 +99,13 @@ def dump(record: BaseModel, *exclude: str) -> dict[str, Any]:
 def json_time(t: datetime) -> str:
     """A time in UTC (``tzinfo is UTC``) as pydantic's JSON mode writes it (``...T08:01:40.000005Z``,
     no fraction when it is zero): what stored records hold. For the item builders that copy a
-    record field by field instead of dumping it (issue #14)."""
-    return t.isoformat()[:-6] + "Z"
+    record field by field instead of dumping it (issue #14). Made from the time's key text
+    (``keys.iso``, remembered: a write formats the same times for its keys), which differs only in
+    writing a zero fraction."""
+    text = keys.iso(t)
+    if len(text) != 27:  # a year before 1000 (isoformat pads it, the key text does not)
+        return t.isoformat()[:-6] + "Z"
+    return text if t.microsecond else text[:19] + "Z"
 
 
 def dump_compact(record: BaseModel, *exclude: str) -> dict[str, Any]:
