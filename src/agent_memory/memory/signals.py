@@ -3,8 +3,7 @@ reads its inbox and acknowledges."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import timedelta
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -41,15 +40,10 @@ def _delivery_view(caller: Caller, signal: Signal) -> Signal:
     return signal.model_copy(update={"processing_status": own})
 
 
-@contextmanager
-def _seen_by(caller: Caller) -> Iterator[None]:
-    """A Conflict raised in the block carries the current signal as ``caller`` may see it."""
-    try:
-        yield
-    except Conflict as exc:
-        if isinstance(exc.current, Signal):
-            exc.current = _delivery_view(caller, exc.current)
-        raise
+def _as_seen_by(caller: Caller, conflict: Conflict) -> None:
+    """Make ``conflict`` carry the current signal as ``caller`` may see it."""
+    if isinstance(conflict.current, Signal):
+        conflict.current = _delivery_view(caller, conflict.current)
 
 
 class SignalService(RegistryService):
@@ -172,8 +166,11 @@ class SignalService(RegistryService):
         this call acknowledged it (the same status and decision again is a no-op; another is a
         Conflict)."""
         signal = await self._to_ack(caller, signal_id, decision_id, from_agent, self.store.get_signal)
-        with _seen_by(caller):
+        try:
             entry, created = await self.store.ack(caller.agent_id, signal, status, decision_id)
+        except Conflict as exc:
+            _as_seen_by(caller, exc)
+            raise
         view = _delivery_view(caller, entry.signal)
         return (entry if view is entry.signal else entry.model_copy(update={"signal": view})), created
 
@@ -188,8 +185,11 @@ class SignalService(RegistryService):
         """:meth:`ack_signal` without building the entry nor the signal: whether this call
         acknowledged it (the tool answers no more, so it saves their making; issue #14)."""
         signal = await self._to_ack(caller, signal_id, decision_id, from_agent, self.store.get_signal_head)
-        with _seen_by(caller):
+        try:
             return await self.store.acknowledge(caller.agent_id, signal, status, decision_id) is None
+        except Conflict as exc:
+            _as_seen_by(caller, exc)
+            raise
 
     async def _to_ack(
         self,
