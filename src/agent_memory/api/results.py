@@ -139,6 +139,10 @@ def _previews(**fields: Any) -> tuple[dict[str, Any], list[str] | None]:
 
 
 class DecisionSummary(Result):
+    # Frozen: the summary of a stored item is shared by every answer that lists the item
+    # (storage.records.base.summary_of).
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     decision_id: str
     decision_type: str
     created_at: Time
@@ -258,6 +262,8 @@ A datetime is immutable: every summary may hold the same one."""
 
 
 class NoteSummary(Result):
+    model_config = ConfigDict(extra="forbid", frozen=True)  # shared, as DecisionSummary
+
     key: str
     value: Any = Field(None, description="The value, or a preview when long.")
     truncated: bool | None = None
