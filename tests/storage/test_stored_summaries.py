@@ -135,3 +135,34 @@ async def test_a_note_item_of_another_shape_is_validated_as_before(engine: ItemE
     # A time in another offset is read in UTC, by both.
     await engine.write([Put("state", {**item, "expires_at": "2030-01-01T02:00:00+02:00"})])
     await _notes_both_ways(memory, HUNTER.agent_id)
+
+
+async def test_a_summary_is_remembered_for_its_item_alone(engine: ItemEngine) -> None:
+    """Summaries are remembered under the stored item's whole content (and the reader): a read
+    again gives the same summaries, and a changed item (an outcome recorded, a note rewritten),
+    another reader, or an item whose text holds null is summarised afresh."""
+    memory = memory_on(engine, FakeClock())
+    for caller in (HUNTER, RISK):
+        await memory.register(caller)
+    store = memory.store
+    q = DecisionQuery(HUNTER.agent_id, decision_type=TYPE)
+    await memory.log_decision(HUNTER, TYPE, context={"a": 1}, decision_id="dec-m")
+    await memory.log_decision(HUNTER, TYPE, context={"a": None}, decision_id="dec-n")
+
+    async def summaries(reader: str | None) -> list[DecisionSummary]:
+        return (await store.query_decision_summaries(q, limit=10, cursor=None, caller_agent=reader)).items
+
+    first = await summaries(HUNTER.agent_id)
+    assert await summaries(HUNTER.agent_id) == first
+    assert [s.agent_id for s in await summaries("dashboard")] == [HUNTER.agent_id] * 2
+    assert [s.agent_id for s in await summaries(HUNTER.agent_id)] == [None, None]
+    await memory.record_outcome(HUNTER, "dec-m", Outcome(success=True, quality_score=0.5))
+    after = {s.decision_id: s for s in await summaries(HUNTER.agent_id)}
+    assert (after["dec-m"].success, after["dec-m"].quality_score) == (True, 0.5)
+    assert after["dec-n"] == {s.decision_id: s for s in first}["dec-n"]
+    for value in ({"v": 1}, {"v": 2}, {"v": 1}, "z" * 5000, "z" * 5000):
+        await memory.store_note(HUNTER, "k", value)
+        page = await store.query_note_summaries(HUNTER.agent_id, limit=10, cursor=None)
+        assert page.items == [
+            NoteSummary.of(n) for n in (await store.query_notes(HUNTER.agent_id, limit=10, cursor=None)).items
+        ]

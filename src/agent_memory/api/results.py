@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from agent_memory.api.compact import preview, utc_seconds
+from agent_memory.memo import Memo
 from agent_memory.models import (
     STATE_SECTIONS,
     AgentState,
@@ -138,6 +139,10 @@ def _previews(**fields: Any) -> tuple[dict[str, Any], list[str] | None]:
 
 
 class DecisionSummary(Result):
+    # Frozen: the summary of a stored item is shared by every answer that lists the item
+    # (storage.records.base.summary_of).
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     decision_id: str
     decision_type: str
     created_at: Time
@@ -238,13 +243,27 @@ def _check_outcome(outcome: Any) -> None:
 
 def _stored_time(value: Any) -> datetime:
     """A time as the stores keep it (ISO 8601 with its offset), in UTC; ValueError otherwise."""
-    parsed = datetime.fromisoformat(value) if type(value) is str else None
-    if parsed is None or parsed.tzinfo is None:
+    if type(value) is not str:
         raise ValueError(f"not a stored time: {value!r}")
-    return parsed if parsed.tzinfo is UTC else parsed.astimezone(UTC)
+    found = _STORED_TIMES.get(value)
+    if found is not None:
+        return found
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError(f"not a stored time: {value!r}")
+    return _STORED_TIMES.keep(value, parsed if parsed.tzinfo is UTC else parsed.astimezone(UTC))
+
+
+_STORED_TIMES: Memo[str, datetime] = Memo(4096)
+"""Stored times remembered by their text: a page of summaries reads the same times on every call
+(a recent decision's, a note's expiry), and a time parsed once is one object, whose hash (the
+memo of its text in results, :func:`~agent_memory.api.compact.utc_seconds`) it keeps (issue #14).
+A datetime is immutable: every summary may hold the same one."""
 
 
 class NoteSummary(Result):
+    model_config = ConfigDict(extra="forbid", frozen=True)  # shared, as DecisionSummary
+
     key: str
     value: Any = Field(None, description="The value, or a preview when long.")
     truncated: bool | None = None

@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
+import orjson
+
 from agent_memory.errors import InvalidInput
 from agent_memory.memo import Memo
 from agent_memory.storage.engine import Key
@@ -47,7 +49,23 @@ def query_digest(*parts: Any) -> str:
         if type(part) not in _REMEMBERED:  # (1 == True: only parts of these types are keys)
             return _digest(parts)
     found = _DIGESTS.get(parts)
-    return _DIGESTS.keep(parts, _digest(parts)) if found is None else found
+    return _DIGESTS.keep(parts, _plain_digest(parts)) if found is None else found
+
+
+def _plain_digest(parts: tuple[str | bool | None, ...]) -> str:
+    """:func:`_digest` of parts that are strings, booleans and None, from orjson's encoding when
+    it is the same text: orjson writes them as ``json`` does (compact) but for the characters
+    ``json`` escapes and orjson does not (beyond ASCII, and DEL); any other escape holds a
+    backslash, and a lone surrogate orjson refuses. orjson is warm in every call (it reads the
+    rows), where the JSON encoder was cold code run once a call: a query bounded by a moving time
+    (recall_stm's window) misses the memo every time (issue #14)."""
+    try:
+        raw = orjson.dumps(parts)
+    except TypeError:  # (orjson.JSONEncodeError) a lone surrogate
+        return _digest(parts)
+    if raw.isascii() and b"\\" not in raw and b"\x7f" not in raw:
+        return hashlib.sha256(raw).hexdigest()[:8]
+    return _digest(parts)
 
 
 def _digest(parts: tuple[Any, ...]) -> str:

@@ -8,10 +8,12 @@ import json
 import os
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import datetime
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar, cast, overload
 
+import orjson
 from pydantic import BaseModel
 
+from agent_memory.memo import Memo
 from agent_memory.models import Page
 from agent_memory.storage import cursor as cursors
 from agent_memory.storage import keys
@@ -81,6 +83,37 @@ async def write_once(write: Callable[[], Awaitable[None]], token: str, *, index:
             return exc.item
         raise
     return None
+
+
+_SUMMARIES: Memo[tuple[Any, ...], Any] = Memo(2048)
+"""Summaries of stored items (:func:`summary_of`), under the item's content: items of at most
+:data:`_SUMMARY_MAX_BYTES` of text, so at most about 16 MB with their summaries."""
+_SUMMARY_MAX_BYTES = 4096
+
+
+def summary_of(make: Callable[[Item, A], R], item: Item, context: A) -> R:
+    """``make(item, context)`` (a module's function that summarises a stored item for a list, the
+    caller's id or None as ``context``), remembered under the item's content: its orjson text,
+    which holds every attribute (keys, ttl and record alike), so a summary is only ever reused for
+    an item with exactly the same attributes. Lists return to the same items on every call (an
+    agent's recent decisions and notes on each recall_stm), and summarising them was most of a
+    list's own work, most of it cold code (issue #14).
+
+    An item orjson does not write (an integer beyond 64 bits), a larger one, or one whose text
+    holds ``null`` (where NaN or infinity, which json may have read, would collide with None) is
+    summarised afresh. The summaries are shared between answers: result models, which no one
+    changes after they are made (their classes are frozen)."""
+    try:
+        text = orjson.dumps(item)
+    except TypeError:  # (orjson.JSONEncodeError)
+        return make(item, context)
+    if len(text) > _SUMMARY_MAX_BYTES or b"null" in text:
+        return make(item, context)
+    key = (make, text, context)
+    found = _SUMMARIES.get(key)
+    if found is None:
+        found = _SUMMARIES.keep(key, make(item, context))
+    return cast(R, found)
 
 
 KEY_ATTRS = _KEY_ATTRS

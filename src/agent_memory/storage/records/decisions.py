@@ -21,6 +21,7 @@ from agent_memory.storage.records.base import (
     new_request_token,
     stored,
     strip_keys,
+    summary_of,
     write_once,
 )
 from agent_memory.storage.records.patterns import feedback_ops
@@ -233,12 +234,7 @@ class DecisionRecords(QuotaRecords):
         :class:`Decision` first (an item of another shape is built, so validated, as before)."""
 
         def summary(item: Item) -> DecisionSummary:
-            if item.keys() <= _DECISION_ITEM_KEYS:
-                try:
-                    return DecisionSummary.of_stored(item, caller_agent)
-                except (KeyError, TypeError, ValueError):
-                    pass
-            return DecisionSummary.of(_decision(item), caller_agent)
+            return summary_of(_decision_summary, item, caller_agent)
 
         return await self._decision_page(q, summary, limit=limit, cursor=cursor)
 
@@ -347,6 +343,15 @@ def outcome_fields(o: Outcome) -> dict[str, Any]:
 
 def _decision(item: Item) -> Decision:
     return stored(Decision, strip_keys(item))
+
+
+def _decision_summary(item: Item, caller_agent: str | None) -> DecisionSummary:
+    if item.keys() <= _DECISION_ITEM_KEYS:
+        try:
+            return DecisionSummary.of_stored(item, caller_agent)
+        except (KeyError, TypeError, ValueError):
+            pass
+    return DecisionSummary.of(_decision(item), caller_agent)
 
 
 _DECISION_ITEM_KEYS = frozenset(Decision.model_fields) | KEY_ATTRS

@@ -21,6 +21,7 @@ from agent_memory.storage.records.base import (
     new_request_token,
     stored,
     strip_keys,
+    summary_of,
     write_once,
 )
 from agent_memory.storage.records.quotas import Charge, Counted, QuotaRecords
@@ -162,12 +163,7 @@ class StateRecords(QuotaRecords):
         shape is built, so validated, as before)."""
 
         def summary(item: Item) -> NoteSummary:
-            if item.keys() <= _NOTE_ITEM_KEYS:
-                try:
-                    return NoteSummary.of_stored(item)
-                except (KeyError, ValueError):
-                    pass
-            return NoteSummary.of(_note(item))
+            return summary_of(_note_summary, item, None)
 
         return await self._note_page(agent, summary, limit, cursor, resumable)
 
@@ -187,6 +183,15 @@ class StateRecords(QuotaRecords):
 
 def _note(item: Item) -> Note:
     return stored(Note, strip_keys(item))
+
+
+def _note_summary(item: Item, _: None) -> NoteSummary:
+    if item.keys() <= _NOTE_ITEM_KEYS:
+        try:
+            return NoteSummary.of_stored(item)
+        except (KeyError, ValueError):
+            pass
+    return NoteSummary.of(_note(item))
 
 
 def _state_fields(s: AgentState) -> dict[str, Any]:

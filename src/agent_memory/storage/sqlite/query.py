@@ -7,7 +7,7 @@ from typing import Any
 
 from agent_memory.item_rules import MAX_PARTITION_KEY_BYTES, check_key
 from agent_memory.storage.engine import TABLES, IndexName, Key, TableName
-from agent_memory.storage.sqlite.items import ITEM_COLUMNS, check_table
+from agent_memory.storage.sqlite.items import check_table, item_columns
 
 __all__ = ["build_query_sql", "index_sort_key", "prefix_upper_bound"]
 
@@ -120,7 +120,7 @@ def build_query_sql(
     if continuation is not None:
         params.extend(continuation)
     params.append(limit + 1)
-    shape = (index, lower and lower[0], upper and upper[0], continuation is not None, forward)
+    shape = (table, index, lower and lower[0], upper and upper[0], continuation is not None, forward)
     sql = _SQL.get(shape)
     if sql is None:
         sql = _SQL[shape] = _query_sql(*shape)
@@ -128,12 +128,17 @@ def build_query_sql(
 
 
 _SQL: dict[tuple[Any, ...], str] = {}
-"""The SQL of each shape of query (index, bound operators, continuation, direction): a few dozen
-at most, built once each (the values are parameters)."""
+"""The SQL of each shape of query (table, index, bound operators, continuation, direction): a few
+dozen at most, built once each (the values are parameters)."""
 
 
 def _query_sql(
-    index: IndexName | None, lower: str | None, upper: str | None, continued: bool, forward: bool
+    table: TableName,
+    index: IndexName | None,
+    lower: str | None,
+    upper: str | None,
+    continued: bool,
+    forward: bool,
 ) -> str:
     """The SQL :func:`build_query_sql` gives a query of this shape; its parameters, in order: the
     table, the partition key, the lower and upper bounds' values (those present), the
@@ -159,6 +164,6 @@ def _query_sql(
             where.append(f"{sk_col} {seek} ? AND NOT ({sk_col} = ? AND (pk, sk) {ties} (?, ?))")
     direction = "" if forward else " DESC"
     return (
-        f"SELECT {ITEM_COLUMNS} FROM items WHERE {' AND '.join(where)} "
+        f"SELECT {item_columns(table)} FROM items WHERE {' AND '.join(where)} "
         f"ORDER BY {', '.join(c + direction for c in order)} LIMIT ?"
     )
